@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import type { StepbackEnvironment } from '../../core/environment.ts';
+import type { Logger } from '../../core/log.ts';
+import { BackupDir } from '../../core/paths.ts';
+import { openStorage } from '../../core/storage/index.ts';
+import type { BackupStorage } from '../../core/storage/types.ts';
+
+/** Flags shared by every command that reads or writes backups. */
+export function addStorageOptions(command: Command): Command {
+  return command
+    .requiredOption('--storage <url>', 'backup storage: file:///abs/dir or s3://bucket/prefix')
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3, else AWS)')
+    .option('--s3-path-style', 'path-style bucket addressing (default: STEPBACK_S3_PATH_STYLE)')
+    .option('--sse <mode>', 'server-side encryption for new objects: AES256 or aws:kms')
+    .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms (default: the bucket key)');
+}
+
+export const StorageOptions = z.object({
+  storage: z.string().min(1),
+  s3Endpoint: z.url().optional(),
+  s3PathStyle: z.boolean().optional(),
+  sse: z.enum(['AES256', 'aws:kms']).optional(),
+  sseKmsKeyId: z.string().min(1).optional(),
+});
+export type StorageOptions = z.infer<typeof StorageOptions>;
+
+export const DirOption = z.object({ dir: BackupDir });
+
+export function storageFrom(
+  options: StorageOptions,
+  env: StepbackEnvironment,
+  logger: Logger,
+): BackupStorage {
+  return openStorage(options.storage, {
+    s3Endpoint: options.s3Endpoint ?? env.s3Endpoint,
+    s3PathStyle: options.s3PathStyle ?? env.s3PathStyle,
+    region: env.region,
+    serverSideEncryption: options.sse,
+    kmsKeyId: options.sseKmsKeyId,
+    logger,
+  });
+}
+
+/** A positive integer flag such as --concurrency. */
+export const PositiveInt = z.coerce.number().int().positive().max(1024);

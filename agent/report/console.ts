@@ -1,0 +1,140 @@
+import type { Writable } from 'node:stream';
+import { errorCodeOf, messageOf, StepbackError } from '../../core/errors.ts';
+import { formatBytes, formatCount, formatSeconds } from './format.ts';
+import type { Progress, Reporter } from './reporter.ts';
+
+export interface ConsoleReporterOptions {
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  /** Renders a result for people; JSON mode prints the object instead. */
+  summarize?: (result: object) => string;
+  now?: () => number;
+}
+
+/** Seconds between progress lines when stderr is not a terminal (logs, SSM output). */
+const plainInterval = 10_000;
+const ttyInterval = 200;
+
+/**
+ * The CLI's reporter: a redrawn progress line with rate and ETA on a terminal, a line every few
+ * seconds otherwise, both on stderr; the result on stdout, as one JSON line with --json.
+ */
+export class ConsoleReporter implements Reporter {
+  readonly #options: ConsoleReporterOptions;
+  readonly #now: () => number;
+  #phase = '';
+  #phaseStarted = 0;
+  #lastDraw = 0;
+  #drawn = false;
+
+  constructor(options: ConsoleReporterOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get #tty(): boolean {
+    return Boolean(this.#options.stderr.isTTY);
+  }
+
+  progress(update: Progress): void {
+    if (this.#options.quiet) return;
+    const now = this.#now();
+    const newPhase = update.phase !== this.#phase;
+    if (newPhase) {
+      this.#phase = update.phase;
+      this.#phaseStarted = now;
+    }
+    const finished =
+      update.bytesTotal !== undefined
+        ? update.bytesDone === update.bytesTotal
+        : update.itemsDone === update.itemsTotal;
+    if (!newPhase && !finished && now - this.#lastDraw < (this.#tty ? ttyInterval : plainInterval)) return;
+    this.#lastDraw = now;
+    const line = describeProgress(update, (now - this.#phaseStarted) / 1000);
+    if (this.#tty) {
+      this.#options.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 120) - 1)}`);
+      this.#drawn = true;
+    } else {
+      this.#options.stderr.write(`${line}\n`);
+    }
+  }
+
+  /** Writes a log line without tearing the progress bar. */
+  log(line: string): void {
+    this.#clearLine();
+    this.#options.stderr.write(`${line}\n`);
+  }
+
+  async succeed(result: object): Promise<void> {
+    this.#clearLine();
+    if (this.#options.json) {
+      this.#options.stdout.write(`${JSON.stringify(result)}\n`);
+    } else if (!this.#options.quiet || this.#options.summarize) {
+      const text = this.#options.summarize
+        ? this.#options.summarize(result)
+        : JSON.stringify(result, null, 2);
+      if (text) this.#options.stdout.write(`${text}\n`);
+    }
+  }
+
+  async fail(error: unknown): Promise<void> {
+    this.#clearLine();
+    const lines = [`error: ${messageOf(error)}`];
+    if (error instanceof StepbackError && error.hint) lines.push(`  what to do: ${error.hint}`);
+    if (this.#options.verbose) {
+      let cause: unknown = error;
+      while (cause instanceof Error) {
+        lines.push(`  ${cause.stack ?? cause.message}`);
+        cause = cause.cause;
+      }
+    }
+    this.#options.stderr.write(`${lines.join('\n')}\n`);
+    if (this.#options.json) {
+      this.#options.stdout.write(
+        `${JSON.stringify({ error: { code: errorCodeOf(error), message: messageOf(error) } })}\n`,
+      );
+    }
+  }
+
+  #clearLine(): void {
+    if (this.#drawn) {
+      this.#options.stderr.write('\r\x1b[2K');
+      this.#drawn = false;
+    }
+  }
+}
+
+/** `copying files 1.2 GiB / 2.6 GiB (46%) 120 MiB/s ETA 12s` */
+export function describeProgress(update: Progress, seconds: number): string {
+  const parts = [update.phase];
+  if (update.bytesDone !== undefined) {
+    const rate = seconds > 0 ? update.bytesDone / seconds : 0;
+    if (update.bytesTotal) {
+      const share = Math.min(100, (update.bytesDone / update.bytesTotal) * 100);
+      parts.push(
+        `${formatBytes(update.bytesDone)} / ${formatBytes(update.bytesTotal)} (${share.toFixed(0)}%)`,
+      );
+      if (rate > 0) {
+        parts.push(
+          `${formatBytes(rate)}/s`,
+          `ETA ${formatSeconds((update.bytesTotal - update.bytesDone) / rate)}`,
+        );
+      }
+    } else {
+      parts.push(formatBytes(update.bytesDone));
+      if (rate > 0) parts.push(`${formatBytes(rate)}/s`);
+    }
+  }
+  if (update.rowsDone !== undefined) {
+    const rate = seconds > 0 ? update.rowsDone / seconds : 0;
+    parts.push(
+      `${formatCount(update.rowsDone)}${update.rowsTotal ? ` / ${formatCount(update.rowsTotal)}` : ''} rows`,
+      ...(rate > 0 ? [`${formatCount(Math.round(rate))} rows/s`] : []),
+    );
+  }
+  if (update.itemsTotal !== undefined) parts.push(`[${update.itemsDone ?? 0}/${update.itemsTotal}]`);
+  return parts.join(' ');
+}

@@ -1,0 +1,26 @@
+/**
+ * Every environment variable stepback reads, in one place. Everything else receives typed options.
+ */
+export interface StepbackEnvironment {
+  /** AWS_ENDPOINT_URL_S3: an S3-compatible endpoint (the SDK's standard variable). */
+  s3Endpoint: string | undefined;
+  /** STEPBACK_S3_PATH_STYLE=1: path-style bucket addressing, for servers without virtual hosts. */
+  s3PathStyle: boolean;
+  /** AWS_REGION or AWS_DEFAULT_REGION. */
+  region: string | undefined;
+  /** STEPBACK_LOG_LEVEL: debug, info, warn or error. */
+  logLevel: string | undefined;
+}
+
+function flag(value: string | undefined): boolean {
+  return value !== undefined && /^(1|true|yes|on)$/i.test(value);
+}
+
+export function readEnvironment(env: NodeJS.ProcessEnv = process.env): StepbackEnvironment {
+  return {
+    s3Endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
+    s3PathStyle: flag(env.STEPBACK_S3_PATH_STYLE),
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
+    logLevel: env.STEPBACK_LOG_LEVEL || undefined,
+  };
+}

@@ -1,0 +1,232 @@
+import { z } from 'zod';
+import { ManifestError } from './errors.ts';
+import { FlavorName, GtidSetText, isValidGtidSet } from './gtid.ts';
+import { BackupDir, BackupName, RelativePath, StoredFileName } from './paths.ts';
+
+/**
+ * The MANIFEST: the commit marker of a backup (written last) and untrusted input when read back.
+ * Every read goes through `parseManifest`; nothing in it is used as a path, an identifier or SQL
+ * without passing this schema.
+ */
+
+export const MANIFEST_FILE = 'MANIFEST';
+export const MANIFEST_FORMAT_VERSION = 1;
+
+export const Compression = z.enum(['zstd', 'gzip', 'none']);
+export type Compression = z.infer<typeof Compression>;
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
+const ByteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const Timestamp = z.iso.datetime({ offset: true });
+
+/** The directories a physical backup restores into, each configured in my.cnf. */
+export const FileBase = z.enum(['data', 'innodb-data', 'innodb-log', 'innodb-undo']);
+export type FileBase = z.infer<typeof FileBase>;
+
+/** A MySQL identifier (database, table, column): 1–64 characters, no NUL. */
+export const Identifier = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine((value) => !value.includes('\0'), { message: 'contains a NUL byte' });
+
+/** Vitess key range notation: hex start, `-`, hex end; either side may be empty (`-80`, `80-`, `-`). */
+export const KeyRangeText = z
+  .string()
+  .max(66)
+  .regex(/^([0-9a-fA-F]{2}){0,16}-([0-9a-fA-F]{2}){0,16}$/, 'must be a key range like "-80", "40-80" or "-"');
+
+const StoredBytes = {
+  /** Object name inside the backup. */
+  name: StoredFileName,
+  rawSize: ByteCount,
+  storedSize: ByteCount,
+  /** SHA-256 of the stored (compressed) bytes. */
+  sha256: Sha256,
+};
+
+export const PhysicalFile = z.object({
+  ...StoredBytes,
+  /** Which configured directory the file goes back into. */
+  base: FileBase,
+  /** Path relative to `base`; never absolute, never `..`. */
+  path: RelativePath,
+});
+export type PhysicalFile = z.infer<typeof PhysicalFile>;
+
+export const TableDataFile = z.object({
+  ...StoredBytes,
+  table: Identifier,
+  /** Order of this chunk within its table, from 0. */
+  part: z.number().int().nonnegative(),
+  rows: ByteCount,
+});
+export type TableDataFile = z.infer<typeof TableDataFile>;
+
+export const ColumnDefinition = z.object({
+  name: Identifier,
+  type: z.string().min(1).max(4096),
+  generated: z.boolean(),
+});
+
+/** CREATE statements are checked for shape here; the loader still executes only one statement each. */
+const CreateTableStatement = z
+  .string()
+  .max(1 << 20)
+  .regex(/^CREATE TABLE `/, 'must be a CREATE TABLE statement');
+const CreateViewStatement = z
+  .string()
+  .max(1 << 20)
+  .regex(
+    /^CREATE (ALGORITHM=\w+ )?(DEFINER=\S+ )?(SQL SECURITY \w+ )?VIEW `/,
+    'must be a CREATE VIEW statement',
+  );
+
+export const TableDefinition = z.object({
+  name: Identifier,
+  type: z.literal('table'),
+  create: CreateTableStatement,
+  columns: z.array(ColumnDefinition).min(1),
+  primaryKey: z.array(Identifier),
+  rows: ByteCount,
+});
+export type TableDefinition = z.infer<typeof TableDefinition>;
+
+export const ViewDefinition = z.object({
+  name: Identifier,
+  type: z.literal('view'),
+  create: CreateViewStatement,
+});
+export type ViewDefinition = z.infer<typeof ViewDefinition>;
+
+const Common = {
+  formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
+  name: BackupName,
+  dir: BackupDir,
+  keyspace: z.string().max(128),
+  shard: z.string().max(128),
+  host: z.string().max(255),
+  startedAt: Timestamp,
+  finishedAt: Timestamp,
+  durationSeconds: z.number().nonnegative(),
+  flavor: FlavorName,
+  serverVersion: z.string().max(128),
+  serverId: z.number().int().nonnegative(),
+  /** MySQL's server_uuid; MariaDB has none. */
+  serverUuid: z.string().max(64).optional(),
+  /** Whether the source was a replica (its position is what it had executed) or a primary. */
+  role: z.enum(['primary', 'replica']),
+  /** The GTID set the data contains. */
+  position: GtidSetText,
+  /** GTIDs purged from the source's binary logs at backup time. */
+  purged: GtidSetText,
+  compression: Compression,
+  bytes: z.object({ raw: ByteCount, stored: ByteCount }),
+};
+
+export const PhysicalManifest = z.object({
+  ...Common,
+  engine: z.literal('physical'),
+  files: z.array(PhysicalFile),
+});
+export type PhysicalManifest = z.infer<typeof PhysicalManifest>;
+
+export const LogicalManifest = z.object({
+  ...Common,
+  engine: z.literal('logical'),
+  database: Identifier,
+  keyRange: KeyRangeText,
+  keyColumn: Identifier.optional(),
+  keyType: z.enum(['uint64', 'bytes']).optional(),
+  tables: z.array(z.discriminatedUnion('type', [TableDefinition, ViewDefinition])),
+  files: z.array(TableDataFile),
+});
+export type LogicalManifest = z.infer<typeof LogicalManifest>;
+
+export const BackupManifest = z
+  .discriminatedUnion('engine', [PhysicalManifest, LogicalManifest])
+  .superRefine((manifest, ctx) => {
+    for (const field of ['position', 'purged'] as const) {
+      if (!isValidGtidSet(manifest.flavor, manifest[field])) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `is not a ${manifest.flavor} GTID set` });
+      }
+    }
+    const names = new Set<string>();
+    const destinations = new Set<string>();
+    manifest.files.forEach((file, index) => {
+      if (file.name === MANIFEST_FILE || names.has(file.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['files', index, 'name'],
+          message: `duplicate name ${file.name}`,
+        });
+      }
+      names.add(file.name);
+      if ('base' in file) {
+        const destination = `${file.base}:${file.path}`;
+        if (destinations.has(destination)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['files', index, 'path'],
+            message: `duplicate path ${file.path}`,
+          });
+        }
+        destinations.add(destination);
+      }
+    });
+    if (manifest.engine === 'logical') {
+      const tables = new Set(manifest.tables.filter((t) => t.type === 'table').map((t) => t.name));
+      manifest.files.forEach((file, index) => {
+        if (!tables.has(file.table)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['files', index, 'table'],
+            message: `unknown table ${file.table}`,
+          });
+        }
+      });
+    }
+  });
+export type BackupManifest = z.infer<typeof BackupManifest>;
+
+/** `files[3].path: path "../x" has a ".." segment` — the entry and the rule, for the operator. */
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => {
+      const where = issue.path
+        .map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`))
+        .join('');
+      return `${where || '(root)'}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+/** Parses and validates MANIFEST text; throws ManifestError naming the offending entry. */
+export function parseManifest(text: string, backup?: string): BackupManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ManifestError(`MANIFEST is not JSON (${(error as Error).message})`, backup, { cause: error });
+  }
+  const result = BackupManifest.safeParse(json);
+  if (!result.success) {
+    throw new ManifestError(`MANIFEST is invalid: ${describeIssues(result.error)}`, backup, {
+      cause: result.error,
+    });
+  }
+  return result.data;
+}
+
+/** Serialises a manifest after checking it against the same schema readers use. */
+export function serializeManifest(manifest: BackupManifest): string {
+  const result = BackupManifest.safeParse(manifest);
+  if (!result.success) {
+    throw new ManifestError(
+      `refusing to write an invalid MANIFEST: ${describeIssues(result.error)}`,
+      manifest.name,
+    );
+  }
+  return `${JSON.stringify(result.data, null, 2)}\n`;
+}

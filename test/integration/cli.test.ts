@@ -1,0 +1,136 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runStepback } from '../support/cli.ts';
+import { physicalManifest } from '../support/manifests.ts';
+import { tempDir } from '../support/root.ts';
+import { startS3, type TestS3 } from '../support/s3.ts';
+
+let s3: TestS3;
+
+beforeAll(async () => {
+  s3 = await startS3();
+});
+
+afterAll(async () => {
+  await s3?.stop();
+});
+
+describe('stepback CLI', () => {
+  it('prints help naming its commands', async () => {
+    const run = await runStepback(['--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('backups');
+  });
+
+  it('prints [] for an empty directory with --json', async () => {
+    const run = await runStepback([
+      'backups',
+      'list',
+      '--storage',
+      `file://${await tempDir('cli')}`,
+      '--dir',
+      'a/0',
+      '--json',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe('[]\n');
+  });
+
+  it('lists complete and incomplete backups from S3 as JSON and as a table', async () => {
+    const storage = s3.storage('cli');
+    const done = await storage.startBackup('ks/0', '2026-11-24.100000.db1');
+    await done.writeFile('0000', () => Readable.from([Buffer.from('x')]));
+    await done.endBackup(physicalManifest({ name: done.name, dir: 'ks/0' }));
+    const half = await storage.startBackup('ks/0', '2026-11-24.110000.db1');
+    await half.writeFile('0000', () => Readable.from([Buffer.from('x')]));
+    await storage.close();
+
+    const json = await runStepback(
+      ['backups', 'list', '--storage', 's3://stepback/cli', '--dir', 'ks/0', '--json'],
+      {
+        env: s3.env,
+      },
+    );
+    expect(json.code).toBe(0);
+    expect(json.json).toEqual([
+      expect.objectContaining({
+        name: '2026-11-24.100000.db1',
+        complete: true,
+        engine: 'physical',
+        position: '0-1-100',
+      }),
+      expect.objectContaining({ name: '2026-11-24.110000.db1', complete: false }),
+    ]);
+
+    const table = await runStepback(['backups', 'list', '--storage', s3.url('cli'), '--dir', 'ks/0'], {
+      env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' },
+    });
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^NAME +TIME +ENGINE/);
+    expect(table.stdout).toContain('incomplete: backup ks/0/2026-11-24.110000.db1: has no MANIFEST');
+  });
+
+  it('exits 2 on usage errors with a message naming the flag', async () => {
+    const unknown = await runStepback([
+      'backups',
+      'list',
+      '--storage',
+      'file:///tmp/x',
+      '--dir',
+      'a/0',
+      '--bogus',
+    ]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("'--bogus'");
+
+    const missing = await runStepback(['backups', 'list', '--storage', 'file:///tmp/x']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--dir');
+
+    const bad = await runStepback(['backups', 'list', '--storage', 'file:///tmp/x', '--dir', '../../etc']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--dir:');
+
+    const scheme = await runStepback(['backups', 'list', '--storage', 'ftp://x/y', '--dir', 'a/0']);
+    expect(scheme.code).toBe(2);
+    expect(scheme.stderr).toContain('unknown scheme');
+  });
+
+  it('exits 1 with a storage error that says what failed, not a stack trace', async () => {
+    const notADirectory = path.join(await tempDir('cli-unreadable'), 'file');
+    await fs.writeFile(notADirectory, 'x');
+    const run = await runStepback([
+      'backups',
+      'list',
+      '--storage',
+      `file://${notADirectory}`,
+      '--dir',
+      'a/0',
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`error: cannot list ${notADirectory}/a/0`);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('re-runs itself under the project Node 22 when started by an older Node', async () => {
+    const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find(existsSync);
+    const version = systemNode ? execFileSync(systemNode, ['--version']).toString().trim() : '';
+    if (!systemNode || !/^v(1[89]|2[01])\.|^v22\.(\d|1[0-7])\./.test(version)) {
+      // This machine's system Node already strips types: the direct path is what the other tests run.
+      expect(process.versions.node.split('.').map(Number)[0]).toBeGreaterThanOrEqual(22);
+      return;
+    }
+    const run = await runStepback(
+      ['backups', 'list', '--storage', 'file:///tmp/none', '--dir', 'a/0', '--json'],
+      {
+        node: systemNode,
+      },
+    );
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe('[]\n');
+  });
+});
