@@ -33,8 +33,8 @@ export const Identifier = z
 /** Vitess key range notation: hex start, `-`, hex end; either side may be empty (`-80`, `80-`, `-`). */
 export const KeyRangeText = z
   .string()
-  .max(66)
-  .regex(/^([0-9a-fA-F]{2}){0,16}-([0-9a-fA-F]{2}){0,16}$/, 'must be a key range like "-80", "40-80" or "-"');
+  .max(130)
+  .regex(/^([0-9a-fA-F]{2}){0,32}-([0-9a-fA-F]{2}){0,32}$/, 'must be a key range like "-80", "40-80" or "-"');
 
 const StoredBytes = {
   /** Object name inside the backup. */
