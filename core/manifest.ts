@@ -68,6 +68,7 @@ export const ColumnDefinition = z.object({
   type: z.string().min(1).max(4096),
   generated: z.boolean(),
 });
+export type ColumnDefinition = z.infer<typeof ColumnDefinition>;
 
 /** CREATE statements are checked for shape here; the loader still executes only one statement each. */
 const CreateTableStatement = z

@@ -1,0 +1,150 @@
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { messageOf, StepbackError } from '../../../../core/errors.ts';
+import type { Logger } from '../../../../core/log.ts';
+import type { Compression, TableDataFile, TableDefinition } from '../../../../core/manifest.ts';
+import type { BackupHandle } from '../../../../core/storage/types.ts';
+import { type Connection, qualifiedName, quoteIdentifier } from '../../../mysql/connection.ts';
+import { columnCodec, DATA_FORMAT, dataColumns } from '../format.ts';
+import type { KeyspaceIdRouter, KeyType } from './keyspace-id.ts';
+import { RowError, RowSplitter } from './row-splitter.ts';
+import { TableFiles } from './table-files.ts';
+
+/** Rows are handed to the compressors in batches of about this size. */
+const BATCH_BYTES = 256 * 1024;
+/** Read size of the OUTFILE. */
+const READ_BYTES = 1024 * 1024;
+
+/** Prefix of the temporary OUTFILEs, so an interrupted snapshot's leftovers can be found. */
+export function outfilePrefix(pid: number = process.pid): string {
+  return `stepback-snapshot-${pid}-`;
+}
+
+export interface DumpTableOptions {
+  /** Opens a connection to the source (one for the OUTFILE statement, one to kill it on abort). */
+  connect: () => Promise<Connection>;
+  database: string;
+  table: TableDefinition;
+  tableIndex: number;
+  /** A directory the server may write OUTFILEs to and this process may read and delete them in. */
+  workDir: string;
+  /** Splitting: the keyspace id column and its router. Absent: every row goes to the one backup. */
+  split?: { keyColumn: string; keyType: KeyType; router: KeyspaceIdRouter } | undefined;
+  /** One backup per key range, in the router's order (one when not splitting). */
+  handles: readonly BackupHandle[];
+  compression: Compression;
+  maxFileBytes: number;
+  signal: AbortSignal;
+  logger: Logger;
+  /** Called with the number of rows read as they are read. */
+  onRows?: (rows: number) => void;
+}
+
+export interface DumpedTable {
+  /** Per backup (range): the data files and the row count. */
+  ranges: { files: TableDataFile[]; rows: number }[];
+  /** Rows read from the source. */
+  rows: number;
+}
+
+/**
+ * Dumps one table: SELECT [keyspace id,] columns INTO OUTFILE, then streams the file through the row
+ * splitter into each range's files (chunked, compressed, hashed). The OUTFILE is always deleted.
+ */
+export async function dumpTable(options: DumpTableOptions): Promise<DumpedTable> {
+  const { database, table, split, signal } = options;
+  const outfile = path.join(options.workDir, `${outfilePrefix()}${options.tableIndex}.csv`);
+  await fs.rm(outfile, { force: true });
+  const expressions = dataColumns(table.columns).map((column, i) => columnCodec(column, i).select);
+  if (split) {
+    const key = quoteIdentifier(split.keyColumn);
+    expressions.unshift(split.keyType === 'uint64' ? key : `HEX(${key})`);
+  }
+  const writers = options.handles.map(
+    (handle) =>
+      new TableFiles({
+        handle,
+        table: table.name,
+        tableIndex: options.tableIndex,
+        compression: options.compression,
+        maxFileBytes: options.maxFileBytes,
+        signal,
+      }),
+  );
+  try {
+    signal.throwIfAborted();
+    const sql = `SELECT ${expressions.join(', ')} INTO OUTFILE ? ${DATA_FORMAT} FROM ${qualifiedName(database, table.name)}`;
+    await selectIntoOutfile(options.connect, sql, [outfile], signal);
+    const splitter = new RowSplitter({
+      router: split?.router,
+      batchBytes: Math.min(BATCH_BYTES, options.maxFileBytes),
+    });
+    let seen = 0;
+    try {
+      for await (const chunk of createReadStream(outfile, { highWaterMark: READ_BYTES, signal })) {
+        for (const batch of splitter.push(chunk as Buffer))
+          await writers[batch.target]!.write(batch.data, batch.rows);
+        if (options.onRows && splitter.rows > seen) {
+          options.onRows(splitter.rows - seen);
+          seen = splitter.rows;
+        }
+      }
+      for (const batch of splitter.end()) await writers[batch.target]!.write(batch.data, batch.rows);
+    } catch (error) {
+      if (!(error instanceof RowError)) throw error;
+      const what = split ? ` (keyspace id column ${split.keyColumn})` : '';
+      throw new StepbackError(`table ${JSON.stringify(table.name)}${what}: ${error.message}`, {
+        cause: error,
+        hint: split
+          ? 'every row needs a keyspace id to be placed in a key range: fill the column, or leave the table out with --exclude-tables'
+          : undefined,
+      });
+    }
+    options.onRows?.(splitter.rows - seen);
+    const ranges = [];
+    for (const writer of writers) ranges.push({ files: await writer.finish(), rows: writer.rows });
+    return { ranges, rows: splitter.rows };
+  } catch (error) {
+    await Promise.all(writers.map((writer) => writer.abort(error as Error)));
+    throw error;
+  } finally {
+    await fs.rm(outfile, { force: true }).catch((error: unknown) => {
+      options.logger.warn(`cannot remove ${outfile}: ${messageOf(error)}`);
+    });
+  }
+}
+
+/** Runs the OUTFILE statement; an abort kills it on the server instead of waiting for it. */
+async function selectIntoOutfile(
+  connect: () => Promise<Connection>,
+  sql: string,
+  values: unknown[],
+  signal: AbortSignal,
+): Promise<void> {
+  const connection = await connect();
+  const onAbort = () => {
+    connect()
+      .then(async (killer) => {
+        await killer.query(`KILL QUERY ${Number(connection.threadId)}`).finally(() => killer.end());
+      })
+      .catch(() => connection.destroy());
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await connection.query(sql, values);
+  } catch (error) {
+    signal.throwIfAborted();
+    const code = (error as { errno?: number }).errno;
+    throw new StepbackError(`SELECT … INTO OUTFILE failed: ${messageOf(error)}`, {
+      cause: error,
+      hint:
+        code === 1290 || code === 1086 || code === 1
+          ? 'the server must be able to write to the work directory (secure_file_priv, else tmpdir) and this agent to read it'
+          : undefined,
+    });
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await connection.end().catch(() => connection.destroy());
+  }
+}
