@@ -6,6 +6,7 @@ import { createLogger, formatLogRecord, type LogLevel } from '../../core/log.ts'
 import { ConsoleReporter } from '../report/console.ts';
 import { type ActionRunner, type CommandContext, type GlobalOptions, optionsError } from './command.ts';
 import { registerBackups } from './commands/backups.ts';
+import { registerMultirestore } from './commands/multirestore.ts';
 import { registerSnapshot } from './commands/snapshot.ts';
 
 export interface CliIo {
@@ -74,6 +75,7 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
 
   registerBackups(program, action);
   registerSnapshot(program, action);
+  registerMultirestore(program, action);
   return program;
 }
 

@@ -7,6 +7,7 @@ import type { Compression, TableDataFile, TableDefinition } from '../../../../co
 import type { BackupHandle } from '../../../../core/storage/types.ts';
 import { type Connection, qualifiedName, quoteIdentifier } from '../../../mysql/connection.ts';
 import { columnCodec, DATA_FORMAT, dataColumns } from '../format.ts';
+import { killableQuery } from '../killable.ts';
 import type { KeyspaceIdRouter, KeyType } from './keyspace-id.ts';
 import { RowError, RowSplitter } from './row-splitter.ts';
 import { TableFiles } from './table-files.ts';
@@ -115,7 +116,7 @@ export async function dumpTable(options: DumpTableOptions): Promise<DumpedTable>
   }
 }
 
-/** Runs the OUTFILE statement; an abort kills it on the server instead of waiting for it. */
+/** Runs the OUTFILE statement on a connection of its own; an abort kills it on the server. */
 async function selectIntoOutfile(
   connect: () => Promise<Connection>,
   sql: string,
@@ -123,18 +124,12 @@ async function selectIntoOutfile(
   signal: AbortSignal,
 ): Promise<void> {
   const connection = await connect();
-  const onAbort = () => {
-    connect()
-      .then(async (killer) => {
-        await killer.query(`KILL QUERY ${Number(connection.threadId)}`).finally(() => killer.end());
-      })
-      .catch(() => connection.destroy());
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
   try {
-    await connection.query(sql, values);
+    // TIMESTAMP values are written in the session time zone; UTC on both sides keeps them exact.
+    await connection.query("SET SESSION time_zone = '+00:00'");
+    await killableQuery(connection, connect, signal, () => connection.query(sql, values));
   } catch (error) {
-    signal.throwIfAborted();
+    if (signal.aborted) throw error;
     const code = (error as { errno?: number }).errno;
     throw new StepbackError(`SELECT … INTO OUTFILE failed: ${messageOf(error)}`, {
       cause: error,
@@ -144,7 +139,6 @@ async function selectIntoOutfile(
           : undefined,
     });
   } finally {
-    signal.removeEventListener('abort', onAbort);
     await connection.end().catch(() => connection.destroy());
   }
 }
