@@ -163,6 +163,26 @@ describe('RowSplitter with a uint64 keyspace id', () => {
     }
   });
 
+  it.each([
+    ['64 even ranges', evenKeyRanges(64)],
+    ['ranges with gaps, out of order', parseKeyRanges('f0-,-10,20-30,3000000000000001-31')],
+    ['boundaries longer than 8 bytes', parseKeyRanges('-8000000000000000ff,8000000000000000ff-')],
+  ])('finds the one range of disjoint ranges (%s) like KeyRange.contains', (_what, disjoint) => {
+    const router = uint64Router(disjoint);
+    const bytes = bytesRouter(disjoint);
+    const out: number[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const id = randomBytes(8).readBigUInt64BE() >> BigInt(Math.floor(Math.random() * 64));
+      const expected = disjoint.flatMap((range, r) => (range.contains(uint64KeyspaceId(id)) ? [r] : []));
+      const text = Buffer.from(`${id},x`);
+      router.route(text, 0, text.indexOf(','), out);
+      expect(out).toEqual(expected);
+      const hex = Buffer.from(`"${uint64KeyspaceId(id).toString('hex').toUpperCase()}",x`);
+      bytes.route(hex, 0, hex.indexOf(','), out);
+      expect(out).toEqual(expected);
+    }
+  });
+
   it('turns boundaries longer than 8 bytes into the next id', () => {
     expect(uint64Bound(Buffer.from('80', 'hex'))?.toString()).toBe('9223372036854775808');
     expect(uint64Bound(Buffer.from('000000000000000000', 'hex'))?.toString()).toBe('1');

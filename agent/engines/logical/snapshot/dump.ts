@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { messageOf, StepbackError } from '../../../../core/errors.ts';
@@ -8,6 +7,7 @@ import type { BackupHandle } from '../../../../core/storage/types.ts';
 import { type Connection, qualifiedName, quoteIdentifier } from '../../../mysql/connection.ts';
 import { columnCodec, DATA_FORMAT, dataColumns } from '../format.ts';
 import { killableQuery } from '../killable.ts';
+import { followGrowingFile } from './follow.ts';
 import type { KeyspaceIdRouter, KeyType } from './keyspace-id.ts';
 import { RowError, RowSplitter } from './row-splitter.ts';
 import { TableFiles } from './table-files.ts';
@@ -73,19 +73,27 @@ export async function dumpTable(options: DumpTableOptions): Promise<DumpedTable>
         signal,
       }),
   );
+  // The OUTFILE is read while the server writes it; a failure on this side stops the statement.
+  const stopQuery = new AbortController();
+  let finished: Promise<void> | undefined;
   try {
     signal.throwIfAborted();
     const sql = `SELECT ${expressions.join(', ')} INTO OUTFILE ? ${DATA_FORMAT} FROM ${qualifiedName(database, table.name)}`;
-    await selectIntoOutfile(options.connect, sql, [outfile], signal);
+    finished = selectIntoOutfile(
+      options.connect,
+      sql,
+      [outfile],
+      AbortSignal.any([signal, stopQuery.signal]),
+    );
+    finished.catch(() => {});
     const splitter = new RowSplitter({
       router: split?.router,
       batchBytes: Math.min(BATCH_BYTES, options.maxFileBytes),
     });
     let seen = 0;
     try {
-      for await (const chunk of createReadStream(outfile, { highWaterMark: READ_BYTES, signal })) {
-        for (const batch of splitter.push(chunk as Buffer))
-          await writers[batch.target]!.write(batch.data, batch.rows);
+      for await (const chunk of followGrowingFile(outfile, finished, { chunkBytes: READ_BYTES, signal })) {
+        for (const batch of splitter.push(chunk)) await writers[batch.target]!.write(batch.data, batch.rows);
         if (options.onRows && splitter.rows > seen) {
           options.onRows(splitter.rows - seen);
           seen = splitter.rows;
@@ -107,6 +115,8 @@ export async function dumpTable(options: DumpTableOptions): Promise<DumpedTable>
     for (const writer of writers) ranges.push({ files: await writer.finish(), rows: writer.rows });
     return { ranges, rows: splitter.rows };
   } catch (error) {
+    stopQuery.abort(error);
+    await finished?.catch(() => {});
     await Promise.all(writers.map((writer) => writer.abort(error as Error)));
     throw error;
   } finally {

@@ -69,9 +69,68 @@ interface Bounds {
   start: Buffer | undefined;
   /** Exclusive upper bound; undefined when the range has no end (or no id reaches it). */
   end: Buffer | undefined;
-  /** A start no uint64 reaches: the range holds no uint64 id. */
+  /** A start no id reaches: the range holds no id. */
   empty: boolean;
 }
+
+/** Compares the id in `row[from, to)` with a bound in the same text form: negative, 0, positive. */
+type CompareId = (row: Buffer, from: number, to: number, bound: Buffer) => number;
+
+/**
+ * Finds the ranges holding an id. Disjoint ranges (a split: the usual case) are searched by binary
+ * search over their starts, so `--shards 256` costs little more per row than `--shards 4`;
+ * overlapping ones are each tested.
+ */
+class RangeMatcher {
+  readonly #bounds: Bounds[];
+  readonly #compare: CompareId;
+  /** Range indexes sorted by start, when the ranges are disjoint. */
+  readonly #sorted: number[] | undefined;
+
+  constructor(ranges: readonly KeyRange[], bounds: Bounds[], compare: CompareId) {
+    this.#bounds = bounds;
+    this.#compare = compare;
+    const order = ranges.map((_, i) => i).sort((a, b) => Buffer.compare(ranges[a]!.start, ranges[b]!.start));
+    const disjoint = order.every((index, i) => {
+      const next = order[i + 1];
+      if (next === undefined) return true;
+      const end = ranges[index]!.end;
+      return end.length > 0 && Buffer.compare(end, ranges[next]!.start) <= 0;
+    });
+    this.#sorted = disjoint ? order : undefined;
+  }
+
+  match(row: Buffer, from: number, to: number, out: number[]): void {
+    const sorted = this.#sorted;
+    if (!sorted) {
+      for (let r = 0; r < this.#bounds.length; r++) if (this.#holds(r, row, from, to)) out.push(r);
+      return;
+    }
+    // The last range whose start is at or below the id is the only one that may hold it.
+    let low = 0;
+    let high = sorted.length - 1;
+    let candidate = -1;
+    while (low <= high) {
+      const middle = (low + high) >> 1;
+      const bound = this.#bounds[sorted[middle]!]!;
+      if (bound.empty) high = middle - 1;
+      else if (!bound.start || this.#compare(row, from, to, bound.start) >= 0) {
+        candidate = middle;
+        low = middle + 1;
+      } else high = middle - 1;
+    }
+    if (candidate >= 0 && this.#holds(sorted[candidate]!, row, from, to)) out.push(sorted[candidate]!);
+  }
+
+  #holds(r: number, row: Buffer, from: number, to: number): boolean {
+    const bound = this.#bounds[r]!;
+    if (bound.empty) return false;
+    if (bound.start && this.#compare(row, from, to, bound.start) < 0) return false;
+    return !bound.end || this.#compare(row, from, to, bound.end) < 0;
+  }
+}
+
+const compareBytes: CompareId = (row, from, to, bound) => row.compare(bound, 0, bound.length, from, to);
 
 export function uint64Router(ranges: readonly KeyRange[]): KeyspaceIdRouter {
   const bounds: Bounds[] = ranges.map((range) => {
@@ -82,6 +141,7 @@ export function uint64Router(ranges: readonly KeyRange[]): KeyspaceIdRouter {
       empty: range.start.length > 0 && start === undefined,
     };
   });
+  const matcher = new RangeMatcher(ranges, bounds, compareDecimal);
   return {
     ranges,
     route(row, start, end, out) {
@@ -99,13 +159,7 @@ export function uint64Router(ranges: readonly KeyRange[]): KeyspaceIdRouter {
       if (compareDecimal(row, from, end, MAX_UINT64) > 0) {
         throw new KeyspaceIdError(`keyspace id ${describeField(row, start, end)} is not a uint64`, false);
       }
-      for (let r = 0; r < bounds.length; r++) {
-        const bound = bounds[r]!;
-        if (bound.empty) continue;
-        if (bound.start && compareDecimal(row, from, end, bound.start) < 0) continue;
-        if (bound.end && compareDecimal(row, from, end, bound.end) >= 0) continue;
-        out.push(r);
-      }
+      matcher.match(row, from, end, out);
     },
   };
 }
@@ -124,6 +178,11 @@ export function bytesRouter(ranges: readonly KeyRange[]): KeyspaceIdRouter {
       range.start.length > 0 ? Buffer.from(range.start.toString('hex').toUpperCase(), 'latin1') : undefined,
     end: range.end.length > 0 ? Buffer.from(range.end.toString('hex').toUpperCase(), 'latin1') : undefined,
   }));
+  const matcher = new RangeMatcher(
+    ranges,
+    bounds.map((bound) => ({ ...bound, empty: false })),
+    compareBytes,
+  );
   return {
     ranges,
     route(row, start, end, out) {
@@ -143,14 +202,7 @@ export function bytesRouter(ranges: readonly KeyRange[]): KeyspaceIdRouter {
           false,
         );
       }
-      const from = start + 1;
-      const to = end - 1;
-      for (let r = 0; r < bounds.length; r++) {
-        const bound = bounds[r]!;
-        if (bound.start && row.compare(bound.start, 0, bound.start.length, from, to) < 0) continue;
-        if (bound.end && row.compare(bound.end, 0, bound.end.length, from, to) >= 0) continue;
-        out.push(r);
-      }
+      matcher.match(row, start + 1, end - 1, out);
     },
   };
 }
