@@ -1,4 +1,4 @@
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { z } from 'zod';
 import { Identifier } from '../../../core/manifest.ts';
 import { type MultirestoreResult, multirestore } from '../../engines/logical/multirestore/multirestore.ts';
@@ -25,7 +25,6 @@ const MultirestoreOptions = StorageOptions.extend(InstanceOptions.shape).extend(
   checkpoints: z.boolean().default(false),
   dontStartReplication: z.boolean().default(false),
   force: z.boolean().default(false),
-  loadMethod: z.enum(['infile', 'local']).default('infile'),
 });
 
 export function renderMultirestore(result: MultirestoreResult): string {
@@ -62,8 +61,7 @@ export function registerMultirestore(program: Command, action: ActionRunner): Co
         .option(
           '--force',
           'replace the tables and views the snapshots hold when the database already has tables',
-        )
-        .addOption(new Option('--load-method <method>', 'infile or local').default('infile').hideHelp()),
+        ),
     ),
   );
   action(command, MultirestoreOptions, async (options, context) => {
@@ -83,7 +81,6 @@ export function registerMultirestore(program: Command, action: ActionRunner): Co
         checkpoints: options.checkpoints,
         dontStartReplication: options.dontStartReplication,
         force: options.force,
-        loadMethod: options.loadMethod,
         logger: context.logger,
         signal: context.signal,
         onProgress: (progress) => context.reporter.progress(progress),

@@ -1,5 +1,4 @@
 import { createWriteStream } from 'node:fs';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { messageOf, StepbackError, VerificationError } from '../../../../core/errors.ts';
 import type { TableDataFile, TableDefinition } from '../../../../core/manifest.ts';
@@ -24,24 +23,14 @@ export function jobLabel(job: FileJob): string {
 }
 
 /** LOAD DATA with the dump's options and an explicit column list (generated columns are computed). */
-export function loadStatement(database: string, table: TableDefinition, local: boolean): string {
+export function loadStatement(database: string, table: TableDefinition): string {
   const codecs = dataColumns(table.columns).map((column, i) => columnCodec(column, i));
   const sets = codecs.flatMap((codec) => (codec.set ? [codec.set] : []));
   return [
-    `LOAD DATA ${local ? 'LOCAL ' : ''}INFILE ? INTO TABLE ${qualifiedName(database, table.name)} ${DATA_FORMAT}`,
+    `LOAD DATA INFILE ? INTO TABLE ${qualifiedName(database, table.name)} ${DATA_FORMAT}`,
     `(${codecs.map((codec) => codec.load).join(', ')})`,
     ...(sets.length > 0 ? [`SET ${sets.join(', ')}`] : []),
   ].join(' ');
-}
-
-/** The file's rows as they were dumped: read from storage, verified against the manifest, decompressed. */
-export async function openFile(job: FileJob, signal: AbortSignal): Promise<Readable> {
-  const stored = await job.source.handle.readFile(job.file.name, { signal });
-  const verify = new VerifyingStream(job.file);
-  const decompress = createDecompressor(job.source.manifest.compression);
-  stored.on('error', (error) => verify.destroy(error));
-  verify.on('error', (error) => decompress.destroy(error));
-  return stored.pipe(verify).pipe(decompress);
 }
 
 /** Fetches a file into `path` (where the server may read it): verified, decompressed. */
@@ -62,8 +51,8 @@ export interface LoadFileOptions {
   database: string;
   /** InnoDB: the rows and the ledger row commit together. */
   transactional: boolean;
-  /** A file the server reads (LOAD DATA INFILE), or a stream sent over the connection (LOCAL). */
-  input: { path: string } | { stream: () => Readable };
+  /** The fetched file, where the server may read it. */
+  path: string;
   signal: AbortSignal;
 }
 
@@ -79,15 +68,10 @@ export async function loadFile(job: FileJob, options: LoadFileOptions): Promise<
     table: job.table.name,
     rows: job.file.rows,
   };
-  const local = 'stream' in options.input;
-  const sql = loadStatement(database, job.table, local);
+  const sql = loadStatement(database, job.table);
   const load = async () => {
     const [result] = await killableQuery(connection, options.connect, options.signal, () =>
-      connection.query({
-        sql,
-        values: ['path' in options.input ? options.input.path : job.file.name],
-        ...('stream' in options.input ? { infileStreamFactory: options.input.stream } : {}),
-      }),
+      connection.query(sql, [options.path]),
     );
     const header = result as { affectedRows?: number; warningStatus?: number };
     if ((header.warningStatus ?? 0) > 0) {
