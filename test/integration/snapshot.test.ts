@@ -1,4 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multirestore } from '../../agent/engines/logical/multirestore/multirestore.ts';
@@ -383,6 +386,44 @@ describe('stepback snapshot', () => {
     expect(await dest.query('SELECT COUNT(*) AS n FROM shop_small.big_orders')).toEqual(
       await replica.query('SELECT COUNT(*) AS n FROM shop.big_orders'),
     );
+  });
+
+  it('cleans up after a killed snapshot: its dump files go, the replica replicates again', async () => {
+    // What SIGKILL during a dump leaves: replication stopped, the marker, a temporary OUTFILE.
+    const deadPid = spawnSync('true').pid!;
+    await replica.query('STOP SLAVE');
+    const leftover = path.join(replica.filesDir, `stepback-snapshot-${deadPid}-0.csv`);
+    await fs.writeFile(leftover, '1,2\n');
+    await fs.writeFile(
+      `${replica.datadir}.stepback.json`,
+      JSON.stringify({
+        version: 1,
+        operation: 'snapshot',
+        pid: deadPid,
+        host: 'test',
+        startedAt: new Date().toISOString(),
+        original: { running: true, readOnly: false, replication: { configured: true, running: true } },
+        details: { workDir: replica.filesDir },
+      }),
+    );
+    const run = await runStepback([
+      'snapshot',
+      '--defaults-file',
+      replica.cnf,
+      '--storage',
+      `file://${storageRoot}`,
+      '--dir',
+      'shop/after-kill',
+      '--database',
+      'shop',
+      '--tables',
+      'customers',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain(`an earlier stepback snapshot (pid ${deadPid}`);
+    expect(run.stderr).toContain('removed 1 temporary dump files');
+    await expect(fs.stat(leftover)).rejects.toThrow(/ENOENT/);
+    expect(await replicationRunning(replica)).toBe(true);
   });
 
   it('snapshots into S3 and loads back from it, streaming each range', async () => {

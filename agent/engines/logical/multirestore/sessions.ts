@@ -10,12 +10,12 @@ export interface LoadSessionSettings {
  * The session every multirestore statement runs in: binlog off unless asked, foreign key checks off
  * (tables load in any order), strict mode (a value that does not fit fails instead of being
  * truncated), explicit zeros kept in AUTO_INCREMENT columns, TIMESTAMPs read in UTC as they were
- * written.
+ * written. Notes are off, so any warning a load reports is a real one (and fails it).
  */
 export async function prepareSession(connection: Connection, settings: LoadSessionSettings): Promise<void> {
   if (!settings.writeBinlogs) await connection.query('SET SESSION sql_log_bin = 0');
   await connection.query(
-    "SET SESSION foreign_key_checks = 0, SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', SESSION time_zone = '+00:00'",
+    "SET SESSION foreign_key_checks = 0, SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', SESSION time_zone = '+00:00', SESSION sql_notes = 0",
   );
 }
 
