@@ -4,6 +4,7 @@ import { readEnvironment, type StepbackEnvironment } from '../../core/environmen
 import { ExitCode, exitCodeOf, UsageError } from '../../core/errors.ts';
 import { createLogger, formatLogRecord, type LogLevel } from '../../core/log.ts';
 import { ConsoleReporter } from '../report/console.ts';
+import { registerRun } from '../run/command.ts';
 import { type ActionRunner, type CommandContext, type GlobalOptions, optionsError } from './command.ts';
 import { registerBackups } from './commands/backups.ts';
 
@@ -72,6 +73,7 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   };
 
   registerBackups(program, action);
+  registerRun(program, action);
   return program;
 }
 
