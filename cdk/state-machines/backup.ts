@@ -34,7 +34,7 @@ export class BackupStateMachine extends Construct {
       'ValidateInput',
       fns['validate-input'],
       { machine: 'backup', input: sfn.JsonPath.entirePayload },
-      '$',
+      undefined,
     );
     const resolve = invoke(
       this,

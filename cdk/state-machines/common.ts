@@ -30,14 +30,15 @@ export function invoke(
   id: string,
   fn: lambda.IFunction,
   payload: Record<string, unknown>,
-  resultPath: string,
+  /** Where the result goes; undefined replaces the state (an explicit "$" trips the local runner). */
+  resultPath: string | undefined,
 ): tasks.LambdaInvoke {
   return new tasks.LambdaInvoke(scope, id, {
     lambdaFunction: fn,
     payload: sfn.TaskInput.fromObject(payload),
     payloadResponseOnly: true,
     retryOnServiceExceptions: true,
-    resultPath,
+    ...(resultPath === undefined ? {} : { resultPath }),
   });
 }
 

@@ -33,7 +33,7 @@ export class ReshardStateMachine extends Construct {
       'ValidateInput',
       fns['validate-input'],
       { machine: 'reshard', input: sfn.JsonPath.entirePayload },
-      '$',
+      undefined,
     );
     const snapshot = agentTask(this, 'AgentSnapshot', parts, {
       hostPath: '$.sourceHost',

@@ -31,7 +31,7 @@ export class RestoreStateMachine extends Construct {
       'ValidateInput',
       fns['validate-input'],
       { machine: 'restore', input: sfn.JsonPath.entirePayload },
-      '$',
+      undefined,
     );
     const list = invoke(
       this,
