@@ -23,6 +23,8 @@ export interface PrivateInstanceOptions {
   extraCnf?: string[];
   /** Start it (default true). */
   start?: boolean;
+  /** Copy this (stopped, cleanly shut down) datadir instead of initialising a new one. */
+  seedDatadir?: string;
 }
 
 /**
@@ -118,16 +120,20 @@ export async function createPrivateInstance(options: PrivateInstanceOptions): Pr
     serverId,
     binaries,
   };
-  await fs.mkdir(layout.datadir);
   await fs.mkdir(layout.filesDir);
   await fs.writeFile(layout.cnf, cnfText(layout, options.extraCnf ?? []));
-  if (!binaries.installDb) throw new Error('mariadb-install-db not found');
-  await run(binaries.installDb, [
-    `--defaults-file=${layout.cnf}`,
-    '--auth-root-authentication-method=normal',
-    '--skip-test-db',
-    '--skip-name-resolve',
-  ]);
+  if (options.seedDatadir) {
+    await fs.cp(options.seedDatadir, layout.datadir, { recursive: true });
+  } else {
+    await fs.mkdir(layout.datadir);
+    if (!binaries.installDb) throw new Error('mariadb-install-db not found');
+    await run(binaries.installDb, [
+      `--defaults-file=${layout.cnf}`,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+      '--skip-name-resolve',
+    ]);
+  }
 
   const daemon = new MysqlDaemon(await readMysqldConfig(layout.cnf, binaries.mysqld), binaries, {
     defaultsFile: layout.cnf,
