@@ -5,6 +5,7 @@ import type { Logger } from '../../core/log.ts';
 import { BackupDir } from '../../core/paths.ts';
 import { openStorage } from '../../core/storage/index.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
+import { MysqlDaemon } from '../mysqld/daemon.ts';
 
 /** Flags shared by every command that reads or writes backups. */
 export function addStorageOptions(command: Command): Command {
@@ -44,3 +45,35 @@ export function storageFrom(
 
 /** A positive integer flag such as --concurrency. */
 export const PositiveInt = z.coerce.number().int().positive().max(1024);
+
+/** Flags of every command that drives a mysqld on this host. */
+export function addInstanceOptions(command: Command): Command {
+  return command
+    .requiredOption('--defaults-file <path>', "the instance's my.cnf (datadir, socket, port, logs)")
+    .option('--mysqld <path>', 'server binary (default: mariadbd or mysqld on PATH)')
+    .option(
+      '--systemd-service <name>',
+      'start and stop mysqld through this systemd unit instead of directly',
+    );
+}
+
+export const InstanceOptions = z.object({
+  defaultsFile: z.string().min(1),
+  mysqld: z.string().min(1).optional(),
+  systemdService: z
+    .string()
+    .regex(/^[A-Za-z0-9@._-]+$/, 'must be a unit name like mariadb or mysql@main')
+    .optional(),
+});
+export type InstanceOptions = z.infer<typeof InstanceOptions>;
+
+export function openDaemon(options: InstanceOptions, logger: Logger): Promise<MysqlDaemon> {
+  return MysqlDaemon.open({
+    defaultsFile: options.defaultsFile,
+    mysqld: options.mysqld,
+    control: options.systemdService
+      ? { kind: 'systemd', service: options.systemdService }
+      : { kind: 'direct' },
+    logger,
+  });
+}

@@ -1,0 +1,167 @@
+import { StepbackError } from '../../core/errors.ts';
+import { type FlavorName, isValidGtidSet } from '../../core/gtid.ts';
+import { type Connection, queryRows, queryValue } from './connection.ts';
+
+/** Replication as SHOW SLAVE/REPLICA STATUS reports it, in flavor-neutral words. */
+export interface ReplicationStatus {
+  /** The instance has a configured primary (it is a replica). */
+  configured: boolean;
+  ioRunning: boolean;
+  sqlRunning: boolean;
+  primaryHost: string | undefined;
+  primaryPort: number | undefined;
+  lastError: string | undefined;
+}
+
+export interface ReplicationSource {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+}
+
+/**
+ * What differs between MariaDB and MySQL: GTID variables, replication statements and upgrades.
+ * Positions are checked for syntax before they reach any statement.
+ */
+export interface Flavor {
+  readonly name: FlavorName;
+  replicationStatus(connection: Connection): Promise<ReplicationStatus>;
+  stopReplication(connection: Connection): Promise<void>;
+  startReplication(connection: Connection): Promise<void>;
+  /** Every transaction this instance has applied (its own and replicated). */
+  executedPosition(connection: Connection): Promise<string>;
+  /** GTIDs no longer in its binary logs ('' where the flavor has no such notion). */
+  purgedPosition(connection: Connection): Promise<string>;
+  /** After a restore: make `position` the instance's starting point for replication. */
+  setRestoredPosition(connection: Connection, position: string): Promise<void>;
+  /** Point replication at `source`, auto-positioned by GTID (replication stays stopped). */
+  configureReplication(connection: Connection, source: ReplicationSource): Promise<void>;
+  /** Waits until `position` is applied; false on timeout. */
+  waitForPosition(connection: Connection, position: string, timeoutSeconds: number): Promise<boolean>;
+  /** Whether a restored datadir needs the upgrade binary run (MySQL 8.0.16+ upgrades itself on start). */
+  needsUpgradeTool(serverVersion: string): boolean;
+}
+
+function checkedPosition(flavor: FlavorName, position: string): string {
+  if (!isValidGtidSet(flavor, position))
+    throw new StepbackError(`${JSON.stringify(position)} is not a ${flavor} GTID set`);
+  return position;
+}
+
+function statusFrom(
+  row: Record<string, unknown> | undefined,
+  io: string,
+  sql: string,
+  host: string,
+  port: string,
+) {
+  if (!row) {
+    return {
+      configured: false,
+      ioRunning: false,
+      sqlRunning: false,
+      primaryHost: undefined,
+      primaryPort: undefined,
+      lastError: undefined,
+    };
+  }
+  const text = (key: string) => (row[key] === null || row[key] === undefined ? undefined : String(row[key]));
+  const lastError = [text('Last_IO_Error'), text('Last_SQL_Error')].filter(Boolean).join('; ') || undefined;
+  return {
+    configured: Boolean(text(host)),
+    // "Connecting" and "Preparing" are a running IO thread that has not reached its primary yet.
+    ioRunning: text(io) !== undefined && text(io) !== 'No',
+    sqlRunning: text(sql) === 'Yes',
+    primaryHost: text(host) || undefined,
+    primaryPort: text(port) ? Number(text(port)) : undefined,
+    lastError,
+  };
+}
+
+export const mariadbFlavor: Flavor = {
+  name: 'mariadb',
+  async replicationStatus(connection) {
+    const [row] = await queryRows(connection, 'SHOW SLAVE STATUS');
+    return statusFrom(row, 'Slave_IO_Running', 'Slave_SQL_Running', 'Master_Host', 'Master_Port');
+  },
+  async stopReplication(connection) {
+    await connection.query('STOP SLAVE');
+  },
+  async startReplication(connection) {
+    await connection.query('START SLAVE');
+  },
+  async executedPosition(connection) {
+    return String((await queryValue(connection, 'SELECT @@GLOBAL.gtid_current_pos')) ?? '');
+  },
+  async purgedPosition() {
+    // MariaDB keeps no purged set; its binlogs' Gtid_list events play that part.
+    return '';
+  },
+  async setRestoredPosition(connection, position) {
+    await connection.query('SET GLOBAL gtid_slave_pos = ?', [checkedPosition('mariadb', position)]);
+  },
+  async configureReplication(connection, source) {
+    await connection.query(
+      'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos',
+      [source.host, source.port, source.user, source.password],
+    );
+  },
+  async waitForPosition(connection, position, timeoutSeconds) {
+    const result = await queryValue(connection, 'SELECT MASTER_GTID_WAIT(?, ?)', [
+      checkedPosition('mariadb', position),
+      timeoutSeconds,
+    ]);
+    return Number(result) === 0;
+  },
+  needsUpgradeTool() {
+    return true;
+  },
+};
+
+/** Written to MySQL 8's documentation (not installable here): SHOW REPLICA STATUS, gtid_executed. */
+export const mysqlFlavor: Flavor = {
+  name: 'mysql',
+  async replicationStatus(connection) {
+    const [row] = await queryRows(connection, 'SHOW REPLICA STATUS');
+    return statusFrom(row, 'Replica_IO_Running', 'Replica_SQL_Running', 'Source_Host', 'Source_Port');
+  },
+  async stopReplication(connection) {
+    await connection.query('STOP REPLICA');
+  },
+  async startReplication(connection) {
+    await connection.query('START REPLICA');
+  },
+  async executedPosition(connection) {
+    return String((await queryValue(connection, 'SELECT @@GLOBAL.gtid_executed')) ?? '').replace(/\n/g, '');
+  },
+  async purgedPosition(connection) {
+    return String((await queryValue(connection, 'SELECT @@GLOBAL.gtid_purged')) ?? '').replace(/\n/g, '');
+  },
+  async setRestoredPosition(connection, position) {
+    // gtid_purged can only be set on an empty gtid_executed: the restored binlogs are not ours.
+    await connection.query('RESET MASTER');
+    await connection.query('SET GLOBAL gtid_purged = ?', [checkedPosition('mysql', position)]);
+  },
+  async configureReplication(connection, source) {
+    await connection.query(
+      'CHANGE REPLICATION SOURCE TO SOURCE_HOST = ?, SOURCE_PORT = ?, SOURCE_USER = ?, SOURCE_PASSWORD = ?, SOURCE_AUTO_POSITION = 1',
+      [source.host, source.port, source.user, source.password],
+    );
+  },
+  async waitForPosition(connection, position, timeoutSeconds) {
+    const result = await queryValue(connection, 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)', [
+      checkedPosition('mysql', position),
+      timeoutSeconds,
+    ]);
+    return Number(result) === 0;
+  },
+  needsUpgradeTool(serverVersion) {
+    const [major = 0, minor = 0, patch = 0] = serverVersion.split(/[.-]/).map(Number);
+    return major < 8 || (major === 8 && minor === 0 && patch < 16);
+  },
+};
+
+export function flavorNamed(name: FlavorName): Flavor {
+  return name === 'mariadb' ? mariadbFlavor : mysqlFlavor;
+}
