@@ -15,6 +15,7 @@ const Count = z.number().int().min(1).max(1024);
 const StorageUrl = z.string().regex(/^(file|s3):\/\/\S+$/, 'must be file:///abs/dir or s3://bucket/prefix');
 const MysqlUri = z.string().regex(/^mysql:\/\/\S+$/, 'must be a mysql:// URI');
 
+export type BackupRequest = z.infer<typeof BackupRequest>;
 export const BackupRequest = z.strictObject({
   operation: z.literal('backup'),
   storage: StorageUrl,
@@ -34,6 +35,7 @@ export const ReplicationSource = z.strictObject({
   passwordEnv: EnvVar,
 });
 
+export type RestoreRequest = z.infer<typeof RestoreRequest>;
 export const RestoreRequest = z.strictObject({
   operation: z.literal('restore'),
   storage: StorageUrl,
@@ -45,6 +47,7 @@ export const RestoreRequest = z.strictObject({
   replicateFrom: ReplicationSource.nullish(),
 });
 
+export type SnapshotRequest = z.infer<typeof SnapshotRequest>;
 export const SnapshotRequest = z.strictObject({
   operation: z.literal('snapshot'),
   storage: StorageUrl,
@@ -69,6 +72,7 @@ const SourceRef = z
   .string()
   .regex(/^[A-Za-z0-9_.\-/]+(@[A-Za-z0-9][A-Za-z0-9_.-]*)?$/, 'must be DIR or DIR@NAME');
 
+export type MultirestoreRequest = z.infer<typeof MultirestoreRequest>;
 export const MultirestoreRequest = z.strictObject({
   operation: z.literal('multirestore'),
   storage: StorageUrl,
@@ -83,6 +87,7 @@ export const MultirestoreRequest = z.strictObject({
   dontStartReplication: z.boolean().nullish(),
 });
 
+export type DiffRequest = z.infer<typeof DiffRequest>;
 export const DiffRequest = z.strictObject({
   operation: z.literal('diff'),
   left: MysqlUri,
