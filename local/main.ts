@@ -51,10 +51,17 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
           (record) => io.stderr.write(`${formatLogRecord(record)}\n`),
           options.verbose ? 'debug' : 'info',
         );
-        const text =
-          options.input === '-'
-            ? await readStdin()
-            : await fs.readFile(path.resolve(io.cwd, options.input), 'utf8');
+        let text: string;
+        try {
+          text =
+            options.input === '-'
+              ? await readStdin()
+              : await fs.readFile(path.resolve(io.cwd, options.input), 'utf8');
+        } catch (error) {
+          io.stderr.write(`error: cannot read --input ${options.input}: ${(error as Error).message}\n`);
+          exitCode = ExitCode.usage;
+          return;
+        }
         let input: unknown;
         try {
           input = JSON.parse(text);
