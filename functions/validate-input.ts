@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { BackupRequest, RestoreRequest, SnapshotRequest } from '../core/agent-request.ts';
+import type { RestoreRequest, SnapshotRequest } from '../core/agent-request.ts';
 import { UsageError } from '../core/errors.ts';
 import { defaultsFileFor } from './environment.ts';
 import { BackupInput, fieldName, machineInputs, ReshardInput, RestoreInput } from './inputs.ts';

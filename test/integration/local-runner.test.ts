@@ -130,8 +130,18 @@ describe('stepback-local', () => {
     let stdout = '';
     let stderr = '';
     const io = {
-      stdout: { write: (t: string) => ((stdout += t), true) } as never,
-      stderr: { write: (t: string) => ((stderr += t), true) } as never,
+      stdout: {
+        write: (t: string) => {
+          stdout += t;
+          return true;
+        },
+      } as never,
+      stderr: {
+        write: (t: string) => {
+          stderr += t;
+          return true;
+        },
+      } as never,
       env: process.env,
       cwd: dir,
     };
