@@ -6,6 +6,7 @@ import { createLogger, formatLogRecord, type LogLevel } from '../../core/log.ts'
 import { ConsoleReporter } from '../report/console.ts';
 import { type ActionRunner, type CommandContext, type GlobalOptions, optionsError } from './command.ts';
 import { registerBackups } from './commands/backups.ts';
+import { registerDiff } from './commands/diff.ts';
 import { registerTopology, registerVSchema } from './commands/topology.ts';
 
 export interface CliIo {
@@ -73,6 +74,7 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   };
 
   registerBackups(program, action);
+  registerDiff(program, action);
   registerTopology(program, action);
   registerVSchema(program, action);
   return program;
