@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DiffOptions, diffDatabases } from '../../agent/diff/engine.ts';
+import { keyRangeSql } from '../../agent/diff/sql.ts';
 import { VerificationError } from '../../core/errors.ts';
-import { KeyRange } from '../../core/keyrange.ts';
+import { KeyRange, uint64KeyspaceId } from '../../core/keyrange.ts';
 import { recordingLogger, silentLogger } from '../../core/log.ts';
 import { runStepback } from '../support/cli.ts';
 import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
@@ -400,6 +401,69 @@ describe('diffDatabases', () => {
       expect(counts(wrong.result.tables[0]!)).toMatchObject({ mismatched: 0, extraLeft: 1, extraRight: 1 });
     },
   );
+
+  it('filters keyspace ids on the server exactly as KeyRange.contains does', async () => {
+    const uint64s = [
+      0n,
+      1n,
+      2n ** 62n - 1n,
+      2n ** 62n,
+      2n ** 63n - 1n,
+      2n ** 63n,
+      2n ** 63n + 1n,
+      0xc0n << 56n,
+      2n ** 64n - 1n,
+    ];
+    const bytes = [
+      '',
+      '00',
+      '3f',
+      '40',
+      '4000',
+      '7f',
+      '7fffffffffffffff',
+      '80',
+      '8000000000000000',
+      '800000000000000000',
+      'c0',
+      'ff',
+      'ffff',
+    ];
+    const database = await both([
+      'CREATE TABLE u (k BIGINT UNSIGNED PRIMARY KEY)',
+      `INSERT INTO u VALUES ${uint64s.map((v) => `(${v})`).join(', ')}`,
+      'CREATE TABLE b (k VARBINARY(16) PRIMARY KEY)',
+      `INSERT INTO b VALUES ${bytes.map((v) => `(X'${v}')`).join(', ')}`,
+    ]);
+    const ranges = [
+      '-80',
+      '80-',
+      '40-80',
+      '-40',
+      'c0-',
+      '4000000000000000-8000000000000001',
+      '-800000000000000000',
+      '800000000000000000-',
+      '7f-8000000000000000',
+    ];
+    for (const text of ranges) {
+      const range = KeyRange.parse(text);
+      const selectedU = await left.query<Array<{ k: string }>>(
+        `SELECT k FROM ${database}.u WHERE ${keyRangeSql(range, 'k', 'uint64') ?? 'TRUE'} ORDER BY k`,
+      );
+      expect(
+        selectedU.map((r) => BigInt(r.k)),
+        `uint64 ${text}`,
+      ).toEqual(uint64s.filter((v) => range.contains(uint64KeyspaceId(v))));
+      const selectedB = await left.query<Array<{ k: Buffer }>>(
+        `SELECT k FROM ${database}.b WHERE ${keyRangeSql(range, 'k', 'bytes') ?? 'TRUE'} ORDER BY k`,
+      );
+      expect(
+        selectedB.map((r) => r.k.toString('hex')),
+        `bytes ${text}`,
+      ).toEqual(bytes.filter((v) => range.contains(Buffer.from(v, 'hex'))));
+    }
+  });
 
   it('refuses tables whose structure differs, naming them', async () => {
     const database = `d${++databases}`;
