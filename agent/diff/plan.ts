@@ -144,12 +144,11 @@ export function planTable(
     const expression = commonExpression(leftByName.get(name)!, rightByName.get(name)!);
     if (typeof expression !== 'string') return problem(expression.problem);
     const l = leftByName.get(name)!;
+    const r = rightByName.get(name)!;
     encoded.push({
       expression,
-      lengthPrefixed:
-        !['integer', 'decimal', 'float', 'temporal', 'time'].includes(l.kind) ||
-        expression !== quoteIdentifier(name),
-      nullable: l.nullable || rightByName.get(name)!.nullable,
+      bytes: isByteString(l) || isByteString(r),
+      nullable: l.nullable || r.nullable,
     });
   }
 
@@ -208,6 +207,11 @@ export function commonExpression(left: ColumnDefinition, right: ColumnDefinition
   if (left.kind === 'time' && right.kind === 'time') return `CAST(${column} AS TIME(6))`;
   if ((left.kind === 'binary' || left.kind === 'bit') && left.kind === right.kind) return column;
   return `CONVERT(${column} USING utf8mb4)`;
+}
+
+/** Text, binary, ENUM and anything else that is not a number or a date. */
+function isByteString(column: ColumnDefinition): boolean {
+  return !['integer', 'decimal', 'float', 'temporal', 'time'].includes(column.kind);
 }
 
 /** Digits before the point: from the precision, or the widest value of an integer type. */

@@ -10,24 +10,28 @@ import { quoteIdentifier } from '../mysql/connection.ts';
 export interface EncodedColumn {
   /** The expression read for the column on both sides (the column, or a normalising cast). */
   expression: string;
-  /** Prefix the value with its byte length: for values that may contain any byte. */
-  lengthPrefixed: boolean;
+  /**
+   * A byte string (text, binary, ENUM, anything not a number or date): read as binary bytes and
+   * prefixed with its length. As text, the server would convert it to a common character set and
+   * could turn distinct bytes into the same '?'.
+   */
+  bytes: boolean;
   nullable: boolean;
 }
 
 /**
  * One byte string per row that two rows share only when their values are equal:
  * `<null flags> 0x00 v1 0x00 v2 …`, where the flags spell which nullable columns are NULL (so a
- * skipped NULL is never confused with a shift of columns), byte strings are `<length>:<bytes>`
- * (so no separator inside a value can shift the next one), and numbers and dates are their text.
- * The 0x00 separator makes the result a binary string, so no collations mix.
+ * skipped NULL is never confused with a shift of columns), byte strings are `<length>:<bytes>` (so
+ * no 0x00 inside a value can shift the next one), and numbers and dates are their text, which
+ * holds no 0x00.
  */
 export function rowEncodingSql(columns: EncodedColumn[]): string {
   const flags = columns.filter((c) => c.nullable).map((c) => `ISNULL(${c.expression})`);
   const values = columns.map((c) =>
-    c.lengthPrefixed ? `CONCAT(LENGTH(${c.expression}), ':', ${c.expression})` : c.expression,
+    c.bytes ? `CONCAT(LENGTH(${c.expression}), ':', CAST(${c.expression} AS BINARY))` : c.expression,
   );
-  return `CONCAT_WS(0x00, ${flags.length ? `CONCAT(${flags.join(', ')})` : "''"}, ${values.join(', ')})`;
+  return `CONCAT_WS(_binary X'00', ${flags.length ? `CONCAT(${flags.join(', ')})` : "''"}, ${values.join(', ')})`;
 }
 
 /** The row digest: SHA-256 of the encoding, as 64 hex digits. */

@@ -6,16 +6,22 @@ import { KeyRange, uint64KeyspaceId } from '../../core/keyrange.ts';
 import { recordingLogger, silentLogger } from '../../core/log.ts';
 import { runStepback } from '../support/cli.ts';
 import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
+import { tempDir } from '../support/root.ts';
 
 let left: TestInstance;
 let right: TestInstance;
 let databases = 0;
 
+/**
+ * Each server gets its own tmpdir: in the shared /tmp, bootstrapping servers have been seen to lose
+ * their temporary tables ("Could not remove temporary table … error: 2").
+ */
+async function privateInstance(name: string): Promise<TestInstance> {
+  return createTestInstance({ name, extraCnf: [`tmpdir=${await tempDir(`${name}-tmp`)}`] });
+}
+
 beforeAll(async () => {
-  [left, right] = await Promise.all([
-    createTestInstance({ name: 'diff-left' }),
-    createTestInstance({ name: 'diff-right' }),
-  ]);
+  [left, right] = await Promise.all([privateInstance('diff-left'), privateInstance('diff-right')]);
 });
 
 afterAll(async () => {
@@ -176,6 +182,30 @@ describe('diffDatabases', () => {
     expect(bag!.samples.extraLeft).toEqual([{ key: null, row: { a: 3, b: 'three' } }]);
     expect(bag!.samples.extraRight).toEqual([{ key: null, row: { a: 1, b: 'one' } }]);
     expect(notes.find((n) => n.table === 'bag')!.orderedBy).toBe('row digest');
+  });
+
+  it('hashes the bytes of columns in mixed character sets and collations without converting them', async () => {
+    const database = await both([
+      `CREATE TABLE mix (id INT PRIMARY KEY, a VARCHAR(10) COLLATE utf8mb4_general_ci,
+         b VARCHAR(10) COLLATE utf8mb4_unicode_ci, c VARCHAR(10) CHARACTER SET latin1, d VARBINARY(10),
+         e ENUM('x', 'y'), f BIT(8))`,
+      "INSERT INTO mix VALUES (1, '\u00e9', '\u00e9', '\u00e9', 0xff, 'x', b'1'), (2, 'a', 'b', 'c', 0xfe, 'y', b'0')",
+      'CREATE TABLE bag (d VARBINARY(10), c VARCHAR(10) CHARACTER SET latin1, a VARCHAR(10))',
+      "INSERT INTO bag VALUES (0xff, '\u00e9', 'a'), (0xfe, '\u00e9', 'a')",
+    ]);
+    expect((await diff(database)).result.total).toMatchObject({ matching: 4, mismatched: 0, extraLeft: 0 });
+    await run(right, database, [
+      'UPDATE mix SET d = 0xfd WHERE id = 1',
+      "UPDATE mix SET c = 'e' WHERE id = 2",
+      'UPDATE bag SET d = 0xfd WHERE d = 0xff',
+    ]);
+    const { result } = await diff(database);
+    const [bag, mix] = result.tables;
+    expect(mix!.samples.mismatched.map((s) => [s.key.id, s.columns])).toEqual([
+      [1, ['d']],
+      [2, ['c']],
+    ]);
+    expect(counts(bag!)).toMatchObject({ matching: 1, extraLeft: 1, extraRight: 1 });
   });
 
   it('compares a table without a primary key by full-row order, duplicates included', async () => {

@@ -27,10 +27,12 @@ describe('diff SQL', () => {
   it('flags nullable columns and length-prefixes byte strings in the row encoding', () => {
     expect(
       rowEncodingSql([
-        { expression: '`id`', lengthPrefixed: false, nullable: false },
-        { expression: '`name`', lengthPrefixed: true, nullable: true },
+        { expression: '`id`', bytes: false, nullable: false },
+        { expression: '`name`', bytes: true, nullable: true },
       ]),
-    ).toBe("CONCAT_WS(0x00, CONCAT(ISNULL(`name`)), `id`, CONCAT(LENGTH(`name`), ':', `name`))");
+    ).toBe(
+      "CONCAT_WS(_binary X'00', CONCAT(ISNULL(`name`)), `id`, CONCAT(LENGTH(`name`), ':', CAST(`name` AS BINARY)))",
+    );
   });
 
   it('filters uint64 and varbinary keyspace ids as KeyRange.contains does', () => {
