@@ -62,11 +62,17 @@ export async function diffDatabases(options: DiffOptions): Promise<DiffOutcome> 
   const concurrency = options.concurrency ?? 2;
   const opened: Connection[] = [];
   const open = async (target: ConnectionTarget) => {
+    options.signal?.throwIfAborted();
     const connection = await openDiffConnection(target);
     opened.push(connection);
     return connection;
   };
   let succeeded = false;
+  // Interrupted: drop every connection at once, which ends whatever query is running.
+  const onAbort = () => {
+    for (const connection of opened) connection.destroy();
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const [metaLeft, metaRight] = await Promise.all([open(options.left), open(options.right)]);
     const plans = await planTables(metaLeft, metaRight, options);
@@ -92,7 +98,11 @@ export async function diffDatabases(options: DiffOptions): Promise<DiffOutcome> 
     }
     succeeded = true;
     return { result: { tables, total }, notes, subset: Boolean(options.subset) };
+  } catch (error) {
+    options.signal?.throwIfAborted();
+    throw error;
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     // A failed run may leave queries streaming: drop those connections rather than wait.
     await Promise.all(
       opened.map((connection) =>
@@ -250,6 +260,8 @@ async function diffTable(
       }
     }),
   );
+  // An interruption shows up in the workers as lost connections: report it as what it is.
+  options.signal?.throwIfAborted();
   if (failure) throw failure.error;
 
   const seconds = Math.round(performance.now() - started) / 1000;

@@ -495,6 +495,29 @@ describe('diffDatabases', () => {
     }
   });
 
+  it('stops at once when interrupted and leaves no connection behind', async () => {
+    const database = await both(ordersTable);
+    const connections = async () =>
+      Number(
+        (
+          await left.query<Array<{ n: number }>>(
+            "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = 'root'",
+          )
+        )[0]!.n,
+      );
+    const before = await connections();
+    const controller = new AbortController();
+    const interrupted = diff(database, {
+      checksums: false,
+      signal: controller.signal,
+      onProgress: () => controller.abort(new Error('interrupted by SIGTERM')),
+    });
+    await expect(interrupted).rejects.toThrow('interrupted by SIGTERM');
+    for (let i = 0; i < 100 && (await connections()) > before; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(await connections()).toBe(before);
+  });
+
   it('refuses tables whose structure differs, naming them', async () => {
     const database = `d${++databases}`;
     await run(left, 'mysql', [
