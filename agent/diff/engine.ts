@@ -2,6 +2,7 @@ import { UsageError, VerificationError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Connection, ConnectionTarget } from '../mysql/connection.ts';
 import type { Progress } from '../report/reporter.ts';
+import { type Chunk, chunkBoundsSql, chunkSource, joinConditions, readChecksum } from './chunks.ts';
 import {
   batchCursor,
   type Comparison,
@@ -11,12 +12,12 @@ import {
   SampleKeeper,
 } from './compare.ts';
 import { type RowLayout, rowLayout } from './layout.ts';
-import { keyParts, type LeftKeyRange, type PlanProblem, planTable, type TablePlan } from './plan.ts';
-import { openDiffConnection, queryArrays, streamRows } from './reader.ts';
-import { readRowByKey, sameValue, sampleRow } from './samples.ts';
+import { type LeftKeyRange, type PlanProblem, planTable, type TablePlan } from './plan.ts';
+import { type ConnectionPair, openDiffConnection, streamRows } from './reader.ts';
+import { resolveSamples } from './samples.ts';
 import { readCollationOrder, readTableDefinitions } from './schema.ts';
-import { checksumSql, keyAfterSql, keyAtMostSql } from './sql.ts';
-import type { DiffCounts, DiffOutcome, DiffSamples, TableDiff, TableNotes } from './types.ts';
+import { checksumSql } from './sql.ts';
+import type { DiffCounts, DiffOutcome, TableDiff, TableNotes } from './types.ts';
 
 export interface DiffOptions {
   /** Each side's connection; `database` names the schema compared. */
@@ -37,19 +38,6 @@ export interface DiffOptions {
   logger: Logger;
   onProgress?: ((progress: Progress) => void) | undefined;
   signal?: AbortSignal | undefined;
-}
-
-interface Pair {
-  left: Connection;
-  right: Connection;
-}
-
-interface Chunk {
-  index: number;
-  /** Exclusive lower bound (the previous chunk's last key); undefined for the first chunk. */
-  lower: Row | undefined;
-  /** Inclusive upper bound; undefined for the last chunk. */
-  upper: Row | undefined;
 }
 
 /**
@@ -74,12 +62,18 @@ export async function diffDatabases(options: DiffOptions): Promise<DiffOutcome> 
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const [metaLeft, metaRight] = await Promise.all([open(options.left), open(options.right)]);
+    const openPair = async () => {
+      // Both attempts settle before a failure is thrown, so no connection opens after cleanup.
+      const [l, r] = await Promise.allSettled([open(options.left), open(options.right)]);
+      if (l.status === 'rejected') throw l.reason;
+      if (r.status === 'rejected') throw r.reason;
+      return { left: l.value, right: r.value };
+    };
+    const { left: metaLeft, right: metaRight } = await openPair();
     const plans = await planTables(metaLeft, metaRight, options);
     const padWeights = await readPadWeights(metaLeft, plans);
-    const pairs: Pair[] = [];
-    for (let i = 0; i < concurrency; i++)
-      pairs.push({ left: await open(options.left), right: await open(options.right) });
+    const pairs: ConnectionPair[] = [];
+    for (let i = 0; i < concurrency; i++) pairs.push(await openPair());
 
     const tables: TableDiff[] = [];
     const notes: TableNotes[] = [];
@@ -169,7 +163,7 @@ async function diffTable(
   plan: TablePlan,
   layout: RowLayout,
   boundaries: Connection,
-  pairs: Pair[],
+  pairs: ConnectionPair[],
   options: DiffOptions,
   /** Tables done before this one, of how many (for the progress line). */
   place: { itemsDone: number; itemsTotal: number },
@@ -202,7 +196,7 @@ async function diffTable(
     });
   };
 
-  const compareChunk = async (chunk: Chunk, pair: Pair) => {
+  const compareChunk = async (chunk: Chunk, pair: ConnectionPair) => {
     note.chunks++;
     const bounds = chunkBoundsSql(plan, chunk);
     const leftWhere = joinConditions([...bounds, plan.leftFilter]);
@@ -269,106 +263,5 @@ async function diffTable(
   return {
     diff: { table: plan.table, processed: processedRows(counts), ...counts, samples: resolved, seconds },
     note,
-  };
-}
-
-/**
- * The chunks of a table, bounded by the keys of every `chunkRows`-th row of the left (read as they
- * are needed, so bounds are found while earlier chunks are compared). A table that cannot be cut by
- * key is one chunk.
- */
-async function* chunkSource(
-  plan: TablePlan,
-  connection: Connection,
-  chunkRows: number,
-): AsyncGenerator<Chunk> {
-  if (!plan.chunkable) {
-    yield { index: 0, lower: undefined, upper: undefined };
-    return;
-  }
-  const parts = keyParts(plan, 'bound');
-  const keys = parts.map((part) => part.column).join(', ');
-  let lower: Row | undefined;
-  for (let index = 0; ; index++) {
-    const where = joinConditions([lower ? keyAfterSql(parts, lower) : undefined, plan.leftFilter]);
-    const [upper] = await queryArrays(
-      connection,
-      `SELECT ${keys} FROM ${plan.leftName}${where ? ` WHERE ${where}` : ''} ORDER BY ${keys} LIMIT 1 OFFSET ${chunkRows - 1}`,
-    );
-    yield { index, lower, upper };
-    if (!upper) return;
-    lower = upper;
-  }
-}
-
-function chunkBoundsSql(plan: TablePlan, chunk: Chunk): string[] {
-  if (!plan.chunkable) return [];
-  const parts = keyParts(plan, 'bound');
-  return [
-    ...(chunk.lower ? [keyAfterSql(parts, chunk.lower)] : []),
-    ...(chunk.upper ? [keyAtMostSql(parts, chunk.upper)] : []),
-  ];
-}
-
-function joinConditions(conditions: Array<string | undefined>): string | undefined {
-  const present = conditions.filter((c): c is string => Boolean(c));
-  return present.length ? present.join(' AND ') : undefined;
-}
-
-async function readChecksum(connection: Connection, sql: string): Promise<{ count: string; sum: string }> {
-  const [row] = await queryArrays(connection, sql);
-  return { count: String(row?.[0] ?? '0'), sum: String(row?.[1] ?? '') };
-}
-
-/**
- * Turns the kept samples into reported rows. For a table with a primary key the streams carried
- * only keys and digests, so the rows are read back by key (at most 10 of each kind per side).
- */
-async function resolveSamples(
-  plan: TablePlan,
-  layout: RowLayout,
-  pair: Pair,
-  samples: {
-    mismatched: SampleKeeper<{ left: Row; right: Row }>;
-    extraLeft: SampleKeeper<Row>;
-    extraRight: SampleKeeper<Row>;
-  },
-): Promise<DiffSamples> {
-  const keyNames = plan.keyColumns.map((k) => k.name);
-  if (keyNames.length === 0) {
-    const full = (row: Row) => ({ key: null, row: sampleRow(plan.columns, row.slice(0, layout.keyLength)) });
-    return {
-      mismatched: [],
-      extraLeft: samples.extraLeft.values().map(full),
-      extraRight: samples.extraRight.values().map(full),
-    };
-  }
-  const parts = keyParts(plan, 'lookup');
-  const key = (row: Row) => row.slice(0, keyNames.length);
-  const read = async (connection: Connection, table: string, row: Row) =>
-    readRowByKey(connection, table, plan, parts, key(row));
-  const mismatched = [];
-  for (const { left, right } of samples.mismatched.values()) {
-    const leftRow = await read(pair.left, plan.leftName, left);
-    const rightRow = await read(pair.right, plan.rightName, right);
-    mismatched.push({
-      key: sampleRow(keyNames, key(left)),
-      columns: plan.columns.filter((_, i) => !sameValue(leftRow?.[i], rightRow?.[i])),
-      left: leftRow ? sampleRow(plan.columns, leftRow) : null,
-      right: rightRow ? sampleRow(plan.columns, rightRow) : null,
-    });
-  }
-  const extra = async (connection: Connection, table: string, rows: Row[]) => {
-    const out = [];
-    for (const row of rows) {
-      const full = await read(connection, table, row);
-      out.push({ key: sampleRow(keyNames, key(row)), row: full ? sampleRow(plan.columns, full) : null });
-    }
-    return out;
-  };
-  return {
-    mismatched,
-    extraLeft: await extra(pair.left, plan.leftName, samples.extraLeft.values()),
-    extraRight: await extra(pair.right, plan.rightName, samples.extraRight.values()),
   };
 }

@@ -2,6 +2,12 @@ import type { Connection as CallbackConnection } from 'mysql2';
 import { type Connection, type ConnectionTarget, connect } from '../mysql/connection.ts';
 import type { Row } from './compare.ts';
 
+/** One connection to each side. */
+export interface ConnectionPair {
+  left: Connection;
+  right: Connection;
+}
+
 /**
  * A connection set up for diffing: read-only, timestamps in UTC on both sides (so a TIMESTAMP
  * reads the same whatever the servers' zones), and a long write timeout, because the merge may

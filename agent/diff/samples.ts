@@ -1,11 +1,12 @@
 import type { Connection } from '../mysql/connection.ts';
 import { quoteIdentifier } from '../mysql/connection.ts';
-import type { Row } from './compare.ts';
+import type { Row, SampleKeeper } from './compare.ts';
 import { canonicalDecimal, normaliseTemporal } from './keys.ts';
-import type { TablePlan } from './plan.ts';
-import { queryArrays } from './reader.ts';
+import type { RowLayout } from './layout.ts';
+import { keyParts, type TablePlan } from './plan.ts';
+import { type ConnectionPair, queryArrays } from './reader.ts';
 import { type KeyPart, keyEqualsSql } from './sql.ts';
-import type { JsonValue, SampleRow } from './types.ts';
+import type { DiffSamples, JsonValue, SampleRow } from './types.ts';
 
 /** Longer values are cut in samples: a sample says where to look, it is not a copy of the row. */
 const maxSampleChars = 200;
@@ -63,4 +64,57 @@ export async function readRowByKey(
     `SELECT ${columns} FROM ${table} WHERE ${keyEqualsSql(parts, key)} LIMIT 1`,
   );
   return row;
+}
+
+/**
+ * Turns the kept samples into reported rows. For a table with a primary key the streams carried
+ * only keys and digests, so the rows are read back by key (at most 10 of each kind per side).
+ */
+export async function resolveSamples(
+  plan: TablePlan,
+  layout: RowLayout,
+  pair: ConnectionPair,
+  samples: {
+    mismatched: SampleKeeper<{ left: Row; right: Row }>;
+    extraLeft: SampleKeeper<Row>;
+    extraRight: SampleKeeper<Row>;
+  },
+): Promise<DiffSamples> {
+  const keyNames = plan.keyColumns.map((k) => k.name);
+  if (keyNames.length === 0) {
+    const full = (row: Row) => ({ key: null, row: sampleRow(plan.columns, row.slice(0, layout.keyLength)) });
+    return {
+      mismatched: [],
+      extraLeft: samples.extraLeft.values().map(full),
+      extraRight: samples.extraRight.values().map(full),
+    };
+  }
+  const parts = keyParts(plan, 'lookup');
+  const key = (row: Row) => row.slice(0, keyNames.length);
+  const read = async (connection: Connection, table: string, row: Row) =>
+    readRowByKey(connection, table, plan, parts, key(row));
+  const mismatched = [];
+  for (const { left, right } of samples.mismatched.values()) {
+    const leftRow = await read(pair.left, plan.leftName, left);
+    const rightRow = await read(pair.right, plan.rightName, right);
+    mismatched.push({
+      key: sampleRow(keyNames, key(left)),
+      columns: plan.columns.filter((_, i) => !sameValue(leftRow?.[i], rightRow?.[i])),
+      left: leftRow ? sampleRow(plan.columns, leftRow) : null,
+      right: rightRow ? sampleRow(plan.columns, rightRow) : null,
+    });
+  }
+  const extra = async (connection: Connection, table: string, rows: Row[]) => {
+    const out = [];
+    for (const row of rows) {
+      const full = await read(connection, table, row);
+      out.push({ key: sampleRow(keyNames, key(row)), row: full ? sampleRow(plan.columns, full) : null });
+    }
+    return out;
+  };
+  return {
+    mismatched,
+    extraLeft: await extra(pair.left, plan.leftName, samples.extraLeft.values()),
+    extraRight: await extra(pair.right, plan.rightName, samples.extraRight.values()),
+  };
 }
