@@ -91,7 +91,7 @@ export async function compareOrderedRows(
     if (side === 'left') result.extraLeft++;
     else result.extraRight++;
     // Extras are kept for reconciliation (which then picks the samples) or only as samples.
-    if (pending.length < Math.max(reconcileLimit, sampleLimit)) pending.push({ seq, value: row });
+    if (pending.length < Math.max(reconcileLimit, sampleLimit)) pending.push({ seq, value: detach(row) });
     seq++;
   };
   // Moving within a batch is synchronous; only the end of a batch costs an await.
@@ -125,7 +125,10 @@ export async function compareOrderedRows(
       } else {
         result.mismatched++;
         if (result.samples.mismatched.length < sampleLimit)
-          result.samples.mismatched.push({ seq, value: { left: left.row, right: right.row } });
+          result.samples.mismatched.push({
+            seq,
+            value: { left: detach(left.row), right: detach(right.row) },
+          });
       }
       seq++;
       const step = advanceBoth();
@@ -161,6 +164,16 @@ export async function compareOrderedRows(
   result.samples.extraRight = pendingRight.slice(0, sampleLimit);
   onRows?.(processedRows(result));
   return result;
+}
+
+/**
+ * A row to hold after the stream moved on: the driver's byte values are views of whole socket
+ * reads, so they are copied rather than kept alive with everything around them.
+ */
+function detach(row: Row): Row {
+  return row.some(Buffer.isBuffer)
+    ? row.map((value) => (Buffer.isBuffer(value) ? Buffer.from(value) : value))
+    : row;
 }
 
 /**
