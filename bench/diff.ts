@@ -55,8 +55,11 @@ async function load(instance: TestInstance, statements: string[]): Promise<void>
 }
 
 /** Runs `work`, sampling this process's RSS; returns seconds and the peak RSS in MiB. */
-async function measure(work: () => Promise<unknown>): Promise<{ seconds: number; peakMiB: number }> {
-  let peak = process.memoryUsage().rss;
+async function measure(
+  work: () => Promise<unknown>,
+): Promise<{ seconds: number; startMiB: number; peakMiB: number }> {
+  const start = process.memoryUsage().rss;
+  let peak = start;
   const timer = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 20);
@@ -66,7 +69,11 @@ async function measure(work: () => Promise<unknown>): Promise<{ seconds: number;
   } finally {
     clearInterval(timer);
   }
-  return { seconds: (performance.now() - started) / 1000, peakMiB: Math.round(peak / 2 ** 20) };
+  return {
+    seconds: (performance.now() - started) / 1000,
+    startMiB: Math.round(start / 2 ** 20),
+    peakMiB: Math.round(peak / 2 ** 20),
+  };
 }
 
 function scan(instance: TestInstance, name: string): Promise<void> {
@@ -116,7 +123,7 @@ async function main(): Promise<void> {
 
     const diff = (name: string, checksums: boolean) => async () => {
       let processed = 0;
-      const { seconds, peakMiB } = await measure(async () => {
+      const { seconds, startMiB, peakMiB } = await measure(async () => {
         const outcome = await diffDatabases({
           left: { socket: left.socket, user: 'root', database: 'bench' },
           right: { socket: right.socket, user: 'root', database: 'bench' },
@@ -130,7 +137,7 @@ async function main(): Promise<void> {
           throw new Error('tables differ');
         processed = outcome.result.total.processed;
       });
-      return { seconds, peakMiB, rowsPerSecond: Math.round(processed / seconds) };
+      return { seconds, startMiB, peakMiB, rowsPerSecond: Math.round(processed / seconds) };
     };
 
     const checksummed = await repeat(diff('big', true));
