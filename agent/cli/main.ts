@@ -7,6 +7,8 @@ import { ConsoleReporter } from '../report/console.ts';
 import { registerRun } from '../run/command.ts';
 import { type ActionRunner, type CommandContext, type GlobalOptions, optionsError } from './command.ts';
 import { registerBackups } from './commands/backups.ts';
+import { registerDiff } from './commands/diff.ts';
+import { registerTopology, registerVSchema } from './commands/topology.ts';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -74,6 +76,9 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
 
   registerBackups(program, action);
   registerRun(program, action);
+  registerDiff(program, action);
+  registerTopology(program, action);
+  registerVSchema(program, action);
   return program;
 }
 
