@@ -4,10 +4,13 @@ import { readEnvironment, type StepbackEnvironment } from '../../core/environmen
 import { ExitCode, exitCodeOf, UsageError } from '../../core/errors.ts';
 import { createLogger, formatLogRecord, type LogLevel } from '../../core/log.ts';
 import { ConsoleReporter } from '../report/console.ts';
+import { registerRun } from '../run/command.ts';
 import { type ActionRunner, type CommandContext, type GlobalOptions, optionsError } from './command.ts';
 import { registerBackups } from './commands/backups.ts';
+import { registerDiff } from './commands/diff.ts';
 import { registerMultirestore } from './commands/multirestore.ts';
 import { registerSnapshot } from './commands/snapshot.ts';
+import { registerTopology, registerVSchema } from './commands/topology.ts';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -76,6 +79,10 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   registerBackups(program, action);
   registerSnapshot(program, action);
   registerMultirestore(program, action);
+  registerRun(program, action);
+  registerDiff(program, action);
+  registerTopology(program, action);
+  registerVSchema(program, action);
   return program;
 }
 
