@@ -184,7 +184,10 @@ export async function multirestore(options: MultirestoreOptions): Promise<Multir
     await ensureLedger(admin);
     const keys = sources.map(sourceKey);
     const run = await readRun(admin, database);
-    const resumed = run !== undefined && JSON.stringify(run.sources) === JSON.stringify(keys);
+    const existing = await existingObjects(admin, database);
+    // The same sources into a database that still holds tables: continue where the ledger says.
+    const resumed =
+      run !== undefined && existing.length > 0 && JSON.stringify(run.sources) === JSON.stringify(keys);
     if (resumed) {
       logger.warn(
         run.finished
@@ -192,7 +195,6 @@ export async function multirestore(options: MultirestoreOptions): Promise<Multir
           : `resuming the interrupted multirestore into ${database}`,
       );
     } else {
-      const existing = await existingObjects(admin, database);
       if (existing.length > 0) {
         if (!options.force) {
           const names = existing.slice(0, 5).map((o) => o.name);
