@@ -1,29 +1,20 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ExistingDataError, keepFirstError, StepbackError, UsageError } from '../../../../core/errors.ts';
+import { keepFirstError, StepbackError, UsageError } from '../../../../core/errors.ts';
 import type { Logger } from '../../../../core/log.ts';
-import type { TableDefinition, ViewDefinition } from '../../../../core/manifest.ts';
 import type { BackupStorage } from '../../../../core/storage/types.ts';
 import { mapConcurrent, Semaphore } from '../../../../core/stream/concurrency.ts';
 import { acquireInstance, registerRecoverer } from '../../../instance/lease.ts';
 import { type Connection, qualifiedName, queryValue } from '../../../mysql/connection.ts';
 import type { MysqlDaemon } from '../../../mysqld/daemon.ts';
 import type { Progress } from '../../../report/reporter.ts';
-import { type CheckedTable, checkCreateTable } from './ddl.ts';
-import {
-  ensureLedger,
-  finishRun,
-  forgetTable,
-  readLedger,
-  readRun,
-  startRun,
-  writeCheckpoints,
-} from './ledger.ts';
+import { pendingFiles, prepareDestination } from './destination.ts';
+import { finishRun, writeCheckpoints } from './ledger.ts';
 import { type FileJob, fetchFile, loadFile } from './load.ts';
-import { createTables, createViews, dropObjects, existingObjects } from './schema.ts';
+import { planRestore, type RestorePlan, sourceKey } from './plan.ts';
 import { prepareSession, SessionPool } from './sessions.ts';
-import { checkSameSchema, chooseSources, type RestoreSource, type SourceSpec } from './sources.ts';
+import { chooseSources, type SourceSpec } from './sources.ts';
 
 export interface MultirestoreOptions {
   daemon: MysqlDaemon;
@@ -99,26 +90,6 @@ async function serverReadableDir(daemon: MysqlDaemon): Promise<string> {
   return tmpdir.split(':')[0] || os.tmpdir();
 }
 
-/** Jobs interleaved table by table, so per-table limits never hold every worker on one table. */
-function interleave(jobs: FileJob[]): FileJob[] {
-  const byTable = new Map<string, FileJob[]>();
-  for (const job of jobs) {
-    const list = byTable.get(job.table.name) ?? [];
-    list.push(job);
-    byTable.set(job.table.name, list);
-  }
-  const queues = [...byTable.values()];
-  const out: FileJob[] = [];
-  for (let round = 0; out.length < jobs.length; round++) {
-    for (const queue of queues) if (round < queue.length) out.push(queue[round]!);
-  }
-  return out;
-}
-
-function sourceKey(source: RestoreSource): string {
-  return `${source.handle.dir}@${source.handle.name}`;
-}
-
 /**
  * Loads one or more logical snapshots into one database: a merge of several sources, one range of
  * a horizontal split, or the tables of a vertical split. Resumable: a per-file ledger in the
@@ -131,30 +102,21 @@ export async function multirestore(options: MultirestoreOptions): Promise<Multir
   if (options.dontStartReplication && !options.checkpoints) {
     throw new UsageError('--dont-start-replication flags the checkpoint rows: it needs --checkpoints');
   }
-
-  const sources = await chooseSources(options.storage, options.sources, logger);
-  checkSameSchema(sources);
-  const first = sources[0]!.manifest;
-  const tables = first.tables.filter((t): t is TableDefinition => t.type === 'table');
-  const views = first.tables.filter((t): t is ViewDefinition => t.type === 'view');
-  const checked = new Map<string, CheckedTable>(tables.map((table) => [table.name, checkCreateTable(table)]));
-  const autoIncrement = new Map<string, bigint>();
-  for (const source of sources) {
-    for (const table of source.manifest.tables) {
-      if (table.type !== 'table') continue;
-      const value = checkCreateTable(table).autoIncrement;
-      const known = autoIncrement.get(table.name);
-      if (value !== undefined && (known === undefined || value > known)) autoIncrement.set(table.name, value);
-    }
-  }
-  const tableByName = new Map(tables.map((table) => [table.name, table]));
-  const allJobs: FileJob[] = sources.flatMap((source) =>
-    source.manifest.files.map((file) => ({ source, file, table: tableByName.get(file.table)! })),
-  );
+  const plan = planRestore(await chooseSources(options.storage, options.sources, logger));
 
   const lease = await acquireInstance(daemon, 'multirestore', logger);
   const connections: Connection[] = [];
-  let pool: SessionPool | undefined;
+  const connect = async (db?: string) => {
+    const connection = await daemon.connect(db ? { database: db } : {});
+    connections.push(connection);
+    return connection;
+  };
+  const session = { writeBinlogs: Boolean(options.writeBinlogs) };
+  const pool = new SessionPool(options.insertConcurrency, async () => {
+    const connection = await connect(database);
+    await prepareSession(connection, session);
+    return connection;
+  });
   let fetchDir: string | undefined;
   let failure: unknown;
   let result: MultirestoreResult | undefined;
@@ -164,12 +126,6 @@ export async function multirestore(options: MultirestoreOptions): Promise<Multir
         hint: 'start mysqld, then run multirestore again',
       });
     }
-    const connect = async (db?: string) => {
-      const connection = await daemon.connect(db ? { database: db } : {});
-      connections.push(connection);
-      return connection;
-    };
-    const session = { writeBinlogs: Boolean(options.writeBinlogs) };
     // Files are fetched (verified, decompressed) where the server may read them, then loaded with
     // LOAD DATA INFILE. Streaming them with LOAD DATA LOCAL measured no faster here, would load rows
     // before their hash is checked, and needs local_infile (off by default on MySQL 8).
@@ -181,142 +137,28 @@ export async function multirestore(options: MultirestoreOptions): Promise<Multir
 
     const admin = await connect();
     await prepareSession(admin, session);
-    await ensureLedger(admin);
-    const keys = sources.map(sourceKey);
-    const run = await readRun(admin, database);
-    const existing = await existingObjects(admin, database);
-    // The same sources into a database that still holds tables: continue where the ledger says.
-    const resumed =
-      run !== undefined && existing.length > 0 && JSON.stringify(run.sources) === JSON.stringify(keys);
-    if (resumed) {
-      logger.warn(
-        run.finished
-          ? `${database} was already loaded from these sources; checking the ledger`
-          : `resuming the interrupted multirestore into ${database}`,
-      );
-    } else {
-      if (existing.length > 0) {
-        if (!options.force) {
-          const names = existing.slice(0, 5).map((o) => o.name);
-          throw new ExistingDataError(
-            `database ${database} already holds ${existing.length} tables and views (${names.join(', ')}${existing.length > 5 ? ', …' : ''})${run ? `, loaded from ${run.sources.join(', ')}` : ''}`,
-            {
-              hint: 'restore into another database, or pass --force to replace the tables and views the snapshots hold',
-            },
-          );
-        }
-        await dropObjects(admin, database, new Set(first.tables.map((t) => t.name)), existing, logger);
-      }
-      await startRun(admin, database, keys);
-    }
-
-    const created = await createTables(
-      admin,
+    const resumed = await prepareDestination(admin, plan, {
       database,
-      tables.map((table) => ({ table, checked: checked.get(table.name)! })),
+      force: Boolean(options.force),
       logger,
-    );
-    if (resumed) {
-      // A table that had to be created again lost whatever the ledger says was loaded into it.
-      for (const table of created) await forgetTable(admin, database, table);
-    }
-    await createViews(admin, database, views, logger);
-
-    const engines = new Map((await existingObjects(admin, database)).map((o) => [o.name, o.engine]));
-    const transactional = (table: string) => engines.get(table)?.toLowerCase() === 'innodb';
-    for (const entry of await readLedger(admin, database)) {
-      if (entry.state === 'loading' && !transactional(entry.table)) {
-        logger.warn(
-          `table ${entry.table} (${engines.get(entry.table)}, not transactional) was being loaded when the last run stopped: emptying it to load all its files again`,
-        );
-        await admin.query(`TRUNCATE TABLE ${qualifiedName(database, entry.table)}`);
-        await forgetTable(admin, database, entry.table);
-      }
-    }
-    const loaded = new Set(
-      (await readLedger(admin, database))
-        .filter((e) => e.state === 'loaded')
-        .map((e) => `${e.sourceIndex}/${e.file}`),
-    );
-    const jobs = interleave(allJobs.filter((job) => !loaded.has(`${job.source.index}/${job.file.name}`)));
-    if (resumed) logger.info(`${allJobs.length - jobs.length} of ${allJobs.length} files are already loaded`);
-
-    pool = new SessionPool(options.insertConcurrency, async () => {
-      const connection = await connect(database);
-      await prepareSession(connection, session);
-      return connection;
     });
-    const remaining = new Map<string, number>(tables.map((table) => [table.name, 0]));
-    for (const job of jobs) remaining.set(job.table.name, (remaining.get(job.table.name) ?? 0) + 1);
-    const restoreAutoIncrement = async (table: string) => {
-      const value = autoIncrement.get(table);
-      if (value === undefined) return;
-      await pool!.use((c) =>
-        c.query(`ALTER TABLE ${qualifiedName(database, table)} AUTO_INCREMENT = ${value.toString()}`),
-      );
-    };
-    for (const [table, count] of remaining) if (count === 0) await restoreAutoIncrement(table);
-
-    const progress = { rowsDone: 0, bytesDone: 0, itemsDone: 0 };
-    const bytesTotal = jobs.reduce((sum, job) => sum + job.file.storedSize, 0);
-    const rowsTotal = jobs.reduce((sum, job) => sum + job.file.rows, 0);
-    const report = () =>
-      options.onProgress?.({
-        phase: `loading ${database}`,
-        ...progress,
-        bytesTotal,
-        rowsTotal,
-        itemsTotal: jobs.length,
-      });
-    report();
-    const fetches = new Semaphore(options.fetchConcurrency);
-    const perTable = new Map(tables.map((table) => [table.name, new Semaphore(options.tableConcurrency)]));
-    const connectForKill = () => daemon.connect();
-    await mapConcurrent(
-      jobs,
-      // Fetched files wait for a load slot: at most this many are on disk at once.
-      options.fetchConcurrency + options.insertConcurrency,
-      async (job, index, jobSignal) => {
-        const jobAbort = AbortSignal.any([jobSignal, signal]);
-        const file = path.join(fetchDir!, `${job.source.index}.${index}.csv`);
-        try {
-          await fetches.use(() => fetchFile(job, file, jobAbort), jobAbort);
-          // The per-table permit first, then a session: a load waiting for its table holds no connection.
-          await perTable.get(job.table.name)!.use(
-            () =>
-              pool!.use(
-                (connection) =>
-                  loadFile(job, {
-                    connection,
-                    connect: connectForKill,
-                    database,
-                    transactional: transactional(job.table.name),
-                    path: file,
-                    signal: jobAbort,
-                  }),
-                jobAbort,
-              ),
-            jobAbort,
-          );
-        } finally {
-          await fs.rm(file, { force: true });
-        }
-        progress.rowsDone += job.file.rows;
-        progress.bytesDone += job.file.storedSize;
-        progress.itemsDone++;
-        report();
-        const left = remaining.get(job.table.name)! - 1;
-        remaining.set(job.table.name, left);
-        if (left === 0) await restoreAutoIncrement(job.table.name);
-      },
-      { signal, logger },
-    );
+    const { jobs, transactional } = await pendingFiles(admin, database, plan, logger);
+    if (resumed)
+      logger.info(`${plan.files.length - jobs.length} of ${plan.files.length} files are already loaded`);
+    const loaded = await loadFiles(jobs, plan, {
+      ...options,
+      signal,
+      fetchDir,
+      pool,
+      transactional,
+      connect: () => daemon.connect(),
+    });
 
     if (options.checkpoints) {
       await writeCheckpoints(
         admin,
         database,
-        sources.map((source) => ({
+        plan.sources.map((source) => ({
           sourceIndex: source.index,
           source: sourceKey(source),
           position: source.manifest.position,
@@ -327,18 +169,22 @@ export async function multirestore(options: MultirestoreOptions): Promise<Multir
     await finishRun(admin, database);
     result = {
       database,
-      sources: sources.map((source) => ({
+      sources: plan.sources.map((source) => ({
         dir: source.handle.dir,
         name: source.handle.name,
         keyRange: source.manifest.keyRange,
         position: source.manifest.position,
         rows: source.manifest.files.reduce((sum, file) => sum + file.rows, 0),
       })),
-      tables: tables.length,
-      views: views.length,
-      files: { total: allJobs.length, loaded: jobs.length, alreadyLoaded: allJobs.length - jobs.length },
-      rows: progress.rowsDone,
-      bytes: progress.bytesDone,
+      tables: plan.tables.length,
+      views: plan.views.length,
+      files: {
+        total: plan.files.length,
+        loaded: jobs.length,
+        alreadyLoaded: plan.files.length - jobs.length,
+      },
+      rows: loaded.rows,
+      bytes: loaded.bytes,
       resumed,
       checkpoints: Boolean(options.checkpoints),
       seconds: (Date.now() - started) / 1000,
@@ -347,7 +193,7 @@ export async function multirestore(options: MultirestoreOptions): Promise<Multir
     failure = error;
   }
   const cleanups: (() => Promise<void>)[] = [
-    async () => pool?.close(),
+    () => pool.close(),
     async () => {
       await Promise.all(connections.map((c) => c.end().catch(() => c.destroy())));
     },
@@ -365,4 +211,85 @@ export async function multirestore(options: MultirestoreOptions): Promise<Multir
   }
   if (failure !== undefined) throw failure;
   return result!;
+}
+
+interface LoadFilesOptions extends MultirestoreOptions {
+  signal: AbortSignal;
+  fetchDir: string;
+  pool: SessionPool;
+  transactional: (table: string) => boolean;
+  /** A connection for KILL QUERY when a load is aborted. */
+  connect: () => Promise<Connection>;
+}
+
+/**
+ * Fetches and loads `jobs`: `fetchConcurrency` fetches, `insertConcurrency` loads and
+ * `tableConcurrency` loads per table at once. After a table's last file its AUTO_INCREMENT is put
+ * back (at once for tables with nothing left to load). Returns the rows and stored bytes loaded.
+ */
+async function loadFiles(
+  jobs: readonly FileJob[],
+  plan: RestorePlan,
+  options: LoadFilesOptions,
+): Promise<{ rows: number; bytes: number }> {
+  const { database, pool, signal } = options;
+  const remaining = new Map<string, number>(plan.tables.map((table) => [table.name, 0]));
+  for (const job of jobs) remaining.set(job.table.name, (remaining.get(job.table.name) ?? 0) + 1);
+  const restoreAutoIncrement = async (table: string) => {
+    const value = plan.autoIncrement.get(table);
+    if (value === undefined) return;
+    await pool.use((c) => c.query(`ALTER TABLE ${qualifiedName(database, table)} AUTO_INCREMENT = ${value}`));
+  };
+  for (const [table, count] of remaining) if (count === 0) await restoreAutoIncrement(table);
+
+  const progress = { rowsDone: 0, bytesDone: 0, itemsDone: 0 };
+  const totals = {
+    bytesTotal: jobs.reduce((sum, job) => sum + job.file.storedSize, 0),
+    rowsTotal: jobs.reduce((sum, job) => sum + job.file.rows, 0),
+    itemsTotal: jobs.length,
+  };
+  const report = () => options.onProgress?.({ phase: `loading ${database}`, ...progress, ...totals });
+  report();
+  const fetches = new Semaphore(options.fetchConcurrency);
+  const perTable = new Map(plan.tables.map((table) => [table.name, new Semaphore(options.tableConcurrency)]));
+  await mapConcurrent(
+    jobs,
+    // Fetched files wait for a load slot: at most this many are on disk at once.
+    options.fetchConcurrency + options.insertConcurrency,
+    async (job, index, jobSignal) => {
+      const abort = AbortSignal.any([jobSignal, signal]);
+      const file = path.join(options.fetchDir, `${job.source.index}.${index}.csv`);
+      try {
+        await fetches.use(() => fetchFile(job, file, abort), abort);
+        // The per-table permit first, then a session: a load waiting for its table holds no connection.
+        await perTable.get(job.table.name)!.use(
+          () =>
+            pool.use(
+              (connection) =>
+                loadFile(job, {
+                  connection,
+                  connect: options.connect,
+                  database,
+                  transactional: options.transactional(job.table.name),
+                  path: file,
+                  signal: abort,
+                }),
+              abort,
+            ),
+          abort,
+        );
+      } finally {
+        await fs.rm(file, { force: true });
+      }
+      progress.rowsDone += job.file.rows;
+      progress.bytesDone += job.file.storedSize;
+      progress.itemsDone++;
+      report();
+      const left = remaining.get(job.table.name)! - 1;
+      remaining.set(job.table.name, left);
+      if (left === 0) await restoreAutoIncrement(job.table.name);
+    },
+    { signal, logger: options.logger },
+  );
+  return { rows: progress.rowsDone, bytes: progress.bytesDone };
 }

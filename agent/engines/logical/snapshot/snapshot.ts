@@ -11,8 +11,7 @@ import {
 } from '../../../../core/errors.ts';
 import { KeyRange } from '../../../../core/keyrange.ts';
 import type { Logger } from '../../../../core/log.ts';
-import type { Compression, LogicalManifest, TableDataFile } from '../../../../core/manifest.ts';
-import { keyspaceAndShard } from '../../../../core/paths.ts';
+import type { Compression } from '../../../../core/manifest.ts';
 import type { BackupHandle, BackupStorage } from '../../../../core/storage/types.ts';
 import { mapConcurrent } from '../../../../core/stream/concurrency.ts';
 import { acquireInstance, registerRecoverer } from '../../../instance/lease.ts';
@@ -20,8 +19,9 @@ import { captureState, quiesce, restoreState } from '../../../instance/state.ts'
 import { queryValue } from '../../../mysql/connection.ts';
 import type { MysqlDaemon } from '../../../mysqld/daemon.ts';
 import type { Progress } from '../../../report/reporter.ts';
-import { dumpTable, outfilePrefix } from './dump.ts';
+import { type DumpedTable, type DumpTableOptions, dumpTable, outfilePrefix } from './dump.ts';
 import { type KeyType, keyspaceIdRouter } from './keyspace-id.ts';
+import { rangeManifest } from './manifest.ts';
 import { checkKeyColumn, readSourceSchema, type SourceSchema } from './schema.ts';
 
 export interface SnapshotOptions {
@@ -187,47 +187,13 @@ export async function createSnapshot(options: SnapshotOptions): Promise<Snapshot
         try {
           for (const range of ranges)
             handles.push(await storage.startBackup(rangeDir(options.dir, range), name));
-          const tables = [...schema.tables.entries()].sort(
-            ([, a], [, b]) => (schema.dataLength.get(b.name) ?? 0) - (schema.dataLength.get(a.name) ?? 0),
-          );
-          let rowsDone = 0;
-          let tablesDone = 0;
-          const report = () =>
-            options.onProgress?.({
-              phase: `dumping ${database}`,
-              rowsDone,
-              itemsDone: tablesDone,
-              itemsTotal: tables.length,
-            });
-          report();
-          const dumped = await mapConcurrent(
-            tables,
-            options.concurrency,
-            async ([tableIndex, table], _i, tableSignal) => {
-              const result = await dumpTable({
-                connect: () => daemon.connect(),
-                database,
-                table,
-                tableIndex,
-                workDir,
-                split,
-                handles,
-                compression,
-                maxFileBytes: options.maxFileBytes,
-                signal: AbortSignal.any([tableSignal, signal]),
-                logger,
-                onRows: (rows) => {
-                  rowsDone += rows;
-                  report();
-                },
-              });
-              tablesDone++;
-              report();
-              logger.debug(`dumped ${table.name}`, { rows: result.rows });
-              return { tableIndex, ...result };
-            },
-            { signal, logger },
-          );
+          const dumped = await dumpTables(schema, handles, {
+            ...options,
+            workDir,
+            split,
+            compression,
+            signal,
+          });
           const position = await daemon.withConnection((c) => daemon.flavor.executedPosition(c));
           if (position !== quiesced.position) {
             throw new VerificationError(
@@ -244,53 +210,34 @@ export async function createSnapshot(options: SnapshotOptions): Promise<Snapshot
               : undefined;
           const finished = new Date();
           const snapshots: SnapshotEntry[] = [];
-          for (const [r, range] of ranges.entries()) {
-            const handle = handles[r]!;
-            const rowsByTable = new Map<number, number>();
-            const files: TableDataFile[] = [];
-            for (const table of [...dumped].sort((a, b) => a.tableIndex - b.tableIndex)) {
-              rowsByTable.set(table.tableIndex, table.ranges[r]!.rows);
-              files.push(...table.ranges[r]!.files);
-            }
-            const manifest: LogicalManifest = {
-              formatVersion: 1,
-              engine: 'logical',
+          for (const [rangeIndex, range] of ranges.entries()) {
+            const handle = handles[rangeIndex]!;
+            const manifest = rangeManifest({
+              daemon,
+              serverVersion,
+              serverUuid,
               name,
               dir: handle.dir,
-              ...keyspaceAndShard(handle.dir),
-              host: os.hostname(),
-              startedAt: started.toISOString(),
-              finishedAt: finished.toISOString(),
-              durationSeconds: (finished.getTime() - started.getTime()) / 1000,
-              flavor: daemon.flavor.name,
-              serverVersion,
-              serverId: daemon.config.serverId,
-              ...(serverUuid ? { serverUuid } : {}),
-              role: quiesced.role,
-              position: quiesced.position,
-              purged: quiesced.purged,
-              compression,
-              bytes: {
-                raw: files.reduce((sum, file) => sum + file.rawSize, 0),
-                stored: files.reduce((sum, file) => sum + file.storedSize, 0),
-              },
+              range,
+              rangeIndex,
               database,
-              keyRange: range.toString(),
-              ...(options.keyColumn && options.keyType
-                ? { keyColumn: options.keyColumn, keyType: options.keyType }
-                : {}),
-              tables: [
-                ...schema.tables.map((table, i) => ({ ...table, rows: rowsByTable.get(i) ?? 0 })),
-                ...schema.views,
-              ],
-              files,
-            };
+              schema,
+              dumped,
+              quiesced,
+              compression,
+              split:
+                options.keyColumn && options.keyType
+                  ? { keyColumn: options.keyColumn, keyType: options.keyType }
+                  : undefined,
+              started,
+              finished,
+            });
             await handle.endBackup(manifest);
             snapshots.push({
-              keyRange: range.toString(),
+              keyRange: manifest.keyRange,
               dir: handle.dir,
               name,
-              rows: files.reduce((sum, file) => sum + file.rows, 0),
+              rows: manifest.files.reduce((sum, file) => sum + file.rows, 0),
               bytes: manifest.bytes.stored,
             });
           }
@@ -328,4 +275,66 @@ export async function createSnapshot(options: SnapshotOptions): Promise<Snapshot
         'the instance could not be put back as it was; the next stepback command on it tries again',
       );
   }
+}
+
+interface DumpTablesOptions extends SnapshotOptions {
+  workDir: string;
+  split: DumpTableOptions['split'];
+  compression: Compression;
+  signal: AbortSignal;
+}
+
+/**
+ * Dumps every table, `concurrency` at a time, the biggest first (the server's estimate) so the last
+ * one to finish is a small one. Returns what each table index wrote.
+ */
+async function dumpTables(
+  schema: SourceSchema,
+  handles: readonly BackupHandle[],
+  options: DumpTablesOptions,
+): Promise<Map<number, DumpedTable>> {
+  const { daemon, database, logger, signal } = options;
+  const tables = [...schema.tables.entries()].sort(
+    ([, a], [, b]) => (schema.dataLength.get(b.name) ?? 0) - (schema.dataLength.get(a.name) ?? 0),
+  );
+  let rowsDone = 0;
+  let tablesDone = 0;
+  const report = () =>
+    options.onProgress?.({
+      phase: `dumping ${database}`,
+      rowsDone,
+      itemsDone: tablesDone,
+      itemsTotal: tables.length,
+    });
+  report();
+  const dumped = new Map<number, DumpedTable>();
+  await mapConcurrent(
+    tables,
+    options.concurrency,
+    async ([tableIndex, table], _i, tableSignal) => {
+      const result = await dumpTable({
+        connect: () => daemon.connect(),
+        database,
+        table,
+        tableIndex,
+        workDir: options.workDir,
+        split: options.split,
+        handles,
+        compression: options.compression,
+        maxFileBytes: options.maxFileBytes,
+        signal: AbortSignal.any([tableSignal, signal]),
+        logger,
+        onRows: (rows) => {
+          rowsDone += rows;
+          report();
+        },
+      });
+      dumped.set(tableIndex, result);
+      tablesDone++;
+      report();
+      logger.debug(`dumped ${table.name}`, { rows: result.rows });
+    },
+    { signal, logger },
+  );
+  return dumped;
 }
