@@ -363,6 +363,14 @@ describe('stepback multirestore', () => {
     }
   });
 
+  it('says which view reads a table the snapshot does not hold', async () => {
+    const name = await snapshot('awk/view-only', 'awk', '--tables', 'parent,v1');
+    const run = await restore(`awk/view-only@${name}`, 'view_only');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('cannot create view "v1"');
+    expect(run.stderr).toContain('snapshot it too (--tables), or leave the view out');
+  });
+
   it('loads only what is missing after being killed, and never a row twice', async () => {
     await snapshot('big/0', 'big', '--max-file-size', '4KiB');
     const { manifest } = await chooseBackup(storage, 'big/0', {}, silentLogger);

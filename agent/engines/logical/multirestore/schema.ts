@@ -1,3 +1,4 @@
+import { messageOf, StepbackError } from '../../../../core/errors.ts';
 import type { Logger } from '../../../../core/log.ts';
 import type { TableDefinition, ViewDefinition } from '../../../../core/manifest.ts';
 import { type Connection, qualifiedName, queryRows, quoteIdentifier } from '../../../mysql/connection.ts';
@@ -100,7 +101,15 @@ export async function createViews(
         lastError = error;
       }
     }
-    if (failed.length === pending.length) throw lastError;
+    if (failed.length === pending.length) {
+      throw new StepbackError(
+        `cannot create ${failed.map((item) => `view ${JSON.stringify(item.view.name)}`).join(', ')}: ${messageOf(lastError)}`,
+        {
+          cause: lastError,
+          hint: 'a view reads a table the snapshot does not hold: snapshot it too (--tables), or leave the view out',
+        },
+      );
+    }
     pending = failed;
   }
 }
