@@ -62,7 +62,11 @@ export class TableFiles {
     current.rawBytes += data.length;
     current.rows += rows;
     this.#rows += rows;
-    if (!current.compressor.write(data)) await waitForDrain(current.compressor);
+    const { compressor } = current;
+    // A failed upload destroys the compressor: report it instead of waiting for a drain that never comes.
+    if (compressor.destroyed)
+      throw compressor.errored ?? new Error(`the upload of part ${current.part} stopped`);
+    if (!compressor.write(data)) await waitForDrain(compressor);
   }
 
   /** Closes the last file and returns every file written, in part order. */
