@@ -5,7 +5,9 @@ import { ExitCode, exitCodeOf, UsageError } from '../../core/errors.ts';
 import { createLogger, formatLogRecord, type LogLevel } from '../../core/log.ts';
 import { ConsoleReporter } from '../report/console.ts';
 import { type ActionRunner, type CommandContext, type GlobalOptions, optionsError } from './command.ts';
+import { registerBackup } from './commands/backup.ts';
 import { registerBackups } from './commands/backups.ts';
+import { registerRestore } from './commands/restore.ts';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -71,6 +73,8 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
     });
   };
 
+  registerBackup(program, action);
+  registerRestore(program, action);
   registerBackups(program, action);
   return program;
 }
