@@ -87,6 +87,9 @@ function cnfText(
     `pid-file=${instance.pidFile}`,
     `log-error=${instance.errorLog}`,
     `secure-file-priv=${instance.filesDir}`,
+    // mariadbd deletes every #sql* temporary file in its tmpdir when it starts: a shared /tmp lets
+    // parallel instances delete each other's temporary tables (mariadb-install-db then fails).
+    `tmpdir=${path.join(instance.root, 'tmp')}`,
     `server-id=${instance.serverId}`,
     'log-bin=mysql-bin',
     'relay-log=relay-bin',
@@ -122,6 +125,7 @@ export async function createTestInstance(options: TestInstanceOptions): Promise<
   };
   await fs.mkdir(layout.datadir);
   await fs.mkdir(layout.filesDir);
+  await fs.mkdir(path.join(root, 'tmp'));
   await fs.writeFile(layout.cnf, cnfText(layout, options.extraCnf ?? []));
   if (!binaries.installDb) throw new Error('mariadb-install-db not found');
   await run(binaries.installDb, [
