@@ -362,6 +362,19 @@ describe('stepback restore', () => {
     });
   });
 
+  it('restores into a stopped instance, judging its user data from the datadir, and leaves it running', async () => {
+    await target.stop();
+    const refused = await restore('shop/0');
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain('holds user data (shop); nothing was changed');
+    expect(await target.isRunning()).toBe(false);
+    const run = await restore('shop/0', ['--delete-before-restore']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await stateOf(target)).toMatchObject({ running: true, replication: { configured: false } });
+    expect(Object.keys(await tableChecksums(target, 'shop'))).toEqual(['audit', 'legacy', 'orders']);
+    expect(await leftovers(target)).toEqual([]);
+  });
+
   it('exits 2 naming the flag for a bad --replicate-from, a missing --replication-user or an unset password variable', async () => {
     const address = await restore('shop/0', ['--replicate-from', 'no-port']);
     expect(address.code).toBe(2);

@@ -9,8 +9,8 @@ import { mapConcurrent } from '../../../core/stream/concurrency.ts';
 import { CountingStream } from '../../../core/stream/hash.ts';
 import type { DataFile } from './files.ts';
 
-/** Read in large blocks: fewer syscalls and threadpool hops per byte. */
-const readBlock = 1024 * 1024;
+/** Read and compress in large blocks: fewer syscalls and thread-pool round trips per byte. */
+const block = 1024 * 1024;
 
 /**
  * The flat object name of file `index`: the number keeps names unique and in manifest order, the
@@ -71,9 +71,10 @@ export async function copyFiles(
             raw += delta;
             options.onBytes(delta);
           });
-          const input = createReadStream(file.absolute, { highWaterMark: readBlock });
+          const input = createReadStream(file.absolute, { highWaterMark: block });
           // The last stream carries any error of the chain to the storage that reads it.
-          return pipeline(input, counter, createCompressor(options.compression), () => {});
+          const compressor = createCompressor(options.compression, undefined, { chunkSize: block });
+          return pipeline(input, counter, compressor, () => {});
         },
         { sizeHint: file.size, replayable: true, signal },
       );

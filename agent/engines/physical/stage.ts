@@ -154,7 +154,7 @@ async function stageFile(
   const { file } = entry;
   const where = `${file.name} (${file.base}:${file.path})`;
   const source = await handle.readFile(file.name, { signal });
-  const decompressor = createDecompressor(manifest.compression);
+  const decompressor = createDecompressor(manifest.compression, { chunkSize: 1024 * 1024 });
   const counter = new CountingStream(onBytes);
   const output = createWriteStream(entry.staged, { flush: true, mode: 0o660, highWaterMark: 1024 * 1024 });
   try {
