@@ -98,9 +98,11 @@ export class MysqlDaemon {
     this.#logger.info('starting mysqld', { args: extraArgs.join(' ') || undefined });
     if (this.control.kind === 'systemd') {
       const run = this.control.run ?? runCommand;
-      // Both MariaDB's and MySQL's units pass $MYSQLD_OPTS to the server.
+      // Both MariaDB's and MySQL's units pass $MYSQLD_OPTS to the server. A normal start clears it
+      // first: an agent killed during a --skip-grant-tables start would have left it set.
       if (extraArgs.length > 0)
         await run('systemctl', ['set-environment', `MYSQLD_OPTS=${extraArgs.join(' ')}`]);
+      else await run('systemctl', ['unset-environment', 'MYSQLD_OPTS']);
       try {
         await run('systemctl', ['start', this.control.service]);
       } finally {
