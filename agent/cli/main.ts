@@ -4,6 +4,7 @@ import { readEnvironment, type StepbackEnvironment } from '../../core/environmen
 import { ExitCode, exitCodeOf, UsageError } from '../../core/errors.ts';
 import { createLogger, formatLogRecord, type LogLevel } from '../../core/log.ts';
 import { ConsoleReporter } from '../report/console.ts';
+import { registerRun } from '../run/command.ts';
 import { type ActionRunner, type CommandContext, type GlobalOptions, optionsError } from './command.ts';
 import { registerBackup } from './commands/backup.ts';
 import { registerBackups } from './commands/backups.ts';
@@ -76,6 +77,7 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   registerBackup(program, action);
   registerRestore(program, action);
   registerBackups(program, action);
+  registerRun(program, action);
   return program;
 }
 

@@ -34,13 +34,13 @@ export function renderRestoreSummary(result: RestoreResult): string {
 /** `key=value`; keys are short names, values any text. */
 const MetadataPair = z
   .string()
-  .regex(/^[A-Za-z0-9_.-]{1,64}=/, 'must be key=value with a key of letters, digits, "_", "." or "-"')
+  .regex(/^[A-Za-z0-9_.-]{1,128}=/, 'must be key=value with a key of letters, digits, "_", "." or "-"')
   .max(4096);
 
-/** `host:port`, or `[v6]:port`. */
+/** `host:port`, `[v6]:port` or `v6:port` (the port is after the last colon). */
 const HostPort = z
   .string()
-  .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/, 'must be HOST:PORT')
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]+):\d{1,5}$/, 'must be HOST:PORT')
   .transform((value) => {
     const at = value.lastIndexOf(':');
     return { host: value.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(value.slice(at + 1)) };

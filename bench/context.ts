@@ -1,0 +1,71 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findExecutable } from '../agent/mysqld/binaries.ts';
+import type { PrivateInstance } from '../local/private-instance.ts';
+import type { Dataset } from './dataset.ts';
+import { type Timed, timed } from './measure.ts';
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const stepbackBin = path.join(projectRoot, 'bin', 'stepback.js');
+
+/** What every comparison shares: the data, two running instances and a scratch directory. */
+export interface BenchContext {
+  dataset: Dataset;
+  /** Holds sbtest; the source of backups, snapshots and the left side of diffs. */
+  source: PrivateInstance;
+  /** Restore target, multirestore destination, right side of diffs. */
+  target: PrivateInstance;
+  work: string;
+  log: (line: string) => void;
+}
+
+/** Runs the stepback CLI under GNU time with --json. */
+export function stepback(args: string[]): Promise<Timed> {
+  return timed([process.execPath, stepbackBin, ...args, '--json', '--quiet']);
+}
+
+let commands: Promise<string> | undefined;
+
+/** Undefined when `stepback <command>` exists in this build, else why not (read from `stepback --help`). */
+export async function stepbackCommandMissing(command: string): Promise<string | undefined> {
+  commands ??= timed([process.execPath, stepbackBin, '--help']).then((run) => run.stdout);
+  const listed = new RegExp(`^\\s+${command}\\b`, 'm').test(await commands);
+  return listed ? undefined : `stepback ${command} is not available in this build`;
+}
+
+/** Undefined when every binary is on PATH (or in /usr/sbin), else which is missing and how to get it. */
+export async function binariesMissing(...names: string[]): Promise<string | undefined> {
+  const missing = names.filter((name) => !findExecutable([name]));
+  return missing.length
+    ? `${missing.join(', ')} not installed (npm run bench installs them as root)`
+    : undefined;
+}
+
+export async function directoryBytes(dir: string): Promise<number> {
+  let total = 0;
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true, recursive: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    if (entry.isFile()) total += (await fs.stat(path.join(entry.parentPath, entry.name))).size;
+  }
+  return total;
+}
+
+export async function fileBytes(file: string): Promise<number> {
+  return (await fs.stat(file)).size;
+}
+
+export async function emptyDir(dir: string): Promise<void> {
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true });
+}
+
+/** `mariadb` client arguments for an instance. */
+export function client(instance: PrivateInstance): string {
+  return `mariadb --socket=${instance.socket} --user=root`;
+}

@@ -1,0 +1,181 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+import type { DeploymentDefaults } from '../functions/environment.ts';
+import { AgentDocument } from './agent-document.ts';
+import { ExecutionAlarms } from './alarms.ts';
+import { BackupBucket } from './bucket.ts';
+import type { EnvironmentConfig } from './config.ts';
+import { StepbackFunctions } from './functions.ts';
+import { DbHostPolicy } from './host-policy.ts';
+import { acknowledgeFindings } from './nag.ts';
+import { BackupStateMachine } from './state-machines/backup.ts';
+import type { MachineParts } from './state-machines/common.ts';
+import { ReshardStateMachine } from './state-machines/reshard.ts';
+import { RestoreStateMachine } from './state-machines/restore.ts';
+
+export interface StepbackStackProps extends StackProps {
+  /** The cdk.json environment name (dev, prod, …). */
+  readonly environmentName: string;
+  readonly config: EnvironmentConfig;
+}
+
+/** One environment of stepback: bucket, agent document, Lambdas, three state machines, schedule, alarms. */
+export class StepbackStack extends Stack {
+  readonly backup: BackupStateMachine;
+  readonly restore: RestoreStateMachine;
+  readonly reshard: ReshardStateMachine;
+
+  constructor(scope: Construct, id: string, props: StepbackStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    const stackKey = new kms.Key(this, 'Key', {
+      enableKeyRotation: true,
+      description: `stepback ${props.environmentName}: logs, alarm topic${config.kmsKeyArn ? '' : ', backups'}`,
+    });
+    stackKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchLogs',
+        principals: [new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:*`,
+          },
+        },
+      }),
+    );
+    stackKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AlarmsPublishToEncryptedTopic',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    const bucketKey = config.kmsKeyArn ? kms.Key.fromKeyArn(this, 'BucketKey', config.kmsKeyArn) : stackKey;
+    const { bucket } = new BackupBucket(this, 'Backups', {
+      encryptionKey: bucketKey,
+      noncurrentVersionDays: config.noncurrentVersionDays,
+    });
+
+    const topic: sns.ITopic = config.alarms.topicArn
+      ? sns.Topic.fromTopicArn(this, 'AlarmTopic', config.alarms.topicArn)
+      : new sns.Topic(this, 'AlarmTopic', {
+          masterKey: stackKey,
+          enforceSSL: true,
+          displayName: 'stepback alarms',
+        });
+    if (config.alarms.email && topic instanceof sns.Topic) {
+      topic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
+    }
+
+    const agentLogGroup = new logs.LogGroup(this, 'AgentLogs', {
+      retention: logs.RetentionDays.THREE_MONTHS,
+      encryptionKey: stackKey,
+    });
+    const document = new AgentDocument(this, 'Agent', {
+      command: config.agent.command,
+      environmentFile: config.agent.environmentFile,
+    });
+
+    const defaults: DeploymentDefaults = {
+      defaultsFile: config.agent.defaultsFile,
+      retention: config.retention,
+      backup: {
+        engine: config.backup.engine,
+        compression: config.backup.compression,
+        concurrency: config.backup.concurrency,
+      },
+    };
+    const { functions } = new StepbackFunctions(this, 'Functions', {
+      environment: {
+        STEPBACK_STORAGE_URL: `s3://${bucket.bucketName}/${config.storagePrefix}`,
+        STEPBACK_DEFAULTS: JSON.stringify(defaults),
+        ...(config.topology ? { STEPBACK_TOPOLOGY_URL: config.topology } : {}),
+      },
+      logRetention: logs.RetentionDays.THREE_MONTHS,
+    });
+    const prefixObjects = `${config.storagePrefix}/*`;
+    for (const name of ['list-backups', 'choose-backup', 'validate-manifest'] as const) {
+      bucket.grantRead(functions[name], prefixObjects);
+    }
+    bucket.grantRead(functions['prune-backups'], prefixObjects);
+    bucket.grantDelete(functions['prune-backups'], prefixObjects);
+
+    const parts: MachineParts = {
+      functions,
+      documentName: document.documentName,
+      documentArn: this.formatArn({
+        service: 'ssm',
+        resource: 'document',
+        resourceName: document.documentName,
+      }),
+      topic,
+      agentLogGroup,
+      heartbeatSeconds: config.agent.heartbeatSeconds,
+      timeoutHours: config.agent.timeoutHours,
+      logKey: stackKey,
+    };
+    this.backup = new BackupStateMachine(this, 'Backup', {
+      parts,
+      maxParallelShards: config.backup.maxParallelShards,
+    });
+    this.restore = new RestoreStateMachine(this, 'Restore', { parts });
+    this.reshard = new ReshardStateMachine(this, 'Reshard', {
+      parts,
+      maxParallelDestinations: config.backup.maxParallelShards,
+    });
+    const machines = {
+      Backup: this.backup.stateMachine,
+      Restore: this.restore.stateMachine,
+      Reshard: this.reshard.stateMachine,
+    };
+
+    if (config.backup.schedule) {
+      new events.Rule(this, 'BackupSchedule', {
+        description: `stepback ${props.environmentName}: scheduled backups`,
+        schedule: events.Schedule.expression(config.backup.schedule),
+        targets: [
+          new targets.SfnStateMachine(this.backup.stateMachine, {
+            input: events.RuleTargetInput.fromObject({
+              ...(config.backup.targets ? { targets: config.backup.targets } : {}),
+              ...(config.backup.keyspaces ? { keyspaces: config.backup.keyspaces } : {}),
+              retention: config.retention,
+            }),
+          }),
+        ],
+      });
+    }
+    new ExecutionAlarms(this, 'Alarms', { stateMachines: machines, topic });
+
+    const hostPolicy = new DbHostPolicy(this, 'DbHost', {
+      bucket,
+      prefix: config.storagePrefix,
+      key: bucketKey,
+    });
+    hostPolicy.policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'AgentOutput',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        resources: [agentLogGroup.logGroupArn],
+      }),
+    );
+
+    new CfnOutput(this, 'BucketName', { value: bucket.bucketName });
+    new CfnOutput(this, 'AgentDocumentName', { value: document.documentName });
+    new CfnOutput(this, 'DbHostPolicyArn', { value: hostPolicy.policy.managedPolicyArn });
+    for (const [name, machine] of Object.entries(machines)) {
+      new CfnOutput(this, `${name}StateMachineArn`, { value: machine.stateMachineArn });
+    }
+    acknowledgeFindings(this);
+  }
+}

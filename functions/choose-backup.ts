@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { chooseBackup as choose } from '../core/backups.ts';
+import { BackupDir, BackupName } from '../core/paths.ts';
+import { defineFunction, lambdaHandler, withStorage } from './runtime.ts';
+
+/** The backup to restore: the newest complete one, a named one, or the newest at or before a time. */
+
+export const ChooseBackupEvent = z.object({
+  dir: BackupDir,
+  name: BackupName.nullish(),
+  atOrBefore: z.iso.datetime({ offset: true }).nullish(),
+});
+
+export const chooseBackup = defineFunction({
+  name: 'choose-backup',
+  event: ChooseBackupEvent,
+  run: (event, context) =>
+    withStorage(context, async (storage) => {
+      const chosen = await choose(
+        storage,
+        event.dir,
+        {
+          name: event.name ?? undefined,
+          atOrBefore: event.atOrBefore ? new Date(event.atOrBefore) : undefined,
+        },
+        context.logger,
+      );
+      const { manifest } = chosen;
+      return {
+        dir: event.dir,
+        name: manifest.name,
+        engine: manifest.engine,
+        finishedAt: manifest.finishedAt,
+        position: manifest.position,
+        host: manifest.host,
+        bytes: manifest.bytes,
+        skipped: chosen.skipped.slice(0, 20),
+        /** The fields a restore request takes from this choice. */
+        selection: { backup: manifest.name },
+      };
+    }),
+});
+
+export const handler = lambdaHandler(chooseBackup);

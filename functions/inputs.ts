@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { ReplicationSource } from '../core/agent-request.ts';
+import { KeyRangeText } from '../core/manifest.ts';
+import { BackupName } from '../core/paths.ts';
+
+/**
+ * The execution inputs of the three state machines, as an operator types them in the console or
+ * the schedule sends them. Unknown fields are refused (a typo must not be silently ignored).
+ */
+
+const Segment = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be letters, digits, "_", "." or "-"');
+/** An EC2 instance id in AWS; locally the path of the instance's defaults-file. */
+const Host = z.string().min(1).max(4096);
+const DefaultsFile = z.string().min(1).max(4096);
+const Name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be letters, digits, "_", "." or "-"');
+const EnvVar = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name');
+const MysqlUri = z
+  .string()
+  .regex(/^mysql:\/\/[^\s:@/]*@\S+$/, 'must be mysql://user@host:port/db (no password)');
+
+export const BackupTarget = z.strictObject({
+  keyspace: Segment,
+  shard: Segment,
+  host: Host,
+  defaultsFile: DefaultsFile.optional(),
+});
+export type BackupTarget = z.infer<typeof BackupTarget>;
+
+export const BackupInput = z
+  .strictObject({
+    /** Shards and the host to back each up on. */
+    targets: z.array(BackupTarget).min(1).max(1000).optional(),
+    /** Keyspaces whose shards come from the topology store (a healthy replica each). */
+    keyspaces: z.array(Segment).min(1).max(100).optional(),
+    retention: z
+      .strictObject({
+        keepCount: z.number().int().min(1).max(10_000),
+        keepDays: z.number().min(0).max(36_500),
+      })
+      .optional(),
+    engine: z.enum(['physical']).optional(),
+    compression: z.enum(['zstd', 'gzip', 'none']).optional(),
+    concurrency: z.number().int().min(1).max(64).optional(),
+  })
+  .refine((input) => input.targets !== undefined || input.keyspaces !== undefined, {
+    message: 'give targets (keyspace, shard, host) or keyspaces',
+    path: ['targets'],
+  });
+export type BackupInput = z.infer<typeof BackupInput>;
+
+export const RestoreInput = z
+  .strictObject({
+    keyspace: Segment,
+    shard: Segment,
+    /** The instance to restore into. */
+    host: Host,
+    defaultsFile: DefaultsFile.optional(),
+    /** A backup name, or "latest" (the default) for the newest complete one. */
+    backup: z.union([z.literal('latest'), BackupName]).default('latest'),
+    /** The newest complete backup that finished at or before this time (ISO 8601). */
+    atOrBefore: z.iso.datetime({ offset: true }).optional(),
+    deleteBeforeRestore: z.boolean().default(false),
+    replicateFrom: ReplicationSource.optional(),
+    localMetadata: z.record(Name, z.string().max(1024)).optional(),
+  })
+  .refine((input) => input.backup === 'latest' || input.atOrBefore === undefined, {
+    message: 'give either a backup name or atOrBefore, not both',
+    path: ['atOrBefore'],
+  });
+export type RestoreInput = z.infer<typeof RestoreInput>;
+
+export const ReshardDestination = z.strictObject({
+  host: Host,
+  defaultsFile: DefaultsFile.optional(),
+  /** The key range this destination serves (key-range mode). */
+  keyRange: KeyRangeText.optional(),
+  /** The destination database for the diff (`mysql://user@host:port/db`). */
+  uri: MysqlUri,
+  passwordEnv: EnvVar.optional(),
+});
+
+export const ReshardInput = z
+  .strictObject({
+    keyspace: Segment,
+    /** The source shard, snapshotted on `sourceHost`. */
+    shard: Segment,
+    sourceHost: Host,
+    sourceDefaultsFile: DefaultsFile.optional(),
+    /** The source database for the diff. */
+    sourceUri: MysqlUri,
+    sourcePasswordEnv: EnvVar.optional(),
+    database: Name,
+    /** Key-range mode: the column holding the keyspace id, and its type. */
+    keyColumn: Name.optional(),
+    keyType: z.enum(['uint64', 'bytes']).optional(),
+    /** Table mode: the tables to move (all tables when omitted in key-range mode). */
+    tables: z.array(Name).min(1).optional(),
+    excludeTables: z.array(Name).min(1).optional(),
+    destinations: z.array(ReshardDestination).min(1).max(256),
+    maxFileSize: z
+      .string()
+      .regex(/^\d+(B|KiB|MiB|GiB)?$/, 'must be a size such as 64MiB')
+      .optional(),
+    concurrency: z.number().int().min(1).max(64).optional(),
+  })
+  .superRefine((input, ctx) => {
+    const keyMode = input.keyColumn !== undefined;
+    if (keyMode && input.keyType === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keyType'],
+        message: 'keyColumn needs keyType (uint64 or bytes)',
+      });
+    }
+    if (!keyMode && input.tables === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keyColumn'],
+        message: 'give keyColumn and keyType (split by key range) or tables (move tables)',
+      });
+    }
+    input.destinations.forEach((destination, index) => {
+      if (keyMode && destination.keyRange === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['destinations', index, 'keyRange'],
+          message: 'each destination needs a keyRange when splitting by keyColumn',
+        });
+      }
+    });
+  });
+export type ReshardInput = z.infer<typeof ReshardInput>;
+
+export const machineInputs = { backup: BackupInput, restore: RestoreInput, reshard: ReshardInput } as const;
+export type MachineName = keyof typeof machineInputs;
+
+/** `targets[0].host` from a zod issue path. */
+export function fieldName(path: PropertyKey[]): string {
+  return path.reduce<string>(
+    (name, key) =>
+      typeof key === 'number' ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key),
+    '',
+  );
+}

@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import { pruneBackups as prune } from '../core/backups.ts';
+import { BackupDir } from '../core/paths.ts';
+import { defineFunction, lambdaHandler, withStorage } from './runtime.ts';
+
+/** Applies the retention rules to one shard after a good backup. */
+
+export const PruneBackupsEvent = z.object({
+  dir: BackupDir,
+  retention: z.object({ keepCount: z.number().int().min(1), keepDays: z.number().min(0) }),
+  dryRun: z.boolean().optional(),
+});
+
+export const pruneBackups = defineFunction({
+  name: 'prune-backups',
+  event: PruneBackupsEvent,
+  run: (event, context) =>
+    withStorage(context, async (storage) => {
+      const plan = await prune(storage, event.dir, event.retention, {
+        dryRun: Boolean(event.dryRun),
+        now: context.now(),
+        logger: context.logger,
+      });
+      return {
+        dir: event.dir,
+        dryRun: plan.dryRun,
+        removed: plan.remove.map((r) => r.name),
+        kept: plan.keep.length,
+      };
+    }),
+});
+
+export const handler = lambdaHandler(pruneBackups);

@@ -1,0 +1,97 @@
+import type { z } from 'zod';
+import { errorCodeOf, messageOf, UsageError } from '../core/errors.ts';
+import { createLogger, type Logger } from '../core/log.ts';
+import { openStorage } from '../core/storage/index.ts';
+import type { BackupStorage } from '../core/storage/types.ts';
+import { type FunctionSettings, readFunctionSettings } from './environment.ts';
+
+/** What a function's logic gets besides its event. */
+export interface FunctionContext {
+  settings: FunctionSettings;
+  logger: Logger;
+  now: () => Date;
+}
+
+/** One Lambda: its name (as deployed and in the local runner), its event schema and its logic. */
+export interface FunctionDefinition<S extends z.ZodType = z.ZodType, R = unknown> {
+  name: string;
+  event: S;
+  run(event: z.infer<S>, context: FunctionContext): Promise<R>;
+}
+
+export function defineFunction<S extends z.ZodType, R>(
+  definition: FunctionDefinition<S, R>,
+): FunctionDefinition<S, R> {
+  return definition;
+}
+
+/** The storage the deployment backs up to, closed after `work`. */
+export async function withStorage<T>(
+  context: FunctionContext,
+  work: (storage: BackupStorage) => Promise<T>,
+): Promise<T> {
+  const storage = openStorage(context.settings.storageUrl, {
+    region: context.settings.region,
+    logger: context.logger,
+  });
+  try {
+    return await work(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Names the first field of the event that fails the schema: `event.input.keyspace: …`. */
+export function eventError(error: z.ZodError): UsageError {
+  const issue = error.issues[0];
+  const field = ['event', ...(issue?.path ?? []).map(String)].join('.');
+  return new UsageError(`${field}: ${issue?.message ?? 'invalid'}`);
+}
+
+/**
+ * The error Step Functions sees: its name is the stable code (the Error a Catch matches, USAGE,
+ * NO_BACKUP, …), its message the operator's message with what to do.
+ */
+export function stepFunctionsError(error: unknown): Error {
+  const hint = error instanceof Error && 'hint' in error && typeof error.hint === 'string' ? error.hint : '';
+  const result = new Error(hint ? `${messageOf(error)} (what to do: ${hint})` : messageOf(error));
+  result.name = errorCodeOf(error);
+  return result;
+}
+
+/** Parses the event and runs the logic; every failure comes out as a stepFunctionsError. */
+export async function invokeFunction<R>(
+  definition: FunctionDefinition<z.ZodType, R>,
+  event: unknown,
+  context: FunctionContext,
+): Promise<R> {
+  try {
+    const parsed = definition.event.safeParse(event);
+    if (!parsed.success) throw eventError(parsed.error);
+    return await definition.run(parsed.data, context);
+  } catch (error) {
+    throw stepFunctionsError(error);
+  }
+}
+
+/** The Lambda entry for a definition: settings from the environment, JSON log lines. */
+export function lambdaHandler<R>(
+  definition: FunctionDefinition<z.ZodType, R>,
+): (event: unknown) => Promise<R> {
+  let context: FunctionContext | undefined;
+  return async (event) => {
+    try {
+      context ??= {
+        settings: readFunctionSettings(),
+        // Lambda sends stdout to CloudWatch Logs: one JSON object per line.
+        logger: createLogger((record) =>
+          console.log(JSON.stringify({ function: definition.name, ...record })),
+        ),
+        now: () => new Date(),
+      };
+    } catch (error) {
+      throw stepFunctionsError(error);
+    }
+    return invokeFunction(definition, event, context);
+  };
+}

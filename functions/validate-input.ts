@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import type { RestoreRequest, SnapshotRequest } from '../core/agent-request.ts';
+import { UsageError } from '../core/errors.ts';
+import { defaultsFileFor } from './environment.ts';
+import { BackupInput, fieldName, machineInputs, ReshardInput, RestoreInput } from './inputs.ts';
+import { defineFunction, type FunctionContext, lambdaHandler } from './runtime.ts';
+
+/**
+ * The first state of every state machine: validates the execution input against that machine's
+ * schema (the error names the field) and fills in this deployment's defaults, so later states read
+ * every field without guessing.
+ */
+
+export const ValidateInputEvent = z.object({
+  machine: z.enum(['backup', 'restore', 'reshard']),
+  input: z.unknown(),
+});
+
+export function normalizeBackup(input: BackupInput, context: FunctionContext) {
+  const { defaults, storageUrl } = context.settings;
+  if (input.keyspaces && !context.settings.topologyUrl) {
+    throw new UsageError('input.keyspaces: this deployment has no topology store; list targets instead', {
+      hint: 'give targets: [{ keyspace, shard, host }], or set topology in cdk.json',
+    });
+  }
+  return {
+    storage: storageUrl,
+    targets: (input.targets ?? []).map((target) => ({
+      ...target,
+      defaultsFile: defaultsFileFor(context.settings, target.host, target.defaultsFile),
+    })),
+    keyspaces: input.keyspaces ?? [],
+    retention: input.retention ?? defaults.retention,
+    backup: {
+      engine: input.engine ?? defaults.backup.engine,
+      compression: input.compression ?? defaults.backup.compression,
+      concurrency: input.concurrency ?? defaults.backup.concurrency,
+    },
+  };
+}
+export type NormalizedBackup = ReturnType<typeof normalizeBackup>;
+
+export function normalizeRestore(input: RestoreInput, context: FunctionContext) {
+  const dir = `${input.keyspace}/${input.shard}`;
+  const request: Omit<RestoreRequest, 'backup'> = {
+    operation: 'restore',
+    storage: context.settings.storageUrl,
+    dir,
+    defaultsFile: defaultsFileFor(context.settings, input.host, input.defaultsFile),
+    deleteBeforeRestore: input.deleteBeforeRestore,
+    localMetadata: input.localMetadata ?? null,
+    replicateFrom: input.replicateFrom ?? null,
+  };
+  return {
+    storage: context.settings.storageUrl,
+    keyspace: input.keyspace,
+    shard: input.shard,
+    dir,
+    host: input.host,
+    choice: {
+      name: input.backup === 'latest' ? null : input.backup,
+      atOrBefore: input.atOrBefore ?? null,
+    },
+    /** The agent request, less the backup that choose-backup picks. */
+    request,
+  };
+}
+
+export function normalizeReshard(input: ReshardInput, context: FunctionContext) {
+  const dir = `${input.keyspace}/${input.shard}`;
+  const keyMode = input.keyColumn !== undefined;
+  const keyRanges = keyMode ? [...new Set(input.destinations.map((d) => d.keyRange!))] : null;
+  const snapshotRequest: SnapshotRequest = {
+    operation: 'snapshot',
+    storage: context.settings.storageUrl,
+    dir,
+    defaultsFile: defaultsFileFor(context.settings, input.sourceHost, input.sourceDefaultsFile),
+    database: input.database,
+    keyColumn: input.keyColumn ?? null,
+    keyType: input.keyType ?? null,
+    keyRanges,
+    tables: input.tables ?? null,
+    excludeTables: input.excludeTables ?? null,
+    maxFileSize: input.maxFileSize ?? null,
+    concurrency: input.concurrency ?? null,
+  };
+  return {
+    storage: context.settings.storageUrl,
+    keyspace: input.keyspace,
+    shard: input.shard,
+    dir,
+    sourceHost: input.sourceHost,
+    snapshotRequest,
+    plan: {
+      database: input.database,
+      keyColumn: input.keyColumn ?? null,
+      keyType: input.keyType ?? null,
+      tables: input.tables ?? null,
+      source: { uri: input.sourceUri, passwordEnv: input.sourcePasswordEnv ?? null },
+      destinations: input.destinations.map((destination) => ({
+        host: destination.host,
+        defaultsFile: defaultsFileFor(context.settings, destination.host, destination.defaultsFile),
+        keyRange: destination.keyRange ?? null,
+        uri: destination.uri,
+        passwordEnv: destination.passwordEnv ?? null,
+      })),
+    },
+  };
+}
+export type NormalizedReshard = ReturnType<typeof normalizeReshard>;
+
+export const validateInput = defineFunction({
+  name: 'validate-input',
+  event: ValidateInputEvent,
+  async run(event, context) {
+    const parsed = machineInputs[event.machine].safeParse(event.input ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = fieldName(['input', ...(issue?.path ?? [])]);
+      throw new UsageError(`${field}: ${issue?.message ?? 'invalid'}`, {
+        hint: `see the ${event.machine} input in the README`,
+      });
+    }
+    switch (event.machine) {
+      case 'backup':
+        return normalizeBackup(BackupInput.parse(parsed.data), context);
+      case 'restore':
+        return normalizeRestore(RestoreInput.parse(parsed.data), context);
+      case 'reshard':
+        return normalizeReshard(ReshardInput.parse(parsed.data), context);
+    }
+  },
+});
+
+export const handler = lambdaHandler(validateInput);

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { StateMachine } from 'aws-local-stepfunctions';
+import { parseEnvironmentConfig } from '../cdk/config.ts';
+import type { Logger } from '../core/log.ts';
+import type { DeploymentDefaults, FunctionSettings } from '../functions/environment.ts';
+import { functionDefinitions } from '../functions/index.ts';
+import { invokeFunction } from '../functions/runtime.ts';
+import { runAgentLocally, type SendCommandParameters, taskError } from './agent.ts';
+import {
+  allStates,
+  LOCAL_ACCOUNT,
+  LOCAL_REGION,
+  localConfig,
+  type MachineName,
+  type StateMachineDefinition,
+  stateMachineDefinitions,
+  synthesizeTemplate,
+} from './template.ts';
+
+/** A notice the state machine published (SNS in AWS). */
+export interface Notice {
+  subject: string;
+  message: string;
+}
+
+export interface LocalRunOptions {
+  /** Backup storage: a file:// directory or an s3:// URL. */
+  storageUrl: string;
+  /** Environment of the agent processes. Default: this process's. */
+  env?: NodeJS.ProcessEnv;
+  logger: Logger;
+  /** Receives what the alarm topic would. */
+  onNotice?: (notice: Notice) => void;
+  /** Milliseconds between retries of a busy host. Default 1000 (AWS waits minutes). */
+  busyRetryMs?: number;
+  signal?: AbortSignal;
+}
+
+export type ExecutionOutcome =
+  | { status: 'SUCCEEDED'; output: unknown }
+  | { status: 'FAILED'; error: string; cause: string };
+
+const SEND_COMMAND = 'arn:aws:states:::aws-sdk:ssm:sendCommand.waitForTaskToken';
+const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
+
+/**
+ * The deployed state machines, run on this machine: Lambdas in-process, agent tasks as child
+ * processes of `stepback run`, SNS notices to a callback.
+ */
+export class LocalStateMachines {
+  readonly definitions: Record<MachineName, StateMachineDefinition>;
+  readonly #defaults: DeploymentDefaults;
+  readonly #machines = new Map<MachineName, StateMachine>();
+
+  constructor() {
+    const config = parseEnvironmentConfig('local', localConfig);
+    this.definitions = stateMachineDefinitions(synthesizeTemplate(config));
+    this.#defaults = {
+      defaultsFile: config.agent.defaultsFile,
+      retention: config.retention,
+      backup: {
+        engine: config.backup.engine,
+        compression: config.backup.compression,
+        concurrency: config.backup.concurrency,
+      },
+    };
+  }
+
+  #machine(name: MachineName): StateMachine {
+    let machine = this.#machines.get(name);
+    if (!machine) {
+      // Validated once here; each run skips validation.
+      new StateMachine(this.definitions[name] as never);
+      machine = new StateMachine(this.definitions[name] as never, {
+        validationOptions: { noValidate: true },
+      });
+      this.#machines.set(name, machine);
+    }
+    return machine;
+  }
+
+  /** Local handlers for every Task state of `name`, by state name. */
+  handlers(name: MachineName, options: LocalRunOptions) {
+    const settings: FunctionSettings = {
+      storageUrl: options.storageUrl,
+      topologyUrl: undefined,
+      defaults: this.#defaults,
+      region: undefined,
+      hostsAreDefaultsFiles: true,
+    };
+    const context = { settings, logger: options.logger, now: () => new Date() };
+    const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+    for (const [stateName, state] of allStates(this.definitions[name])) {
+      if (state.Type !== 'Task') continue;
+      const resource = state.Resource ?? '';
+      const functionName = /:function:([a-z-]+)$/.exec(resource)?.[1];
+      if (functionName) {
+        const definition = functionDefinitions[functionName];
+        if (!definition) throw new Error(`state ${stateName} calls ${functionName}, which has no handler`);
+        handlers[stateName] = (input) => invokeFunction(definition, input, context);
+      } else if (resource === SEND_COMMAND) {
+        handlers[stateName] = (input) =>
+          runAgentLocally(input as SendCommandParameters, {
+            env: options.env ?? process.env,
+            logger: options.logger,
+            heartbeatSeconds: state.HeartbeatSeconds,
+            signal: options.signal,
+          });
+      } else if (resource === SNS_PUBLISH) {
+        handlers[stateName] = async (input) => {
+          const { Subject, Message } = input as { Subject?: string; Message?: unknown };
+          const notice = {
+            subject: Subject ?? '',
+            message: typeof Message === 'string' ? Message : JSON.stringify(Message),
+          };
+          options.logger.warn(`notice: ${notice.subject}`);
+          options.onNotice?.(notice);
+          return { MessageId: randomUUID() };
+        };
+      } else {
+        handlers[stateName] = async () => {
+          throw taskError('States.TaskFailed', `state ${stateName}: ${resource} has no local stand-in`);
+        };
+      }
+    }
+    return handlers;
+  }
+
+  /** Runs one execution to its end. */
+  async run(name: MachineName, input: unknown, options: LocalRunOptions): Promise<ExecutionOutcome> {
+    const retryIntervalOverrides: Record<string, number> = {};
+    for (const [stateName, state] of allStates(this.definitions[name])) {
+      if (state.Resource === SEND_COMMAND) retryIntervalOverrides[stateName] = options.busyRetryMs ?? 1000;
+    }
+    const executionName = randomUUID();
+    const execution = this.#machine(name).run(input as never, {
+      overrides: { taskResourceLocalHandlers: this.handlers(name, options) as never, retryIntervalOverrides },
+      context: {
+        Execution: {
+          Id: `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:${name}:${executionName}`,
+          Name: executionName,
+        },
+        Task: { Token: `local-${executionName}` },
+      } as never,
+    });
+    const onAbort = () => execution.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return { status: 'SUCCEEDED', output: await execution.result };
+    } catch (error) {
+      const failure = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+      if (failure instanceof Error) return { status: 'FAILED', error: failure.name, cause: failure.message };
+      return { status: 'FAILED', error: 'States.Runtime', cause: String(failure) };
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
