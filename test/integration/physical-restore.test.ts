@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestArgv } from '../../agent/run/request.ts';
 import { readManifest } from '../../core/backups.ts';
 import type { FileBase, PhysicalManifest } from '../../core/manifest.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
@@ -373,6 +374,36 @@ describe('stepback restore', () => {
     expect(await stateOf(target)).toMatchObject({ running: true, replication: { configured: false } });
     expect(Object.keys(await tableChecksums(target, 'shop'))).toEqual(['audit', 'legacy', 'orders']);
     expect(await leftovers(target)).toEqual([]);
+  });
+
+  it('accepts the command lines the agent builds from state machine requests', async () => {
+    const restoreArgv = requestArgv({
+      operation: 'restore',
+      storage: `file://${storageRoot}`,
+      dir: 'shop/none',
+      defaultsFile: target.cnf,
+      backup: null,
+      deleteBeforeRestore: true,
+      localMetadata: { role: 'replica', 'cell.name': 'eu 1' },
+      replicateFrom: { host: '::1', port: 3306, user: 'repl', passwordEnv: 'REPLICATION_PASSWORD' },
+    });
+    const restored = await runStepback([...restoreArgv, '--json'], { env: { REPLICATION_PASSWORD: 'x' } });
+    expect(restored.code, restored.stderr).toBe(3);
+    expect(restored.json).toMatchObject({ error: { code: 'NO_BACKUP' } });
+
+    const backupArgv = requestArgv({
+      operation: 'backup',
+      storage: `file://${storageRoot}`,
+      dir: 'shop/0',
+      defaultsFile: replica.cnf,
+      engine: 'physical',
+      compression: 'zstd',
+      concurrency: 2,
+      name: backupName,
+    });
+    const backedUp = await runStepback([...backupArgv, '--json']);
+    expect(backedUp.code).toBe(1);
+    expect(backedUp.stderr).toContain(`backup shop/0/${backupName} already exists`);
   });
 
   it('exits 2 naming the flag for a bad --replicate-from, a missing --replication-user or an unset password variable', async () => {
