@@ -13,8 +13,7 @@ import {
   applySwap,
   checkJournal,
   planSwap,
-  type RestoreJournal,
-  RestoreJournal as RestoreJournalSchema,
+  RestoreJournal,
   removeHolding,
   restoreArea,
   rollBackSwap,
@@ -25,7 +24,7 @@ export const RESTORE_OPERATION = 'restore';
 
 /** Whether the journal says old files may be out of place: the marker must stay until they are back. */
 export function restoreNeedsRecovery(marker: OperationMarker): boolean {
-  const parsed = RestoreJournalSchema.safeParse(marker.details?.restore);
+  const parsed = RestoreJournal.safeParse(marker.details?.restore);
   return parsed.success && (parsed.data.phase === 'swapping' || parsed.data.phase === 'started');
 }
 
@@ -73,7 +72,7 @@ async function recoverRestore(
   logger: Logger,
 ): Promise<string[]> {
   if (marker.details?.restore === undefined) return [];
-  const parsed = RestoreJournalSchema.safeParse(marker.details.restore);
+  const parsed = RestoreJournal.safeParse(marker.details.restore);
   if (!parsed.success) {
     throw new StepbackError('the restore journal in the operation marker is unreadable', {
       hint: 'check the datadir by hand, then delete the marker file beside it',
