@@ -10,6 +10,11 @@ export interface StepbackEnvironment {
   region: string | undefined;
   /** STEPBACK_LOG_LEVEL: debug, info, warn or error. */
   logLevel: string | undefined;
+  /**
+   * A variable the operator named on the command line (`--replication-password-env VAR`): secrets
+   * travel by variable name, never as arguments that `ps` shows.
+   */
+  variable(name: string): string | undefined;
 }
 
 function flag(value: string | undefined): boolean {
@@ -22,5 +27,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): StepbackE
     s3PathStyle: flag(env.STEPBACK_S3_PATH_STYLE),
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
     logLevel: env.STEPBACK_LOG_LEVEL || undefined,
+    variable: (name) => env[name],
   };
 }

@@ -87,6 +87,9 @@ function cnfText(
     `pid-file=${instance.pidFile}`,
     `log-error=${instance.errorLog}`,
     `secure-file-priv=${instance.filesDir}`,
+    // mariadbd deletes every #sql* temporary file in its tmpdir when it starts: a shared /tmp lets
+    // parallel instances delete each other's temporary tables (mariadb-install-db then fails).
+    `tmpdir=${path.join(instance.root, 'tmp')}`,
     `server-id=${instance.serverId}`,
     'log-bin=mysql-bin',
     'relay-log=relay-bin',
@@ -121,6 +124,7 @@ export async function createPrivateInstance(options: PrivateInstanceOptions): Pr
     binaries,
   };
   await fs.mkdir(layout.filesDir);
+  await fs.mkdir(path.join(root, 'tmp'));
   await fs.writeFile(layout.cnf, cnfText(layout, options.extraCnf ?? []));
   if (options.seedDatadir) {
     await fs.cp(options.seedDatadir, layout.datadir, { recursive: true });

@@ -6,9 +6,11 @@ import { createLogger, formatLogRecord, type LogLevel } from '../../core/log.ts'
 import { ConsoleReporter } from '../report/console.ts';
 import { registerRun } from '../run/command.ts';
 import { type ActionRunner, type CommandContext, type GlobalOptions, optionsError } from './command.ts';
+import { registerBackup } from './commands/backup.ts';
 import { registerBackups } from './commands/backups.ts';
 import { registerDiff } from './commands/diff.ts';
 import { registerMultirestore } from './commands/multirestore.ts';
+import { registerRestore } from './commands/restore.ts';
 import { registerSnapshot } from './commands/snapshot.ts';
 import { registerTopology, registerVSchema } from './commands/topology.ts';
 
@@ -76,6 +78,8 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
     });
   };
 
+  registerBackup(program, action);
+  registerRestore(program, action);
   registerBackups(program, action);
   registerSnapshot(program, action);
   registerMultirestore(program, action);

@@ -89,7 +89,11 @@ export async function restoreState(
     return actions;
   }
   if (!(await daemon.isRunning())) {
-    await daemon.start();
+    // A replica found with replication stopped must not start replicating with mysqld.
+    const keepStopped = state.replication.configured && !state.replication.running;
+    await daemon.start(
+      keepStopped ? [daemon.flavor.skipReplicationStartOption(daemon.binaries.version)] : [],
+    );
     actions.push('started mysqld');
   }
   await daemon.withConnection(async (connection) => {

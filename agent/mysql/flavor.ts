@@ -41,6 +41,17 @@ export interface Flavor {
   waitForPosition(connection: Connection, position: string, timeoutSeconds: number): Promise<boolean>;
   /** Whether a restored datadir needs the upgrade binary run (MySQL 8.0.16+ upgrades itself on start). */
   needsUpgradeTool(serverVersion: string): boolean;
+  /** What this server's binary logs hold: the position its replicas can catch up to. */
+  binlogPosition(connection: Connection): Promise<string>;
+  /** Forgets any replication configuration (a restored datadir may carry its source's). */
+  resetReplication(connection: Connection): Promise<void>;
+  /** The server option that keeps replication from starting with mysqld. */
+  skipReplicationStartOption(serverVersion: string): string;
+}
+
+function versionParts(serverVersion: string): [number, number, number] {
+  const [major = 0, minor = 0, patch = 0] = serverVersion.split(/[.-]/).map(Number);
+  return [major, minor, patch];
 }
 
 function checkedPosition(flavor: FlavorName, position: string): string {
@@ -117,6 +128,15 @@ export const mariadbFlavor: Flavor = {
   needsUpgradeTool() {
     return true;
   },
+  async binlogPosition(connection) {
+    return String((await queryValue(connection, 'SELECT @@GLOBAL.gtid_binlog_pos')) ?? '');
+  },
+  async resetReplication(connection) {
+    await connection.query('RESET SLAVE ALL');
+  },
+  skipReplicationStartOption() {
+    return '--skip-slave-start';
+  },
 };
 
 /** Written to MySQL 8's documentation (not installable here): SHOW REPLICA STATUS, gtid_executed. */
@@ -157,8 +177,21 @@ export const mysqlFlavor: Flavor = {
     return Number(result) === 0;
   },
   needsUpgradeTool(serverVersion) {
-    const [major = 0, minor = 0, patch = 0] = serverVersion.split(/[.-]/).map(Number);
+    const [major, minor, patch] = versionParts(serverVersion);
     return major < 8 || (major === 8 && minor === 0 && patch < 16);
+  },
+  async binlogPosition(connection) {
+    return String((await queryValue(connection, 'SELECT @@GLOBAL.gtid_executed')) ?? '').replace(/\n/g, '');
+  },
+  async resetReplication(connection) {
+    await connection.query('RESET REPLICA ALL');
+  },
+  skipReplicationStartOption(serverVersion) {
+    // --skip-replica-start arrived in 8.0.26; the older name still works there.
+    const [major, minor, patch] = versionParts(serverVersion);
+    return major > 8 || (major === 8 && (minor > 0 || patch >= 26))
+      ? '--skip-replica-start'
+      : '--skip-slave-start';
   },
 };
 

@@ -98,9 +98,11 @@ export class MysqlDaemon {
     this.#logger.info('starting mysqld', { args: extraArgs.join(' ') || undefined });
     if (this.control.kind === 'systemd') {
       const run = this.control.run ?? runCommand;
-      // Both MariaDB's and MySQL's units pass $MYSQLD_OPTS to the server.
+      // Both MariaDB's and MySQL's units pass $MYSQLD_OPTS to the server. A normal start clears it
+      // first: an agent killed during a --skip-grant-tables start would have left it set.
       if (extraArgs.length > 0)
         await run('systemctl', ['set-environment', `MYSQLD_OPTS=${extraArgs.join(' ')}`]);
+      else await run('systemctl', ['unset-environment', 'MYSQLD_OPTS']);
       try {
         await run('systemctl', ['start', this.control.service]);
       } finally {
@@ -142,15 +144,16 @@ export class MysqlDaemon {
   }
 
   /**
-   * Clean shutdown: the SHUTDOWN statement, then wait for the process to exit. `fast: false` sets
-   * innodb_fast_shutdown=0 first (full purge and change-buffer merge: slower, but the files are
-   * self-contained for another server version).
+   * Clean shutdown: the SHUTDOWN statement, then wait for the process to exit. `fast` sets
+   * innodb_fast_shutdown first: `false` → 0 (full purge and change-buffer merge: slower, but the
+   * files are self-contained for another server version), `true` → 1 (a clean shutdown without the
+   * purge; never 2, which leaves work for crash recovery). Unset keeps the server's setting.
    */
   async shutdown(options: { fast?: boolean } = {}): Promise<void> {
+    const setting =
+      options.fast === undefined ? undefined : `SET GLOBAL innodb_fast_shutdown = ${options.fast ? 1 : 0}`;
     if (this.control.kind === 'systemd') {
-      if (options.fast === false) {
-        await this.withConnection((c) => c.query('SET GLOBAL innodb_fast_shutdown = 0'));
-      }
+      if (setting) await this.withConnection((c) => c.query(setting));
       await (this.control.run ?? runCommand)('systemctl', ['stop', this.control.service]);
       return;
     }
@@ -158,7 +161,7 @@ export class MysqlDaemon {
     if (pid === undefined) return;
     this.#logger.info('shutting mysqld down', { pid });
     await this.withConnection(async (connection) => {
-      if (options.fast === false) await connection.query('SET GLOBAL innodb_fast_shutdown = 0');
+      if (setting) await connection.query(setting);
       await connection.query('SHUTDOWN');
     });
     if (!(await waitForExit(pid, this.#startTimeoutMs))) {

@@ -90,11 +90,15 @@ describe('MysqlDaemon', () => {
     });
     await daemon.start(['--skip-grant-tables', '--skip-networking']);
     expect(await daemon.isRunning()).toBe(true);
+    await daemon.start();
     expect(calls).toEqual([
       'systemctl set-environment MYSQLD_OPTS=--skip-grant-tables --skip-networking',
       'systemctl start mariadb',
       'systemctl unset-environment MYSQLD_OPTS',
       'systemctl is-active mariadb',
+      // A normal start never inherits options a killed agent left behind.
+      'systemctl unset-environment MYSQLD_OPTS',
+      'systemctl start mariadb',
     ]);
   });
 });

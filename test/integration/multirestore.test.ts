@@ -7,8 +7,8 @@ import { silentLogger } from '../../core/log.ts';
 import type { LogicalManifest } from '../../core/manifest.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
 import { type CliRun, runStepback } from '../support/cli.ts';
-import { createLogicalTestInstance, objectNames, tableRows } from '../support/logical.ts';
-import type { TestInstance } from '../support/mariadb.ts';
+import { objectNames, tableRows } from '../support/logical.ts';
+import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
 import { tempDir } from '../support/root.ts';
 
 let source: TestInstance;
@@ -20,8 +20,8 @@ const awkwardTable = 'odd name-ü';
 
 beforeAll(async () => {
   [source, dest] = await Promise.all([
-    createLogicalTestInstance('multirestore-source'),
-    createLogicalTestInstance('multirestore-dest'),
+    createTestInstance({ name: 'multirestore-source' }),
+    createTestInstance({ name: 'multirestore-dest' }),
   ]);
   storageRoot = await tempDir('multirestore-storage');
   storage = new FileBackupStorage(storageRoot);

@@ -15,8 +15,13 @@ import { silentLogger } from '../../core/log.ts';
 import type { LogicalManifest } from '../../core/manifest.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
 import { runStepback } from '../support/cli.ts';
-import { createLogicalTestInstance, rangeCondition, tableRows } from '../support/logical.ts';
-import { startReplication, type TestInstance, waitForReplica } from '../support/mariadb.ts';
+import { rangeCondition, tableRows } from '../support/logical.ts';
+import {
+  createTestInstance,
+  startReplication,
+  type TestInstance,
+  waitForReplica,
+} from '../support/mariadb.ts';
 import { tempDir } from '../support/root.ts';
 import { startS3 } from '../support/s3.ts';
 
@@ -58,9 +63,9 @@ const edgeKids = [
 
 beforeAll(async () => {
   [primary, replica, dest] = await Promise.all([
-    createLogicalTestInstance('snapshot-primary'),
-    createLogicalTestInstance('snapshot-replica'),
-    createLogicalTestInstance('snapshot-dest'),
+    createTestInstance({ name: 'snapshot-primary' }),
+    createTestInstance({ name: 'snapshot-replica' }),
+    createTestInstance({ name: 'snapshot-dest' }),
   ]);
   await startReplication(replica, primary);
   storageRoot = await tempDir('snapshot-storage');

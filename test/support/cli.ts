@@ -17,7 +17,13 @@ export interface CliRun {
 /** Runs the stepback CLI as a child process, as an operator or SSM would. */
 export function runStepback(
   args: string[],
-  options: { env?: Record<string, string>; node?: string; onSpawn?: (pid: number) => void } = {},
+  options: {
+    env?: Record<string, string>;
+    node?: string;
+    onSpawn?: (pid: number) => void;
+    /** Called with everything written to stderr so far, after each write (to act on progress). */
+    onStderr?: (stderr: string, pid: number) => void;
+  } = {},
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(options.node ?? process.execPath, [stepbackBin, ...args], {
@@ -32,6 +38,7 @@ export function runStepback(
     });
     child.stderr.on('data', (data: Buffer) => {
       stderr += data.toString();
+      if (child.pid) options.onStderr?.(stderr, child.pid);
     });
     child.once('error', reject);
     child.once('close', (code, signal) => {

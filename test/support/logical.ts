@@ -1,15 +1,5 @@
 import type { KeyRange } from '../../core/keyrange.ts';
-import { createTestInstance, type TestInstance } from './mariadb.ts';
-import { tempDir } from './root.ts';
-
-/**
- * A test instance with a tmpdir of its own: bootstrapping servers sharing /tmp have been seen to
- * remove each other's temporary tables (mariadb-install-db then fails with "Unknown table
- * 'mysql.tmp_user_sys'").
- */
-export async function createLogicalTestInstance(name: string): Promise<TestInstance> {
-  return createTestInstance({ name, extraCnf: [`tmpdir=${await tempDir(`${name}-tmp`)}`] });
-}
+import type { TestInstance } from './mariadb.ts';
 
 /** Every row of a table, ordered by all its columns so two copies compare equal row for row. */
 export async function tableRows(instance: TestInstance, database: string, table: string): Promise<unknown[]> {

@@ -1,8 +1,20 @@
 import type { Command } from 'commander';
-import { type BackupSummary, inspectBackups } from '../../../core/backups.ts';
+import { z } from 'zod';
+import {
+  type BackupSummary,
+  inspectBackups,
+  type PrunePlan,
+  pruneBackups,
+  readManifest,
+  type ValidationReport,
+  validateBackup,
+} from '../../../core/backups.ts';
+import { ExitCode, NoBackupError } from '../../../core/errors.ts';
+import { BackupName } from '../../../core/paths.ts';
 import { formatBytes, renderTable } from '../../report/format.ts';
+import { ByteProgress } from '../../report/progress.ts';
 import type { ActionRunner } from '../command.ts';
-import { addStorageOptions, DirOption, StorageOptions, storageFrom } from '../options.ts';
+import { addStorageOptions, DirOption, PositiveInt, StorageOptions, storageFrom } from '../options.ts';
 
 /** One row of `backups list --json`. */
 export interface BackupListEntry {
@@ -63,5 +75,114 @@ export function registerBackups(program: Command, action: ActionRunner): Command
       await storage.close();
     }
   });
+  registerValidate(backups, action);
+  registerPrune(backups, action);
   return backups;
+}
+
+export function renderValidation(report: ValidationReport): string {
+  const what = `backup ${report.dir}/${report.name} (${report.files} files${report.deep ? `, ${formatBytes(report.bytes)} read` : ''})`;
+  if (report.problems.length === 0)
+    return `${what} is valid${report.deep ? '' : ' (use --deep to check every hash)'}`;
+  return [
+    `${what} has ${report.problems.length} problems:`,
+    ...report.problems.map((p) => `  ${p.file ?? '(backup)'}: ${p.problem}`),
+  ].join('\n');
+}
+
+const ValidateOptions = StorageOptions.extend(DirOption.shape).extend({
+  backup: BackupName,
+  deep: z.boolean().optional(),
+  concurrency: PositiveInt.default(4),
+});
+
+function registerValidate(backups: Command, action: ActionRunner): void {
+  const command = addStorageOptions(
+    backups
+      .command('validate')
+      .description(
+        'check a backup: its manifest, and every file present with its size (--deep: and its hash)',
+      )
+      .requiredOption('--dir <keyspace/shard>', 'backup directory, e.g. commerce/-80')
+      .requiredOption('--backup <name>', 'the backup to check')
+      .option('--deep', 'read every file and compare its SHA-256 with the manifest')
+      .option('--concurrency <n>', 'files read at once with --deep', '4'),
+  );
+  action(command, ValidateOptions, async (options, context) => {
+    const storage = storageFrom(options, context.env, context.logger);
+    try {
+      const handle = storage.openBackup(options.dir, options.backup);
+      if ((await handle.listFiles()).length === 0) {
+        throw new NoBackupError(
+          options.dir,
+          `backup ${options.dir}/${options.backup} does not exist in ${storage.url}`,
+        );
+      }
+      const manifest = await readManifest(handle, context.signal);
+      const progress = new ByteProgress(
+        'reading files',
+        { bytes: manifest.bytes.stored, items: manifest.files.length },
+        (update) => context.reporter.progress(update),
+      );
+      const report = await validateBackup(handle, manifest, {
+        deep: Boolean(options.deep),
+        concurrency: options.concurrency,
+        signal: context.signal,
+        onBytes: (bytes) => {
+          progress.addBytes(bytes);
+          progress.itemDone();
+        },
+      });
+      const valid = report.problems.length === 0;
+      return {
+        result: { ...report, valid },
+        summary: renderValidation(report),
+        ...(valid ? {} : { exitCode: ExitCode.verificationFailed }),
+      };
+    } finally {
+      await storage.close();
+    }
+  });
+}
+
+export function renderPrunePlan(plan: PrunePlan & { dryRun: boolean }, dir: string): string {
+  const verb = plan.dryRun ? 'would remove' : 'removed';
+  return [
+    ...plan.remove.map((entry) => `${verb} ${dir}/${entry.name}: ${entry.reason}`),
+    `${plan.remove.length} ${plan.dryRun ? 'to remove' : 'removed'}, ${plan.keep.length} kept`,
+  ].join('\n');
+}
+
+const PruneOptions = StorageOptions.extend(DirOption.shape).extend({
+  keepCount: z.coerce.number().int().min(0).max(100_000),
+  keepDays: z.coerce.number().min(0).max(100_000),
+  dryRun: z.boolean().optional(),
+});
+
+function registerPrune(backups: Command, action: ActionRunner): void {
+  const command = addStorageOptions(
+    backups
+      .command('prune')
+      .description(
+        'delete complete backups older than --keep-days while more than --keep-count remain (never the newest complete one), and incomplete ones older than a day',
+      )
+      .requiredOption('--dir <keyspace/shard>', 'backup directory, e.g. commerce/-80')
+      .requiredOption('--keep-count <n>', 'complete backups always kept, newest first')
+      .requiredOption('--keep-days <days>', 'complete backups younger than this are kept')
+      .option('--dry-run', 'only say what would be removed'),
+  );
+  action(command, PruneOptions, async (options, context) => {
+    const storage = storageFrom(options, context.env, context.logger);
+    try {
+      const plan = await pruneBackups(
+        storage,
+        options.dir,
+        { keepCount: options.keepCount, keepDays: options.keepDays },
+        { dryRun: Boolean(options.dryRun), logger: context.logger },
+      );
+      return { result: { dir: options.dir, ...plan }, summary: renderPrunePlan(plan, options.dir) };
+    } finally {
+      await storage.close();
+    }
+  });
 }

@@ -1,0 +1,76 @@
+import type { Logger } from '../../core/log.ts';
+import type { Compression, PhysicalFile, PhysicalManifest } from '../../core/manifest.ts';
+import type { BackupHandle } from '../../core/storage/types.ts';
+import type { InstanceLease } from '../instance/lease.ts';
+import type { InstanceState } from '../instance/state.ts';
+import type { MysqlDaemon } from '../mysqld/daemon.ts';
+import type { Progress } from '../report/reporter.ts';
+
+/**
+ * How a backup is made and restored, apart from where its bytes go (BackupStorage) and how mysqld
+ * is driven (MysqlDaemon). The operations around an engine hold the instance, write the manifest
+ * and put the instance back; the engine does what its method needs in between.
+ */
+
+export interface EngineContext {
+  logger: Logger;
+  progress: (update: Progress) => void;
+  /** Aborted when the operator interrupts: stop, and let the caller clean up. */
+  signal: AbortSignal;
+}
+
+export interface BackupParams extends EngineContext {
+  daemon: MysqlDaemon;
+  handle: BackupHandle;
+  /** The state found and recorded; the engine may change it, the caller puts it back. */
+  original: InstanceState;
+  compression: Compression;
+  /** Files copied at once. */
+  concurrency: number;
+  /** innodb_fast_shutdown=0 before a cold copy (see README): for restores onto another major version. */
+  slowShutdown: boolean;
+}
+
+/** What an engine made: the manifest fields that depend on how the copy was taken. */
+export interface EngineBackup {
+  role: 'primary' | 'replica';
+  /** The GTID set the copied data contains. */
+  position: string;
+  purged: string;
+  files: PhysicalFile[];
+  bytes: { raw: number; stored: number };
+  copySeconds: number;
+}
+
+export interface BackupEngine {
+  readonly name: 'physical';
+  executeBackup(params: BackupParams): Promise<EngineBackup>;
+}
+
+export interface RestoreParams extends EngineContext {
+  daemon: MysqlDaemon;
+  handle: BackupHandle;
+  manifest: PhysicalManifest;
+  /** Held by the caller; the engine records its progress in it for crash recovery. */
+  lease: InstanceLease;
+  concurrency: number;
+  /** Key/values written to the restored instance's local metadata table. */
+  localMetadata: Readonly<Record<string, string>>;
+}
+
+export interface EngineRestore {
+  files: number;
+  bytes: { raw: number; stored: number };
+  downloadSeconds: number;
+  /** From stopping the old instance to the restored one running with its position set. */
+  swapSeconds: number;
+}
+
+export interface RestoreEngine {
+  readonly name: 'physical';
+  /**
+   * Replaces the instance's data with the backup's and leaves it running normally at the backup's
+   * position. On failure the instance's own files are back in place (the caller restarts it).
+   */
+  executeRestore(params: RestoreParams): Promise<EngineRestore>;
+}
