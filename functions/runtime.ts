@@ -30,7 +30,7 @@ export async function withStorage<T>(
   context: FunctionContext,
   work: (storage: BackupStorage) => Promise<T>,
 ): Promise<T> {
-  const storage = openStorage(context.settings.storageUrl, {
+  const storage = await openStorage(context.settings.storageUrl, {
     region: context.settings.region,
     logger: context.logger,
   });

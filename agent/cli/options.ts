@@ -5,7 +5,7 @@ import type { Logger } from '../../core/log.ts';
 import { BackupDir } from '../../core/paths.ts';
 import { openStorage } from '../../core/storage/index.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
-import { MysqlDaemon } from '../mysqld/daemon.ts';
+import type { MysqlDaemon } from '../mysqld/daemon.ts';
 
 /** Flags shared by every command that reads or writes backups. */
 export function addStorageOptions(command: Command): Command {
@@ -32,7 +32,7 @@ export function storageFrom(
   options: StorageOptions,
   env: StepbackEnvironment,
   logger: Logger,
-): BackupStorage {
+): Promise<BackupStorage> {
   return openStorage(options.storage, {
     s3Endpoint: options.s3Endpoint ?? env.s3Endpoint,
     s3PathStyle: options.s3PathStyle ?? env.s3PathStyle,
@@ -67,7 +67,9 @@ export const InstanceOptions = z.object({
 });
 export type InstanceOptions = z.infer<typeof InstanceOptions>;
 
-export function openDaemon(options: InstanceOptions, logger: Logger): Promise<MysqlDaemon> {
+/** Opens the instance; the MySQL client and daemon code load here, not when the CLI starts. */
+export async function openDaemon(options: InstanceOptions, logger: Logger): Promise<MysqlDaemon> {
+  const { MysqlDaemon } = await import('../mysqld/daemon.ts');
   return MysqlDaemon.open({
     defaultsFile: options.defaultsFile,
     mysqld: options.mysqld,

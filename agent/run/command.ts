@@ -4,7 +4,7 @@ import { TASK_TOKEN_PATTERN } from '../../core/agent-request.ts';
 import { errorCodeOf, messageOf } from '../../core/errors.ts';
 import type { ActionRunner } from '../cli/command.ts';
 import { runCli } from '../cli/main.ts';
-import { FdTaskCallbacks, SfnTaskCallbacks, type TaskCallbacks } from './callbacks.ts';
+import type { TaskCallbacks } from './callbacks.ts';
 import { decodeRequest } from './request.ts';
 import { runRequest } from './run.ts';
 
@@ -28,6 +28,7 @@ export function registerRun(program: Command, action: ActionRunner): Command {
     )
     .option('--heartbeat-seconds <n>', 'seconds between heartbeats (default 30)');
   action(run, RunOptions, async (options, context) => {
+    const { FdTaskCallbacks, SfnTaskCallbacks } = await import('./callbacks.ts');
     const callbacks: TaskCallbacks =
       options.callbackFd !== undefined
         ? new FdTaskCallbacks(options.callbackFd)

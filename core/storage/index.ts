@@ -1,12 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { FileBackupStorage } from './file.ts';
-import { S3BackupStorage, type S3StorageOptions } from './s3.ts';
+import type { S3StorageOptions } from './s3.ts';
 import type { BackupStorage } from './types.ts';
 
-export { FileBackupStorage } from './file.ts';
-export { S3BackupStorage } from './s3.ts';
 export type * from './types.ts';
 
 /** Settings of the S3 implementation that do not belong in the URL's bucket and prefix. */
@@ -23,8 +20,9 @@ export interface StorageSettings {
 /**
  * The storage a URL names: `file:///abs/dir` or `s3://bucket/prefix`. An S3 URL may carry
  * `?endpoint=…&pathStyle=true&region=…&sse=AES256|aws:kms&kmsKeyId=…`, which win over `settings`.
+ * Each implementation is loaded on first use, so a command on a directory never loads the AWS SDK.
  */
-export function openStorage(url: string, settings: StorageSettings = {}): BackupStorage {
+export async function openStorage(url: string, settings: StorageSettings = {}): Promise<BackupStorage> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -36,6 +34,7 @@ export function openStorage(url: string, settings: StorageSettings = {}): Backup
   if (parsed.protocol === 'file:') {
     if (parsed.host !== '')
       throw new UsageError(`storage URL ${url} must be file:///absolute/path (no host)`);
+    const { FileBackupStorage } = await import('./file.ts');
     return new FileBackupStorage(fileURLToPath(parsed));
   }
   if (parsed.protocol === 's3:') {
@@ -57,6 +56,7 @@ export function openStorage(url: string, settings: StorageSettings = {}): Backup
       minPartSize: settings.minPartSize,
       logger: settings.logger,
     };
+    const { S3BackupStorage } = await import('./s3.ts');
     return new S3BackupStorage(options);
   }
   throw new UsageError(`storage URL ${url} has an unknown scheme ${parsed.protocol}`, {

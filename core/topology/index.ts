@@ -2,12 +2,8 @@ import { fileURLToPath } from 'node:url';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { FileTopologyStore } from './file.ts';
-import { SsmTopologyStore } from './ssm.ts';
 import type { TopologyStore } from './types.ts';
 
-export { FileTopologyStore } from './file.ts';
-export { SSM_VALUE_LIMIT, SsmTopologyStore } from './ssm.ts';
 export type {
   HostRecord,
   ShardRecord,
@@ -28,11 +24,12 @@ export { type CellWrite, type RebuildVSchemaResult, rebuildVSchema } from './vsc
 /**
  * The topology store a URL names: `file:///abs/dir` (a directory tree) or `ssm:/prefix` (SSM
  * Parameter Store; the client comes from the standard AWS configuration unless one is given).
+ * Each store is loaded on first use, so a directory store never loads the AWS SDK.
  */
-export function openTopology(
+export async function openTopology(
   url: string,
   options: { ssmClient?: SSMClient; logger?: Logger } = {},
-): TopologyStore {
+): Promise<TopologyStore> {
   if (url.startsWith('file://')) {
     let dir: string;
     try {
@@ -40,9 +37,11 @@ export function openTopology(
     } catch (error) {
       throw new UsageError(`${url} is not a file URL`, { cause: error, hint: 'use file:///absolute/dir' });
     }
+    const { FileTopologyStore } = await import('./file.ts');
     return new FileTopologyStore(dir);
   }
   if (url.startsWith('ssm:')) {
+    const { SsmTopologyStore } = await import('./ssm.ts');
     return new SsmTopologyStore(url.slice('ssm:'.length), {
       ...(options.ssmClient ? { client: options.ssmClient } : {}),
       ...(options.logger ? { logger: options.logger } : {}),

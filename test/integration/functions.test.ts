@@ -88,7 +88,7 @@ describe.each(storages)('the backup functions on %s', (_label, makeUrl) => {
   beforeAll(async () => {
     const url = await makeUrl();
     context = contextFor(url);
-    storage = openStorage(url, { region: 'us-east-1' });
+    storage = await openStorage(url, { region: 'us-east-1' });
     await completeBackup(storage, '2026-11-20.000000.db1', '2026-11-20T00:10:00Z');
     await completeBackup(storage, '2026-11-22.000000.db1', '2026-11-22T00:10:00Z');
     await completeBackup(storage, '2026-11-28.000000.db1', '2026-11-28T00:10:00Z');

@@ -97,10 +97,10 @@ describe('S3 backup storage', () => {
     await storage.close();
   });
 
-  it('reads the endpoint, path style and encryption from the storage URL', () => {
-    const storage = openStorage(
+  it('reads the endpoint, path style and encryption from the storage URL', async () => {
+    const storage = (await openStorage(
       `s3://bucket/some/prefix?endpoint=${encodeURIComponent(s3.endpoint)}&pathStyle=true&sse=AES256`,
-    ) as S3BackupStorage;
+    )) as S3BackupStorage;
     expect(storage.options).toMatchObject({
       bucket: 'bucket',
       endpoint: s3.endpoint,
@@ -108,8 +108,8 @@ describe('S3 backup storage', () => {
       serverSideEncryption: 'AES256',
     });
     expect(storage.key('ks/0', 'b', 'f')).toBe('some/prefix/ks/0/b/f');
-    expect(() => openStorage('s3://bucket/x?sse=rot13')).toThrow(/AES256 or aws:kms/);
-    expect(() => openStorage('ftp://host/x')).toThrow(/unknown scheme/);
+    await expect(openStorage('s3://bucket/x?sse=rot13')).rejects.toThrow(/AES256 or aws:kms/);
+    await expect(openStorage('ftp://host/x')).rejects.toThrow(/unknown scheme/);
   });
 
   it('fails with a storage error that names the storage when the endpoint is dead', async () => {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { Compression } from '../../../core/manifest.ts';
 import { BackupName } from '../../../core/paths.ts';
-import { type BackupResult, runBackup } from '../../operations/backup.ts';
+import type { BackupResult } from '../../operations/backup.ts';
 import { formatBytes, formatSeconds } from '../../report/format.ts';
 import type { ActionRunner } from '../command.ts';
 import {
@@ -56,9 +56,10 @@ export function registerBackup(program: Command, action: ActionRunner): Command 
       'innodb_fast_shutdown=0 before copying: slower, for restores onto another major version',
     );
   action(command, BackupOptions, async (options, context) => {
-    const storage = storageFrom(options, context.env, context.logger);
+    const storage = await storageFrom(options, context.env, context.logger);
     try {
       const daemon = await openDaemon(options, context.logger);
+      const { runBackup } = await import('../../operations/backup.ts');
       const result = await runBackup(
         daemon,
         storage,

@@ -67,7 +67,7 @@ export function registerBackups(program: Command, action: ActionRunner): Command
       .requiredOption('--dir <keyspace/shard>', 'backup directory, e.g. commerce/-80'),
   );
   action(list, StorageOptions.extend(DirOption.shape), async (options, context) => {
-    const storage = storageFrom(options, context.env, context.logger);
+    const storage = await storageFrom(options, context.env, context.logger);
     try {
       const entries = (await inspectBackups(storage, options.dir)).map(listEntry);
       return { result: entries, summary: renderBackupList(entries, options.dir) };
@@ -109,7 +109,7 @@ function registerValidate(backups: Command, action: ActionRunner): void {
       .option('--concurrency <n>', 'files read at once with --deep', '4'),
   );
   action(command, ValidateOptions, async (options, context) => {
-    const storage = storageFrom(options, context.env, context.logger);
+    const storage = await storageFrom(options, context.env, context.logger);
     try {
       const handle = storage.openBackup(options.dir, options.backup);
       if ((await handle.listFiles()).length === 0) {
@@ -172,7 +172,7 @@ function registerPrune(backups: Command, action: ActionRunner): void {
       .option('--dry-run', 'only say what would be removed'),
   );
   action(command, PruneOptions, async (options, context) => {
-    const storage = storageFrom(options, context.env, context.logger);
+    const storage = await storageFrom(options, context.env, context.logger);
     try {
       const plan = await pruneBackups(
         storage,

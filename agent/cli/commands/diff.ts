@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { ExitCode, UsageError } from '../../../core/errors.ts';
 import { KeyRange } from '../../../core/keyrange.ts';
-import { diffDatabases } from '../../diff/engine.ts';
 import { renderDiff } from '../../diff/report.ts';
 import { hasDifferences } from '../../diff/types.ts';
 import { type ConnectionTarget, parseMysqlUri } from '../../mysql/connection.ts';
@@ -77,6 +76,7 @@ export function registerDiff(program: Command, action: ActionRunner): Command {
     .option('--chunk-rows <n>', 'rows per checksummed chunk', '100000')
     .option('--no-checksums', 'stream every row instead of comparing chunk checksums first');
   action(command, DiffOptions, async (options, context) => {
+    const { diffDatabases } = await import('../../diff/engine.ts');
     const outcome = await diffDatabases({
       left: sideTarget('--left', options.left, options.leftPasswordEnv),
       right: sideTarget('--right', options.right, options.rightPasswordEnv),

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { Identifier } from '../../../core/manifest.ts';
-import { type MultirestoreResult, multirestore } from '../../engines/logical/multirestore/multirestore.ts';
+import type { MultirestoreResult } from '../../engines/logical/multirestore/multirestore.ts';
 import { parseSources } from '../../engines/logical/multirestore/sources.ts';
 import { formatBytes, formatCount, renderTable } from '../../report/format.ts';
 import type { ActionRunner } from '../command.ts';
@@ -67,8 +67,9 @@ export function registerMultirestore(program: Command, action: ActionRunner): Co
   action(command, MultirestoreOptions, async (options, context) => {
     const sources = parseSources(options.sources);
     const daemon = await openDaemon(options, context.logger);
-    const storage = storageFrom(options, context.env, context.logger);
+    const storage = await storageFrom(options, context.env, context.logger);
     try {
+      const { multirestore } = await import('../../engines/logical/multirestore/multirestore.ts');
       const result = await multirestore({
         daemon,
         storage,

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { UsageError } from '../../../core/errors.ts';
 import { BackupName } from '../../../core/paths.ts';
-import { type RestoreResult, runRestore } from '../../operations/restore.ts';
+import type { RestoreResult } from '../../operations/restore.ts';
 import { formatBytes, formatSeconds } from '../../report/format.ts';
 import type { ActionRunner } from '../command.ts';
 import {
@@ -116,9 +116,10 @@ export function registerRestore(program: Command, action: ActionRunner): Command
         return [pair.slice(0, at), pair.slice(at + 1)];
       }),
     );
-    const storage = storageFrom(options, context.env, context.logger);
+    const storage = await storageFrom(options, context.env, context.logger);
     try {
       const daemon = await openDaemon(options, context.logger);
+      const { runRestore } = await import('../../operations/restore.ts');
       const result = await runRestore(
         daemon,
         storage,

@@ -4,7 +4,7 @@ import { UsageError } from '../../../core/errors.ts';
 import { evenKeyRanges, parseKeyRanges } from '../../../core/keyrange.ts';
 import { Compression, Identifier } from '../../../core/manifest.ts';
 import { BackupDir } from '../../../core/paths.ts';
-import { createSnapshot, type SnapshotResult } from '../../engines/logical/snapshot/snapshot.ts';
+import type { SnapshotResult } from '../../engines/logical/snapshot/snapshot.ts';
 import { formatBytes, formatCount, renderTable } from '../../report/format.ts';
 import type { ActionRunner } from '../command.ts';
 import {
@@ -114,8 +114,9 @@ export function registerSnapshot(program: Command, action: ActionRunner): Comman
           ? parseKeyRanges(options.keyRanges)
           : undefined;
     const daemon = await openDaemon(options, context.logger);
-    const storage = storageFrom(options, context.env, context.logger);
+    const storage = await storageFrom(options, context.env, context.logger);
     try {
+      const { createSnapshot } = await import('../../engines/logical/snapshot/snapshot.ts');
       const result = await createSnapshot({
         daemon,
         storage,

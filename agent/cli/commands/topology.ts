@@ -23,7 +23,7 @@ function addTopoOption(command: Command): Command {
 
 /** Opens the store for one command and closes its SSM client afterwards. */
 async function withTopology<T>(url: string, logger: Logger, work: (store: TopologyStore) => Promise<T>) {
-  const store = openTopology(url, { logger });
+  const store = await openTopology(url, { logger });
   try {
     return await work(store);
   } finally {
