@@ -17,6 +17,7 @@ export const FUNCTION_NAMES = [
   'validate-manifest',
   'prune-backups',
   'summarize-shards',
+  'rebuild-vschema',
   'notify',
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];

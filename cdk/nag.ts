@@ -1,4 +1,5 @@
-import { type Stack, Validations } from 'aws-cdk-lib';
+import { type Stack, Token, Validations } from 'aws-cdk-lib';
+import type { EnvironmentConfig } from './config.ts';
 
 /** One accepted AwsSolutions finding and why. */
 export interface Acknowledgment {
@@ -62,6 +63,7 @@ export const ACKNOWLEDGMENTS: readonly Acknowledgment[] = [
     'ValidateManifest7B119149',
     'PruneBackupsB9E3CBC6',
     'SummarizeShards567610A1',
+    'RebuildVschema800CB899',
     'NotifyE13C3CB5',
   ].map((logicalId) => ({
     id: `AwsSolutions::AwsSolutions-IAM5[Resource::<Functions${logicalId}.Arn>:*]`,
@@ -69,6 +71,24 @@ export const ACKNOWLEDGMENTS: readonly Acknowledgment[] = [
   })),
 ];
 
-export function acknowledgeFindings(stack: Stack): void {
-  for (const acknowledgment of ACKNOWLEDGMENTS) Validations.of(stack).acknowledge(acknowledgment);
+/** Findings that depend on the environment's settings. */
+export function environmentAcknowledgments(stack: Stack, config: EnvironmentConfig): Acknowledgment[] {
+  if (!config.topology) return [];
+  const prefix = config.topology.slice('ssm:'.length).replace(/\/+$/, '').replace(/^\//, '');
+  // cdk-nag names the resource as synthesized: a stack with an explicit env has them resolved.
+  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+  return [
+    {
+      id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:${region}:${account}:parameter/${prefix}/*]`,
+      reason:
+        'The topology store is one parameter per cell, keyspace and shard under the environment prefix; resolve-targets and rebuild-vschema read (and rebuild-vschema writes) only under it.',
+    },
+  ];
+}
+
+export function acknowledgeFindings(stack: Stack, config: EnvironmentConfig): void {
+  for (const acknowledgment of [...ACKNOWLEDGMENTS, ...environmentAcknowledgments(stack, config)]) {
+    Validations.of(stack).acknowledge(acknowledgment);
+  }
 }

@@ -110,6 +110,21 @@ export class StepbackStack extends Stack {
     }
     bucket.grantRead(functions['prune-backups'], prefixObjects);
     bucket.grantDelete(functions['prune-backups'], prefixObjects);
+    if (config.topology) {
+      // resolve-targets reads shards; rebuild-vschema reads keyspaces and writes serving vschemas.
+      const parameters = topologyParameterArns(this, config.topology);
+      const read = ['ssm:GetParameter', 'ssm:GetParametersByPath'];
+      functions['resolve-targets'].addToRolePolicy(
+        new iam.PolicyStatement({ sid: 'TopologyRead', actions: read, resources: parameters }),
+      );
+      functions['rebuild-vschema'].addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'TopologyReadWrite',
+          actions: [...read, 'ssm:PutParameter', 'ssm:DeleteParameters'],
+          resources: parameters,
+        }),
+      );
+    }
 
     const parts: MachineParts = {
       functions,
@@ -176,6 +191,14 @@ export class StepbackStack extends Stack {
     for (const [name, machine] of Object.entries(machines)) {
       new CfnOutput(this, `${name}StateMachineArn`, { value: machine.stateMachineArn });
     }
-    acknowledgeFindings(this);
+    acknowledgeFindings(this, config);
   }
+}
+
+/** The topology prefix (`ssm:/stepback/prod`) as the parameter ARNs of the prefix and everything under it. */
+export function topologyParameterArns(stack: Stack, topology: string): string[] {
+  const prefix = topology.slice('ssm:'.length).replace(/\/+$/, '');
+  const arn = (name: string) =>
+    stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.replace(/^\//, '') });
+  return [arn(prefix), arn(`${prefix}/*`)];
 }

@@ -2,6 +2,7 @@ import { chooseBackup } from './choose-backup.ts';
 import { listBackups } from './list-backups.ts';
 import { notify } from './notify.ts';
 import { pruneBackups } from './prune-backups.ts';
+import { rebuildVSchema } from './rebuild-vschema.ts';
 import { resolveTargets } from './resolve-targets.ts';
 import type { FunctionDefinition } from './runtime.ts';
 import { summarizeShards } from './summarize-shards.ts';
@@ -18,6 +19,7 @@ export const functionDefinitions: Record<string, FunctionDefinition> = Object.fr
     validateManifest,
     pruneBackups,
     summarizeShards,
+    rebuildVSchema,
     notify,
   ].map((definition) => [definition.name, definition as FunctionDefinition]),
 );

@@ -102,6 +102,8 @@ export const ReshardInput = z
       .regex(/^\d+(B|KiB|MiB|GiB)?$/, 'must be a size such as 64MiB')
       .optional(),
     concurrency: z.number().int().min(1).max(64).optional(),
+    /** Cells whose serving vschema is rebuilt afterwards (default: every cell of the topology store). */
+    cells: z.array(Segment).min(1).max(100).optional(),
   })
   .superRefine((input, ctx) => {
     const keyMode = input.keyColumn !== undefined;

@@ -2,12 +2,13 @@ import { z } from 'zod';
 import type { BackupRequest, DiffRequest, MultirestoreRequest } from '../core/agent-request.ts';
 import { UsageError } from '../core/errors.ts';
 import { KeyRange } from '../core/keyrange.ts';
-import { defineFunction, lambdaHandler } from './runtime.ts';
+import type { HostRecord, TopologyStore } from '../core/topology/index.ts';
+import { defineFunction, type FunctionContext, lambdaHandler, withTopology } from './runtime.ts';
 
 /**
- * Which host does what: for a backup, one host per shard (explicit targets; the topology store's
- * healthy replica per shard once it exists); for a reshard, what each destination restores (the
- * snapshots inside its key range) and how its copy is diffed against the source.
+ * Which host does what: for a backup, one host per shard (explicit targets, and for keyspaces the
+ * topology store's healthy replica of each shard); for a reshard, what each destination restores
+ * (the snapshots inside its key range) and how its copy is diffed against the source.
  */
 
 const Target = z.object({
@@ -61,14 +62,83 @@ export const ResolveTargetsEvent = z.discriminatedUnion('machine', [
   z.object({ machine: z.literal('reshard'), reshard: ReshardPlan }),
 ]);
 
-export function backupTargets(plan: z.infer<typeof BackupPlan>) {
+type BackupPlan = z.infer<typeof BackupPlan>;
+type Target = z.infer<typeof Target>;
+
+/** A shard of a listed keyspace that has no host to back it up on: that shard fails, the others run. */
+export interface UnresolvedShard {
+  keyspace: string;
+  shard: string;
+  error: string;
+  cause: string;
+}
+
+/**
+ * The host a shard is backed up on: a healthy rdonly (it serves no traffic) before a healthy
+ * replica, the first by id; never the primary.
+ */
+export function chooseBackupHost(hosts: HostRecord[]): HostRecord | undefined {
+  const rank = (host: HostRecord) => (host.role === 'rdonly' ? 0 : 1);
+  return hosts
+    .filter((host) => host.healthy && host.role !== 'primary')
+    .sort((a, b) => rank(a) - rank(b) || a.id.localeCompare(b.id))[0];
+}
+
+/** Each shard of `keyspaces` with its chosen host, and the shards that have none. */
+export async function topologyTargets(
+  store: TopologyStore,
+  keyspaces: string[],
+  defaultsFile: string,
+): Promise<{ targets: Target[]; unresolved: UnresolvedShard[] }> {
+  const targets: Target[] = [];
+  const unresolved: UnresolvedShard[] = [];
+  for (const keyspace of keyspaces) {
+    const shards = await store.listShards(keyspace);
+    if (shards.length === 0) {
+      throw new UsageError(`input.keyspaces: keyspace ${keyspace} has no shards in the topology store`, {
+        hint: 'check the name with stepback topo show, or add its shards with stepback topo set-shard',
+      });
+    }
+    for (const shard of shards) {
+      const host = chooseBackupHost(shard.hosts);
+      if (!host) {
+        unresolved.push({
+          keyspace,
+          shard: shard.shard,
+          error: 'NO_HEALTHY_REPLICA',
+          cause: `shard ${keyspace}/${shard.shard} has no healthy replica or rdonly host to back up on (hosts: ${
+            shard.hosts.map((h) => `${h.id} ${h.role}${h.healthy ? '' : ' unhealthy'}`).join(', ') || 'none'
+          })`,
+        });
+        continue;
+      }
+      targets.push({
+        keyspace,
+        shard: shard.shard,
+        host: host.id,
+        defaultsFile: host.defaultsFile ?? defaultsFile,
+      });
+    }
+  }
+  return { targets, unresolved };
+}
+
+/** One backup request per shard: the explicit targets, then the keyspaces' shards from the topology. */
+export async function backupTargets(plan: BackupPlan, context: FunctionContext) {
+  let fromTopology: { targets: Target[]; unresolved: UnresolvedShard[] } = { targets: [], unresolved: [] };
   if (plan.keyspaces.length > 0) {
-    throw new UsageError('resolving keyspaces through the topology store is not available in this version', {
-      hint: 'list the shards as targets: [{ keyspace, shard, host }]',
-    });
+    const url = context.settings.topologyUrl;
+    if (!url) {
+      throw new UsageError('input.keyspaces: this deployment has no topology store; list targets instead', {
+        hint: 'give targets: [{ keyspace, shard, host }], or set topology in cdk.json',
+      });
+    }
+    fromTopology = await withTopology(url, context.logger, (store) =>
+      topologyTargets(store, plan.keyspaces, context.settings.defaults.defaultsFile),
+    );
   }
   const seen = new Set<string>();
-  return plan.targets.map((target) => {
+  const targets = [...plan.targets, ...fromTopology.targets].map((target) => {
     const dir = `${target.keyspace}/${target.shard}`;
     if (seen.has(dir)) throw new UsageError(`input.targets: shard ${dir} is listed twice`);
     seen.add(dir);
@@ -83,6 +153,7 @@ export function backupTargets(plan: z.infer<typeof BackupPlan>) {
     };
     return { keyspace: target.keyspace, shard: target.shard, host: target.host, dir, request };
   });
+  return { targets, unresolved: fromTopology.unresolved };
 }
 
 /** Whether every key of `inner` falls inside `outer`. */
@@ -134,8 +205,8 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>) {
 export const resolveTargets = defineFunction({
   name: 'resolve-targets',
   event: ResolveTargetsEvent,
-  async run(event) {
-    if (event.machine === 'backup') return { targets: backupTargets(event.backup) };
+  async run(event, context) {
+    if (event.machine === 'backup') return backupTargets(event.backup, context);
     return { destinations: reshardDestinations(event.reshard) };
   },
 });

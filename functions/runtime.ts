@@ -3,6 +3,7 @@ import { errorCodeOf, messageOf, UsageError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { openStorage } from '../core/storage/index.ts';
 import type { BackupStorage } from '../core/storage/types.ts';
+import { openTopology, type TopologyStore } from '../core/topology/index.ts';
 import { type FunctionSettings, readFunctionSettings } from './environment.ts';
 
 /** What a function's logic gets besides its event. */
@@ -38,6 +39,20 @@ export async function withStorage<T>(
     return await work(storage);
   } finally {
     await storage.close();
+  }
+}
+
+/** The deployment's topology store, closed after `work`. */
+export async function withTopology<T>(
+  url: string,
+  logger: Logger,
+  work: (store: TopologyStore) => Promise<T>,
+): Promise<T> {
+  const store = await openTopology(url, { logger });
+  try {
+    return await work(store);
+  } finally {
+    (store as { close?: () => void }).close?.();
   }
 }
 

@@ -67,6 +67,11 @@ export function normalizeRestore(input: RestoreInput, context: FunctionContext) 
 }
 
 export function normalizeReshard(input: ReshardInput, context: FunctionContext) {
+  if (input.cells && !context.settings.topologyUrl) {
+    throw new UsageError('input.cells: this deployment has no topology store to rebuild the vschema in', {
+      hint: 'leave cells out, or set topology in cdk.json',
+    });
+  }
   const dir = `${input.keyspace}/${input.shard}`;
   const keyMode = input.keyColumn !== undefined;
   const keyRanges = keyMode ? [...new Set(input.destinations.map((d) => d.keyRange!))] : null;
@@ -91,6 +96,8 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
     dir,
     sourceHost: input.sourceHost,
     snapshotRequest,
+    /** The serving vschema rebuild after the copy; null when the deployment has no topology store. */
+    vschema: context.settings.topologyUrl ? { cells: input.cells ?? null } : null,
     plan: {
       database: input.database,
       keyColumn: input.keyColumn ?? null,

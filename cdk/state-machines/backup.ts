@@ -16,8 +16,9 @@ export interface BackupMachineProps {
 }
 
 /**
- * Backup (scheduled): validate input → resolve targets → per shard { agent backup → validate
- * manifest → prune } → summary. A failing shard does not stop the others; the execution then
+ * Backup (scheduled): validate input → resolve targets (explicit, or each shard's healthy replica
+ * from the topology store) → per shard { agent backup → validate manifest → prune } → summary. A
+ * failing shard, or one without a healthy replica, does not stop the others; the execution then
  * fails naming every failed shard.
  */
 export class BackupStateMachine extends Construct {
@@ -70,6 +71,9 @@ export class BackupStateMachine extends Construct {
         host: sfn.JsonPath.stringAt('$.target.host'),
         ok: true,
         backup: sfn.JsonPath.stringAt('$.backup.name'),
+        position: sfn.JsonPath.stringAt('$.backup.position'),
+        bytes: sfn.JsonPath.objectAt('$.backup.bytes'),
+        seconds: sfn.JsonPath.numberAt('$.backup.seconds'),
         removed: sfn.JsonPath.listAt('$.prune.removed'),
       },
     });
@@ -101,7 +105,7 @@ export class BackupStateMachine extends Construct {
       this,
       'SummarizeShards',
       fns['summarize-shards'],
-      { shards: sfn.JsonPath.listAt('$.shards') },
+      { shards: sfn.JsonPath.listAt('$.shards'), unresolved: sfn.JsonPath.listAt('$.resolved.unresolved') },
       '$.summary',
     );
     const succeeded = new sfn.Succeed(this, 'BackedUp', { outputPath: '$.summary' });

@@ -17,7 +17,8 @@ export interface ReshardMachineProps {
 
 /**
  * Reshard (console): snapshot the source by key range or tables → validate each manifest → per
- * destination { agent multirestore → agent diff in key-range mode } → report.
+ * destination { agent multirestore → agent diff in key-range mode } → rebuild the serving vschema
+ * (when the deployment has a topology store) → report.
  */
 export class ReshardStateMachine extends Construct {
   readonly stateMachine: sfn.StateMachine;
@@ -84,9 +85,24 @@ export class ReshardStateMachine extends Construct {
         shard: sfn.JsonPath.stringAt('$.shard'),
         snapshots: sfn.JsonPath.listAt('$.snapshot.snapshots'),
         destinations: sfn.JsonPath.listAt('$.destinations'),
+        vschema: sfn.JsonPath.objectAt('$.vschemaResult'),
       },
     });
-    for (const step of [validate, snapshot, validateSnapshots, resolve, destinations]) {
+    const rebuild = invoke(
+      this,
+      'RebuildVSchema',
+      fns['rebuild-vschema'],
+      { cells: sfn.JsonPath.listAt('$.vschema.cells') },
+      '$.vschemaResult',
+    );
+    const noTopology = new sfn.Pass(this, 'NoTopologyStore', {
+      result: sfn.Result.fromObject({ skipped: 'this deployment has no topology store' }),
+      resultPath: '$.vschemaResult',
+    });
+    const servingVSchema = new sfn.Choice(this, 'HasTopologyStore')
+      .when(sfn.Condition.isNull('$.vschema'), noTopology.next(report))
+      .otherwise(rebuild.next(report));
+    for (const step of [validate, snapshot, validateSnapshots, resolve, destinations, rebuild]) {
       step.addCatch(failure, { resultPath: ERROR_PATH });
     }
     this.stateMachine = standardMachine(this, 'StateMachine', {
@@ -95,7 +111,7 @@ export class ReshardStateMachine extends Construct {
         .next(validateSnapshots)
         .next(resolve)
         .next(destinations)
-        .next(report),
+        .next(servingVSchema),
       logKey: parts.logKey,
       comment: 'stepback Reshard: snapshot a shard by key range or tables, restore and diff each destination',
     });

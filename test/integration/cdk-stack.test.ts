@@ -31,6 +31,7 @@ const config = parseEnvironmentConfig('dev', {
   },
   retention: { keepCount: 3, keepDays: 7 },
   alarms: { email: 'dba@example.com' },
+  topology: 'ssm:/stepback/dev',
 });
 
 let template: Template;
@@ -116,6 +117,7 @@ describe('the stack', () => {
       'list-backups',
       'notify',
       'prune-backups',
+      'rebuild-vschema',
       'resolve-targets',
       'summarize-shards',
       'validate-input',
@@ -196,6 +198,43 @@ describe('the stack', () => {
     expect(statements.find((s) => s.Sid === 'ListBackupPrefix').Condition).toEqual({
       StringLike: { 's3:prefix': ['backups/*', 'backups'] },
     });
+  });
+});
+
+describe('the topology store', () => {
+  it('is read by resolve-targets and written by rebuild-vschema, under its prefix only', () => {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')) as any[];
+    const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as any[]);
+    const topology = statements.filter((s) =>
+      [s.Action].flat().some((a: string) => /^ssm:.*Parameter/.test(a)),
+    );
+    expect(topology.map((s) => [s.Sid, [s.Action].flat().sort()])).toEqual([
+      ['TopologyRead', ['ssm:GetParameter', 'ssm:GetParametersByPath']],
+      [
+        'TopologyReadWrite',
+        ['ssm:DeleteParameters', 'ssm:GetParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter'],
+      ],
+    ]);
+    for (const statement of topology) {
+      expect(JSON.stringify(statement.Resource)).toMatch(/:parameter\/stepback\/dev"/);
+      expect(JSON.stringify(statement.Resource)).toMatch(/:parameter\/stepback\/dev\/\*"/);
+    }
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as any[];
+    for (const fn of functions) {
+      expect(fn.Properties.Environment.Variables.STEPBACK_TOPOLOGY_URL).toBe('ssm:/stepback/dev');
+    }
+  });
+
+  it('has its serving vschema rebuilt after a reshard when the deployment has one', () => {
+    const states = definitions.reshard.States;
+    expect(states.RestoreDestinations!.Next).toBe('HasTopologyStore');
+    expect(states.HasTopologyStore).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.vschema', IsNull: true, Next: 'NoTopologyStore' }],
+      Default: 'RebuildVSchema',
+    });
+    expect(states.RebuildVSchema!.Next).toBe('Resharded');
+    expect(states.RebuildVSchema!.Catch).toEqual([expect.objectContaining({ Next: 'Notify' })]);
   });
 });
 

@@ -4,9 +4,11 @@ import { silentLogger } from '../../core/log.ts';
 import type { PhysicalManifest } from '../../core/manifest.ts';
 import { openStorage } from '../../core/storage/index.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
+import { openTopology } from '../../core/topology/index.ts';
 import type { FunctionSettings } from '../../functions/environment.ts';
 import { functionDefinitions } from '../../functions/index.ts';
 import { causeMessage } from '../../functions/notify.ts';
+import { chooseBackupHost } from '../../functions/resolve-targets.ts';
 import { type FunctionContext, invokeFunction } from '../../functions/runtime.ts';
 import { physicalManifest } from '../support/manifests.ts';
 import { tempDir } from '../support/root.ts';
@@ -26,10 +28,14 @@ afterAll(async () => {
   await s3?.stop();
 });
 
-function contextFor(storageUrl: string, now = new Date('2026-11-30T00:00:00Z')): FunctionContext {
+function contextFor(
+  storageUrl: string,
+  now = new Date('2026-11-30T00:00:00Z'),
+  topologyUrl?: string,
+): FunctionContext {
   const settings: FunctionSettings = {
     storageUrl,
-    topologyUrl: undefined,
+    topologyUrl,
     defaults: {
       defaultsFile: '/etc/mysql/my.cnf',
       retention: { keepCount: 2, keepDays: 3 },
@@ -348,6 +354,116 @@ describe('resolve-targets', () => {
       keyType: 'uint64',
       leftPasswordEnv: 'SRC_PW',
     });
+  });
+});
+
+describe('resolve-targets with the topology store', () => {
+  let topologyUrl: string;
+
+  beforeAll(async () => {
+    topologyUrl = `file://${await tempDir('topology')}`;
+    const store = await openTopology(topologyUrl);
+    const host = (id: string, role: 'primary' | 'replica' | 'rdonly', healthy = true) => ({
+      id,
+      role,
+      healthy,
+    });
+    await store.setShard({
+      keyspace: 'shop',
+      shard: '-80',
+      hosts: [
+        host('i-p1', 'primary'),
+        { ...host('i-r2', 'replica'), defaultsFile: '/etc/mysql/r2.cnf' },
+        host('i-r1', 'replica'),
+      ],
+    });
+    await store.setShard({
+      keyspace: 'shop',
+      shard: '80-',
+      hosts: [host('i-p2', 'primary'), host('i-r3', 'replica'), host('i-o1', 'rdonly')],
+    });
+    await store.setShard({
+      keyspace: 'shop',
+      shard: 'c0-',
+      hosts: [host('i-p3', 'primary'), host('i-r4', 'replica', false)],
+    });
+  });
+
+  it('picks a healthy rdonly or replica per shard, never the primary, and lists shards without one', async () => {
+    const context = contextFor('s3://bucket/backups', undefined, topologyUrl);
+    const plan = await call('validate-input', { machine: 'backup', input: { keyspaces: ['shop'] } }, context);
+    const resolved = await call('resolve-targets', { machine: 'backup', backup: plan }, context);
+    expect(resolved.targets.map((t: any) => [t.dir, t.host, t.request.defaultsFile])).toEqual([
+      ['shop/-80', 'i-r1', '/etc/mysql/my.cnf'],
+      ['shop/80-', 'i-o1', '/etc/mysql/my.cnf'],
+    ]);
+    expect(resolved.unresolved).toEqual([
+      {
+        keyspace: 'shop',
+        shard: 'c0-',
+        error: 'NO_HEALTHY_REPLICA',
+        cause: expect.stringMatching(/^shard shop\/c0- has no healthy replica .*i-r4 replica unhealthy/),
+      },
+    ]);
+    expect(
+      chooseBackupHost([{ id: 'i-r2', role: 'replica', healthy: true, defaultsFile: '/x.cnf' }]),
+    ).toEqual({
+      id: 'i-r2',
+      role: 'replica',
+      healthy: true,
+      defaultsFile: '/x.cnf',
+    });
+
+    const summary = await call(
+      'summarize-shards',
+      {
+        shards: resolved.targets.map((t: any) => ({ ...t, ok: true, backup: 'b1' })),
+        unresolved: resolved.unresolved,
+      },
+      context,
+    );
+    expect(summary).toMatchObject({ ok: false, total: 3, error: 'NO_HEALTHY_REPLICA' });
+    expect(summary.cause).toMatch(/^1 of 3 shard\(s\) failed: shop\/c0- on \(none\): NO_HEALTHY_REPLICA: /);
+  });
+
+  it('refuses a keyspace the topology store does not know', async () => {
+    const context = contextFor('s3://bucket/backups', undefined, topologyUrl);
+    const plan = await call(
+      'validate-input',
+      { machine: 'backup', input: { keyspaces: ['nonesuch'] } },
+      context,
+    );
+    await expect(call('resolve-targets', { machine: 'backup', backup: plan }, context)).rejects.toMatchObject(
+      {
+        name: 'USAGE',
+        message: expect.stringMatching(
+          /^input\.keyspaces: keyspace nonesuch has no shards in the topology store/,
+        ),
+      },
+    );
+  });
+
+  it('rebuild-vschema writes the serving vschema to every cell, and needs a topology store', async () => {
+    const context = contextFor('s3://bucket/backups', undefined, topologyUrl);
+    const store = await openTopology(topologyUrl);
+    await store.addCell('zone1');
+    await store.addCell('zone2');
+    await store.setVSchema('shop', { sharded: true });
+    expect(await call('rebuild-vschema', { cells: null }, context)).toEqual({
+      keyspaces: ['shop'],
+      cells: [
+        { cell: 'zone1', ok: true },
+        { cell: 'zone2', ok: true },
+      ],
+    });
+    expect(await store.getSrvVSchema('zone2')).toEqual({ keyspaces: { shop: { sharded: true } } });
+    await expect(call('rebuild-vschema', { cells: ['zone9'] }, context)).rejects.toMatchObject({
+      name: 'USAGE',
+      message: expect.stringMatching(/unknown cell: zone9/),
+    });
+    await expect(
+      call('rebuild-vschema', { cells: null }, contextFor('s3://bucket/backups')),
+    ).rejects.toMatchObject({ name: 'USAGE', message: expect.stringMatching(/no topology store/) });
   });
 });
 
