@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { Progress } from '../agent/report/reporter.ts';
 import { parseCallbackLine } from '../agent/run/callbacks.ts';
 import type { Logger } from '../core/log.ts';
 
@@ -29,6 +30,13 @@ export interface LocalAgentOptions {
   /** A silent agent is stopped after this long, as HeartbeatSeconds would in AWS. */
   heartbeatSeconds?: number;
   signal?: AbortSignal;
+  /** The agent's progress updates as it sends them. */
+  onProgress?: (update: Progress) => void;
+  /**
+   * The program and arguments that stand for `stepback` (default: this project's bin/stepback.js
+   * on this Node); `run --request-b64 … --task-token … --callback-fd 3` is appended.
+   */
+  agentCommand?: [string, ...string[]];
 }
 
 /**
@@ -43,9 +51,10 @@ export async function runAgentLocally(
   const token = parameters.Parameters?.taskToken?.[0];
   if (!request || !token) throw taskError('States.TaskFailed', 'sendCommand without request or taskToken');
   const host = parameters.InstanceIds?.[0] ?? '(none)';
+  const [program, ...programArgs] = options.agentCommand ?? [process.execPath, stepbackBin];
   const child = spawn(
-    process.execPath,
-    [stepbackBin, 'run', '--request-b64', request, '--task-token', token, '--callback-fd', '3'],
+    program,
+    [...programArgs, 'run', '--request-b64', request, '--task-token', token, '--callback-fd', '3'],
     { env: options.env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] },
   );
   let stderrTail = '';
@@ -73,6 +82,7 @@ export async function runAgentLocally(
     const message = parseCallbackLine(line);
     if (!message) return;
     if (message.callback === 'heartbeat') watch();
+    else if (message.callback === 'progress') options.onProgress?.(message.progress);
     else if (message.callback === 'success') outcome ??= { ok: true, output: message.output };
     else outcome ??= { ok: false, error: message.error, cause: message.cause };
   });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
+import type { Progress } from '../agent/report/reporter.ts';
 import { parseEnvironmentConfig } from '../cdk/config.ts';
 import type { Logger } from '../core/log.ts';
 import type { DeploymentDefaults, FunctionSettings } from '../functions/environment.ts';
@@ -23,9 +24,30 @@ export interface Notice {
   message: string;
 }
 
+/** What an execution does as it goes: states entered and left, and the agents' progress. */
+export type ExecutionEvent =
+  | { type: 'entered'; state: string; stateType: string; index?: number }
+  | {
+      type: 'exited';
+      state: string;
+      stateType: string;
+      index?: number;
+      seconds: number;
+      output: unknown;
+    }
+  | { type: 'failed'; state: string; index?: number; error: string; cause: string }
+  | { type: 'retried'; state: string; index?: number; attempt: number }
+  | { type: 'caught'; state: string; index?: number }
+  /** An agent task's progress; `host` is the instance it runs on. */
+  | { type: 'progress'; state: string; host: string; progress: Progress };
+
 export interface LocalRunOptions {
   /** Backup storage: a file:// directory or an s3:// URL. */
   storageUrl: string;
+  /** The topology store (`file:///abs/dir` or `ssm:/prefix`), for Backup keyspaces and vschema rebuilds. */
+  topologyUrl?: string;
+  /** Receives each state as it is entered and left, and the agents' progress. */
+  onEvent?: (event: ExecutionEvent) => void;
   /** Environment of the agent processes. Default: this process's. */
   env?: NodeJS.ProcessEnv;
   logger: Logger;
@@ -83,7 +105,7 @@ export class LocalStateMachines {
   handlers(name: MachineName, options: LocalRunOptions) {
     const settings: FunctionSettings = {
       storageUrl: options.storageUrl,
-      topologyUrl: undefined,
+      topologyUrl: options.topologyUrl,
       defaults: this.#defaults,
       region: undefined,
       hostsAreDefaultsFiles: true,
@@ -99,13 +121,20 @@ export class LocalStateMachines {
         if (!definition) throw new Error(`state ${stateName} calls ${functionName}, which has no handler`);
         handlers[stateName] = (input) => invokeFunction(definition, input, context);
       } else if (resource === SEND_COMMAND) {
-        handlers[stateName] = (input) =>
-          runAgentLocally(input as SendCommandParameters, {
+        handlers[stateName] = (input) => {
+          const parameters = input as SendCommandParameters;
+          const host = parameters.InstanceIds?.[0] ?? '(none)';
+          const onEvent = options.onEvent;
+          return runAgentLocally(parameters, {
             env: options.env ?? process.env,
             logger: options.logger,
             heartbeatSeconds: state.HeartbeatSeconds,
             signal: options.signal,
+            ...(onEvent
+              ? { onProgress: (progress) => onEvent({ type: 'progress', state: stateName, host, progress }) }
+              : {}),
           });
+        };
       } else if (resource === SNS_PUBLISH) {
         handlers[stateName] = async (input) => {
           const { Subject, Message } = input as { Subject?: string; Message?: unknown };
@@ -145,6 +174,7 @@ export class LocalStateMachines {
     });
     const onAbort = () => execution.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.onEvent) void forwardEvents(execution.eventLogs, options.onEvent);
     try {
       return { status: 'SUCCEEDED', output: await execution.result };
     } catch (error) {
@@ -153,6 +183,65 @@ export class LocalStateMachines {
       return { status: 'FAILED', error: 'States.Runtime', cause: String(failure) };
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+/** The runner's event log entries (its type is not exported). */
+type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
+
+/** Turns the runner's event log into ExecutionEvents, timing each state from entry to exit. */
+async function forwardEvents(
+  events: AsyncGenerator<EventLog>,
+  onEvent: (event: ExecutionEvent) => void,
+): Promise<void> {
+  const entered = new Map<string, number>();
+  const key = (state: string, index: number | undefined) => `${state}#${index ?? ''}`;
+  for await (const event of events) {
+    switch (event.type) {
+      case 'StateEntered':
+        entered.set(key(event.state.name, event.index), event.timestamp);
+        onEvent({
+          type: 'entered',
+          state: event.state.name,
+          stateType: event.state.type,
+          index: event.index,
+        });
+        break;
+      case 'StateExited': {
+        const start = entered.get(key(event.state.name, event.index)) ?? event.timestamp;
+        onEvent({
+          type: 'exited',
+          state: event.state.name,
+          stateType: event.state.type,
+          index: event.index,
+          seconds: (event.timestamp - start) / 1000,
+          output: event.state.output,
+        });
+        break;
+      }
+      case 'StateFailed':
+        onEvent({
+          type: 'failed',
+          state: event.state.name,
+          index: event.index,
+          error: event.Error,
+          cause: typeof event.Cause === 'string' ? event.Cause : JSON.stringify(event.Cause),
+        });
+        break;
+      case 'StateRetried':
+        onEvent({
+          type: 'retried',
+          state: event.state.name,
+          index: event.index,
+          attempt: event.retry.attempt,
+        });
+        break;
+      case 'StateCaught':
+        onEvent({ type: 'caught', state: event.state.name, index: event.index });
+        break;
+      default:
+        break;
     }
   }
 }

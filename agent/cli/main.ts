@@ -4,6 +4,7 @@ import { readEnvironment, type StepbackEnvironment } from '../../core/environmen
 import { ExitCode, exitCodeOf, UsageError } from '../../core/errors.ts';
 import { createLogger, formatLogRecord, type LogLevel } from '../../core/log.ts';
 import { ConsoleReporter } from '../report/console.ts';
+import type { Progress } from '../report/reporter.ts';
 import { registerRun } from '../run/command.ts';
 import { type ActionRunner, type CommandContext, type GlobalOptions, optionsError } from './command.ts';
 import { registerBackup } from './commands/backup.ts';
@@ -19,6 +20,8 @@ export interface CliIo {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
+  /** Receives every progress update of the command as well (the agent's local callbacks). */
+  onProgress?: (update: Progress) => void;
 }
 
 /** Builds the program; `run` records the outcome of whichever action commander dispatches. */
@@ -45,6 +48,7 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
         verbose: Boolean(globals.verbose),
         stdout: io.stdout as never,
         stderr: io.stderr as never,
+        ...(io.onProgress ? { onProgress: io.onProgress } : {}),
       });
       const level: LogLevel = globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info';
       const logger = createLogger((record) => reporter.log(formatLogRecord(record)), level);

@@ -12,6 +12,8 @@ export interface ConsoleReporterOptions {
   /** Renders a result for people; JSON mode prints the object instead. */
   summarize?: (result: object) => string;
   now?: () => number;
+  /** Also receives every update, whatever is drawn (quiet and JSON modes included). */
+  onProgress?: (update: Progress) => void;
 }
 
 /** Seconds between progress lines when stderr is not a terminal (logs, SSM output). */
@@ -40,6 +42,7 @@ export class ConsoleReporter implements Reporter {
   }
 
   progress(update: Progress): void {
+    this.#options.onProgress?.(update);
     if (this.#options.quiet) return;
     const now = this.#now();
     const newPhase = update.phase !== this.#phase;

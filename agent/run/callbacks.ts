@@ -5,6 +5,7 @@ import {
   SendTaskSuccessCommand,
   SFNClient,
 } from '@aws-sdk/client-sfn';
+import type { Progress } from '../report/reporter.ts';
 
 /**
  * How `stepback run` tells the state machine that waits on its task token how the work goes:
@@ -16,6 +17,11 @@ export interface TaskCallbacks {
   succeed(output: object): Promise<void>;
   /** `error` is the stable code (USAGE, NO_BACKUP, …); `cause` the message. */
   fail(error: string, cause: string): Promise<void>;
+  /**
+   * How the work goes, for a caller that shows it (the local runner). Step Functions has no such
+   * call: in AWS, progress lines reach the SSM command output instead.
+   */
+  progress?(update: Progress): void;
 }
 
 /** Step Functions' limits on SendTaskFailure: error ≤ 256, cause ≤ 32768 characters. */
@@ -31,6 +37,7 @@ function clip(text: string, max: number): string {
 /** The callback line as the local runner reads it. */
 export type CallbackMessage =
   | { callback: 'heartbeat' }
+  | { callback: 'progress'; progress: Progress }
   | { callback: 'success'; output: object }
   | { callback: 'failure'; error: string; cause: string };
 
@@ -78,6 +85,8 @@ export class SfnTaskCallbacks implements TaskCallbacks {
 /** One JSON line per callback on an inherited file descriptor (the local runner's pipe). */
 export class FdTaskCallbacks implements TaskCallbacks {
   readonly #fd: number;
+  /** Lines are written one after another, so the outcome never overtakes a progress line. */
+  #written: Promise<void> = Promise.resolve();
 
   constructor(fd: number) {
     this.#fd = fd;
@@ -85,9 +94,18 @@ export class FdTaskCallbacks implements TaskCallbacks {
 
   #write(message: CallbackMessage): Promise<void> {
     const line = `${JSON.stringify(message)}\n`;
-    return new Promise((resolve, reject) =>
-      fs.write(this.#fd, line, (error) => (error ? reject(error) : resolve())),
-    );
+    const write = () =>
+      new Promise<void>((resolve, reject) =>
+        fs.write(this.#fd, line, (error) => (error ? reject(error) : resolve())),
+      );
+    const result = this.#written.then(write);
+    this.#written = result.catch(() => {});
+    return result;
+  }
+
+  progress(update: Progress): void {
+    // Progress is best effort: a reader that went away shows up on the outcome's write.
+    this.#write({ callback: 'progress', progress: update }).catch(() => {});
   }
 
   heartbeat(): Promise<void> {
@@ -114,6 +132,11 @@ export function parseCallbackLine(line: string): CallbackMessage | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const message = value as Record<string, unknown>;
   if (message.callback === 'heartbeat') return { callback: 'heartbeat' };
+  if (message.callback === 'progress' && typeof message.progress === 'object' && message.progress !== null) {
+    const progress = message.progress as Progress;
+    if (typeof progress.phase === 'string') return { callback: 'progress', progress };
+    return undefined;
+  }
   if (message.callback === 'success' && typeof message.output === 'object' && message.output !== null) {
     return { callback: 'success', output: message.output };
   }

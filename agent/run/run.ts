@@ -3,6 +3,7 @@ import type { AgentOperation, AgentRequest } from '../../core/agent-request.ts';
 import { ExitCode, messageOf } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { CliIo } from '../cli/main.ts';
+import type { Progress } from '../report/reporter.ts';
 import type { TaskCallbacks } from './callbacks.ts';
 import { requestArgv } from './request.ts';
 
@@ -40,6 +41,29 @@ const codeOfExit: Record<number, string> = {
   [ExitCode.verificationFailed]: 'VERIFICATION_FAILED',
   [ExitCode.instanceBusy]: 'INSTANCE_BUSY',
 };
+
+/** Progress reaches the callbacks at most this often per phase (the first and last of a phase always). */
+const progressIntervalMs = 500;
+
+/** Forwards progress updates: a new phase and a finished one at once, others at most every interval. */
+export function throttleProgress(
+  forward: (update: Progress) => void,
+  intervalMs = progressIntervalMs,
+  now: () => number = Date.now,
+): (update: Progress) => void {
+  let phase: string | undefined;
+  let last = 0;
+  return (update) => {
+    const time = now();
+    const finished =
+      (update.bytesTotal !== undefined && update.bytesDone === update.bytesTotal) ||
+      (update.itemsTotal !== undefined && update.itemsDone === update.itemsTotal);
+    if (update.phase === phase && !finished && time - last < intervalMs) return;
+    phase = update.phase;
+    last = time;
+    forward(update);
+  };
+}
 
 /** Errors after which the state machine no longer waits for this task: stop working. */
 const abandonedTask = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
@@ -126,7 +150,14 @@ export async function runRequest(request: AgentRequest, options: RunRequestOptio
   logger.info(`running stepback ${argv[0]}`, { operation: request.operation });
   let exitCode: number;
   try {
-    exitCode = await options.execute(argv, { stdout, stderr, env: options.env, signal: controller.signal });
+    const progress = callbacks.progress?.bind(callbacks);
+    exitCode = await options.execute(argv, {
+      stdout,
+      stderr,
+      env: options.env,
+      signal: controller.signal,
+      ...(progress ? { onProgress: throttleProgress(progress) } : {}),
+    });
   } catch (error) {
     // runCli reports command failures itself; this is a failure of the CLI machinery.
     exitCode = ExitCode.failure;

@@ -1,0 +1,218 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspectBackups } from '../../core/backups.ts';
+import { silentLogger } from '../../core/log.ts';
+import { openTopology, type TopologyStore } from '../../core/topology/index.ts';
+import { demoDatabase, loadSampleData } from '../../local/demo/sample-data.ts';
+import { type ExecutionEvent, LocalStateMachines } from '../../local/runner.ts';
+import { stateOf, tableChecksums } from '../support/data.ts';
+import {
+  createTestInstance,
+  startReplication,
+  type TestInstance,
+  waitForReplica,
+} from '../support/mariadb.ts';
+import { tempDir } from '../support/root.ts';
+import { startS3, type TestS3 } from '../support/s3.ts';
+
+/**
+ * The acceptance path of the state machines, run from the synthesized ASL exactly as
+ * `stepback-local` runs them: a scheduled-style Backup of a replica found through the topology
+ * store into S3 (s3rver), a console Restore into a fresh instance that then replicates from the
+ * primary, and a Reshard of the keyspace into two key ranges whose diffs pass.
+ */
+
+const rows = 3000;
+let machines: LocalStateMachines;
+let s3: TestS3;
+let storageUrl: string;
+let topologyUrl: string;
+let topology: TopologyStore;
+let agentEnv: NodeJS.ProcessEnv;
+let source: TestInstance;
+let replica: TestInstance;
+const instances: TestInstance[] = [];
+const savedEnv = { ...process.env };
+
+async function instance(name: string): Promise<TestInstance> {
+  const created = await createTestInstance({ name });
+  instances.push(created);
+  return created;
+}
+
+beforeAll(async () => {
+  // One synthesis for the file: it costs seconds.
+  machines = new LocalStateMachines();
+  [s3, source, replica] = await Promise.all([startS3(), instance('source'), instance('replica')]);
+  storageUrl = s3.url('e2e');
+  // The Lambdas run in this process and open storage with the SDK's credential chain, as in AWS.
+  Object.assign(process.env, s3.env);
+  agentEnv = { ...process.env, REPL_PASSWORD: '' };
+  await startReplication(replica, source);
+  const connection = await source.connect();
+  try {
+    await loadSampleData(connection, rows);
+  } finally {
+    await connection.end();
+  }
+  await waitForReplica(replica, source);
+
+  topologyUrl = `file://${await tempDir('topology')}`;
+  topology = await openTopology(topologyUrl);
+  await topology.addCell('zone1');
+  await topology.setShard({
+    keyspace: demoDatabase,
+    shard: '0',
+    hosts: [
+      { id: 'source', role: 'primary', healthy: true, cell: 'zone1', defaultsFile: source.cnf },
+      { id: 'replica', role: 'replica', healthy: true, cell: 'zone1', defaultsFile: replica.cnf },
+    ],
+  });
+  await topology.setVSchema(demoDatabase, {
+    sharded: true,
+    vindexes: { hash: { type: 'hash' } },
+    tables: { customer: { column_vindexes: [{ column: 'id', name: 'hash' }] } },
+  });
+});
+
+afterAll(async () => {
+  process.env = savedEnv;
+  await Promise.all(instances.map((i) => i.dispose()));
+  await s3?.stop();
+});
+
+async function run(machine: 'backup' | 'restore' | 'reshard', input: unknown) {
+  const events: ExecutionEvent[] = [];
+  const outcome = await machines.run(machine, input, {
+    storageUrl,
+    topologyUrl,
+    env: agentEnv,
+    logger: silentLogger,
+    onEvent: (event) => events.push(event),
+  });
+  if (outcome.status === 'FAILED') throw new Error(`${machine} failed: ${outcome.error}: ${outcome.cause}`);
+  return { output: outcome.output as any, events };
+}
+
+const entered = (events: ExecutionEvent[]) => events.flatMap((e) => (e.type === 'entered' ? [e.state] : []));
+
+let backupName: string;
+
+describe('the Backup state machine', () => {
+  it("backs up the keyspace's healthy replica into S3 and leaves it replicating", async () => {
+    const before = await stateOf(replica);
+    const { output, events } = await run('backup', { keyspaces: [demoDatabase] });
+
+    expect(output).toMatchObject({ ok: true, total: 1, failed: [] });
+    const [shard] = output.succeeded;
+    expect(shard).toMatchObject({ dir: `${demoDatabase}/0`, host: 'replica' });
+    expect(shard.bytes.stored).toBeGreaterThan(0);
+    backupName = shard.backup;
+
+    const storage = s3.storage('e2e');
+    const backups = await inspectBackups(storage, `${demoDatabase}/0`);
+    expect(backups.map((b) => [b.name, b.complete])).toEqual([[backupName, true]]);
+    expect(shard.position).toBe(backups[0]!.complete ? backups[0]!.manifest.position : undefined);
+    await storage.close();
+
+    expect(entered(events)).toEqual([
+      'ValidateInput',
+      'ResolveTargets',
+      'BackupShards',
+      'AgentBackup',
+      'ValidateManifest',
+      'PruneBackups',
+      'ShardDone',
+      'SummarizeShards',
+      'AllShardsBackedUp',
+      'BackedUp',
+    ]);
+    const progress = events.filter((e) => e.type === 'progress' && e.state === 'AgentBackup');
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.some((e) => e.type === 'progress' && (e.progress.bytesDone ?? 0) > 0)).toBe(true);
+
+    expect(await stateOf(replica)).toEqual(before);
+    await source.query(`INSERT INTO ${demoDatabase}.audit_log (keyspace_id, happened) VALUES (1, NOW(6))`);
+    await waitForReplica(replica, source);
+  });
+});
+
+describe('the Restore state machine', () => {
+  it('restores the newest backup into a fresh instance that then replicates from the primary', async () => {
+    const fresh = await instance('fresh');
+    const { output } = await run('restore', {
+      keyspace: demoDatabase,
+      shard: '0',
+      host: fresh.cnf,
+      backup: 'latest',
+      replicateFrom: { host: '127.0.0.1', port: source.port, user: 'root', passwordEnv: 'REPL_PASSWORD' },
+    });
+    expect(output).toMatchObject({ keyspace: demoDatabase, shard: '0', backup: backupName });
+    expect(output.restore.replication).toMatchObject({ source: `127.0.0.1:${source.port}` });
+
+    // Written after the backup: it reaches the restored instance only through replication.
+    await source.query(`INSERT INTO ${demoDatabase}.audit_log (keyspace_id, happened) VALUES (2, NOW(6))`);
+    await waitForReplica(fresh, source);
+    expect(await tableChecksums(fresh, demoDatabase)).toEqual(await tableChecksums(source, demoDatabase));
+  });
+});
+
+describe('the Reshard state machine', () => {
+  it('splits the keyspace into two key ranges, diffs each against the source and rebuilds the vschema', async () => {
+    await waitForReplica(replica, source);
+    const [left, right] = [await instance('dest-80'), await instance('dest80-')];
+    const uri = (i: TestInstance) => `mysql://root@127.0.0.1:${i.port}/${demoDatabase}`;
+    const { output, events } = await run('reshard', {
+      keyspace: demoDatabase,
+      shard: '0',
+      sourceHost: replica.cnf,
+      sourceUri: uri(replica),
+      database: demoDatabase,
+      keyColumn: 'keyspace_id',
+      keyType: 'uint64',
+      destinations: [
+        { host: left.cnf, keyRange: '-80', uri: uri(left) },
+        { host: right.cnf, keyRange: '80-', uri: uri(right) },
+      ],
+    });
+
+    expect(output.snapshots.map((s: any) => [s.keyRange, s.dir])).toEqual([
+      ['-80', `${demoDatabase}/0/-80`],
+      ['80-', `${demoDatabase}/0/80-`],
+    ]);
+    expect(output.destinations.map((d: any) => [d.host, d.keyRange])).toEqual([
+      [left.cnf, '-80'],
+      [right.cnf, '80-'],
+    ]);
+    const sourceRows = Number(
+      (
+        await replica.query<[{ n: string }]>(
+          `SELECT (SELECT COUNT(*) FROM ${demoDatabase}.customer) + (SELECT COUNT(*) FROM ${demoDatabase}.corder) + (SELECT COUNT(*) FROM ${demoDatabase}.audit_log) AS n`,
+        )
+      )[0].n,
+    );
+    let restoredRows = 0;
+    for (const destination of output.destinations) {
+      expect(destination.diff.total).toMatchObject({ mismatched: 0, extraLeft: 0, extraRight: 0 });
+      expect(destination.diff.total.matching).toBe(destination.restored.rows);
+      expect(destination.restored.rows).toBeGreaterThan(0);
+      restoredRows += destination.restored.rows;
+    }
+    expect(restoredRows).toBe(sourceRows);
+    expect(
+      Number(
+        (
+          await left.query<[{ n: string }]>(
+            `SELECT COUNT(*) AS n FROM ${demoDatabase}.customer WHERE keyspace_id >= 9223372036854775808`,
+          )
+        )[0].n,
+      ),
+    ).toBe(0);
+
+    expect(output.vschema).toEqual({ keyspaces: [demoDatabase], cells: [{ cell: 'zone1', ok: true }] });
+    expect(await topology.getSrvVSchema('zone1')).toEqual({
+      keyspaces: { [demoDatabase]: await topology.getVSchema(demoDatabase) },
+    });
+    expect(entered(events)).toContain('RebuildVSchema');
+    expect(events.filter((e) => e.type === 'entered' && e.state === 'AgentDiff')).toHaveLength(2);
+  });
+});
