@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../core/errors.ts';
 import { createLogger, formatLogRecord } from '../core/log.ts';
+import { ExecutionDisplay } from './display.ts';
 import { LocalStateMachines } from './runner.ts';
 import type { MachineName } from './template.ts';
 
@@ -19,13 +20,33 @@ const exitCodeOfError: Record<string, number> = {
 };
 
 export interface LocalIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Aborted on SIGINT/SIGTERM: the running execution stops its agents. */
+  signal?: AbortSignal;
 }
 
-/** `stepback-local backup|restore|reshard --input file.json [--storage URL] [--json]` */
+/** `file://./dir` relative to the working directory, as an absolute file URL. */
+function absoluteUrl(url: string, cwd: string): string {
+  return url.startsWith('file://./')
+    ? pathToFileURL(path.resolve(cwd, url.slice('file://'.length))).href
+    : url;
+}
+
+interface LocalMachineOptions {
+  input: string;
+  storage: string;
+  topology?: string;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+/**
+ * `stepback-local backup|restore|reshard --input file.json [--storage URL] [--topology URL] [--json]`
+ * and `stepback-local demo [--keep]`.
+ */
 export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> {
   let exitCode = 0;
   const program = new Command('stepback-local')
@@ -44,11 +65,16 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
         'backup storage: file:///abs/dir or s3://bucket/prefix',
         'file://./stepback-backups',
       )
+      .option(
+        '--topology <url>',
+        'topology store for keyspaces and vschema rebuilds: file:///abs/dir or ssm:/prefix',
+      )
       .option('--json', 'print the outcome as one JSON line')
       .option('--verbose', 'debug logging')
-      .action(async (options: { input: string; storage: string; json?: boolean; verbose?: boolean }) => {
+      .action(async (options: LocalMachineOptions) => {
+        const display = new ExecutionDisplay(io.stderr);
         const logger = createLogger(
-          (record) => io.stderr.write(`${formatLogRecord(record)}\n`),
+          (record) => display.line(formatLogRecord(record)),
           options.verbose ? 'debug' : 'info',
         );
         let text: string;
@@ -70,11 +96,16 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
           exitCode = ExitCode.usage;
           return;
         }
-        const storageUrl = options.storage.startsWith('file://./')
-          ? pathToFileURL(path.resolve(io.cwd, options.storage.slice('file://'.length))).href
-          : options.storage;
         const machines = new LocalStateMachines();
-        const outcome = await machines.run(machine, input, { storageUrl, env: io.env, logger });
+        const outcome = await machines.run(machine, input, {
+          storageUrl: absoluteUrl(options.storage, io.cwd),
+          ...(options.topology ? { topologyUrl: absoluteUrl(options.topology, io.cwd) } : {}),
+          env: io.env,
+          logger,
+          ...(io.signal ? { signal: io.signal } : {}),
+          ...(options.json ? {} : { onEvent: (event) => display.event(event) }),
+        });
+        display.done();
         if (options.json) io.stdout.write(`${JSON.stringify(outcome)}\n`);
         if (outcome.status === 'SUCCEEDED') {
           if (!options.json) io.stdout.write(`${JSON.stringify(outcome.output, null, 2)}\n`);
@@ -84,6 +115,32 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
         exitCode = exitCodeOfError[outcome.error] ?? ExitCode.failure;
       });
   }
+  program
+    .command('demo')
+    .description(
+      'start private MariaDB instances with sample data in a temp directory and run the Backup, Restore and Reshard state machines on them, with a summary of what was verified',
+    )
+    .option('--keep', 'leave the instances running and the files in place, and print how to connect')
+    .option('--rows <n>', 'rows of sample data in all', '200000')
+    .option('--storage <url>', 'backup storage (default: a directory in the demo temp directory)')
+    .action(async (options: { keep?: boolean; rows: string; storage?: string }) => {
+      const rows = Number(options.rows);
+      if (!Number.isInteger(rows) || rows < 100 || rows > 100_000_000) {
+        io.stderr.write(`error: --rows must be a whole number from 100 to 100000000, got ${options.rows}\n`);
+        exitCode = ExitCode.usage;
+        return;
+      }
+      const { runDemo } = await import('./demo/demo.ts');
+      exitCode = await runDemo({
+        rows,
+        keep: Boolean(options.keep),
+        ...(options.storage ? { storageUrl: absoluteUrl(options.storage, io.cwd) } : {}),
+        stdout: io.stdout,
+        stderr: io.stderr,
+        env: io.env,
+        ...(io.signal ? { signal: io.signal } : {}),
+      });
+    });
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
@@ -102,10 +159,20 @@ async function readStdin(): Promise<string> {
 }
 
 export async function main(): Promise<void> {
+  const controller = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      // A second signal does not wait for the clean-up.
+      if (controller.signal.aborted) process.exit(130);
+      process.stderr.write(`\n${signal}: stopping, then cleaning up (again to quit at once)\n`);
+      controller.abort(new Error(`interrupted by ${signal}`));
+    });
+  }
   process.exitCode = await runLocalCli(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
     cwd: process.cwd(),
+    signal: controller.signal,
   });
 }

@@ -174,7 +174,12 @@ export class LocalStateMachines {
     });
     const onAbort = () => execution.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.onEvent) void forwardEvents(execution.eventLogs, options.onEvent);
+    // The log ends when the execution does: the last states are reported before the outcome.
+    const forwarded = options.onEvent
+      ? forwardEvents(execution.eventLogs, options.onEvent).catch((error: unknown) =>
+          options.logger.warn('execution events stopped', { error: String(error) }),
+        )
+      : Promise.resolve();
     try {
       return { status: 'SUCCEEDED', output: await execution.result };
     } catch (error) {
@@ -183,6 +188,7 @@ export class LocalStateMachines {
       return { status: 'FAILED', error: 'States.Runtime', cause: String(failure) };
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
+      await forwarded;
     }
   }
 }
