@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { reportCrash } from '../agent/report/console.ts';
 import { ExitCode } from '../core/errors.ts';
 import { createLogger, formatLogRecord } from '../core/log.ts';
 import { ExecutionDisplay } from './display.ts';
@@ -168,11 +169,22 @@ export async function main(): Promise<void> {
       controller.abort(new Error(`interrupted by ${signal}`));
     });
   }
-  process.exitCode = await runLocalCli(process.argv.slice(2), {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-    cwd: process.cwd(),
-    signal: controller.signal,
-  });
+  const verbose = process.argv.includes('--verbose');
+  const crash = (error: unknown) => {
+    reportCrash(error, process.stderr, verbose);
+    process.exit(ExitCode.failure);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+  try {
+    process.exitCode = await runLocalCli(process.argv.slice(2), {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      env: process.env,
+      cwd: process.cwd(),
+      signal: controller.signal,
+    });
+  } catch (error) {
+    crash(error);
+  }
 }

@@ -39,9 +39,37 @@ export function flagName(key: PropertyKey): string {
   return `--${String(key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
-/** Turns a zod failure on command options into a usage error naming the flag and the rule. */
-export function optionsError(error: z.ZodError): UsageError {
+/**
+ * Turns a zod failure on command options into a usage error naming the flag, the rule and the
+ * value given (`--keep-days: must be a number, got "x"`).
+ */
+export function optionsError(
+  error: z.ZodError,
+  given: Record<string, unknown> = {},
+  command = '<command>',
+): UsageError {
   const issue = error.issues[0];
-  const flag = issue?.path.length ? flagName(issue.path[0]!) : 'options';
-  return new UsageError(`${flag}: ${issue?.message ?? 'invalid'}`, { hint: 'see stepback <command> --help' });
+  const key = issue?.path[0];
+  const flag = key !== undefined ? flagName(key) : 'options';
+  const value = key !== undefined ? given[String(key)] : undefined;
+  const shown = typeof value === 'string' ? `, got ${JSON.stringify(value)}` : '';
+  return new UsageError(`${flag}: ${issue ? ruleOf(issue, value) : 'invalid'}${shown}`, {
+    hint: `see stepback ${command} --help`,
+  });
+}
+
+/** zod's wording of the common rules, in the words of a command line. */
+function ruleOf(issue: z.core.$ZodIssue, value: unknown): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return value === undefined ? 'is required' : `must be a ${issue.expected}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map(String).join(', ')}`;
+    case 'too_small':
+      return `must be ${issue.inclusive === false ? 'more than' : 'at least'} ${String(issue.minimum)}`;
+    case 'too_big':
+      return `must be ${issue.inclusive === false ? 'less than' : 'at most'} ${String(issue.maximum)}`;
+    default:
+      return issue.message;
+  }
 }

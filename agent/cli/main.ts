@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { readEnvironment, type StepbackEnvironment } from '../../core/environment.ts';
 import { ExitCode, exitCodeOf, UsageError } from '../../core/errors.ts';
 import { createLogger, formatLogRecord, type LogLevel } from '../../core/log.ts';
-import { ConsoleReporter } from '../report/console.ts';
+import { ConsoleReporter, reportCrash } from '../report/console.ts';
 import type { Progress } from '../report/reporter.ts';
 import { registerRun } from '../run/command.ts';
 import { type ActionRunner, type CommandContext, type GlobalOptions, optionsError } from './command.ts';
@@ -59,8 +59,9 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
         signal: io.signal ?? new AbortController().signal,
       };
       try {
-        const parsed = (schema as z.ZodType).safeParse(self.opts());
-        if (!parsed.success) throw optionsError(parsed.error);
+        const given = self.opts();
+        const parsed = (schema as z.ZodType).safeParse(given);
+        if (!parsed.success) throw optionsError(parsed.error, given, commandPath(self));
         const result = await handler(parsed.data as never, context);
         if (result.summary !== undefined && !globals.json) {
           await new ConsoleReporter({
@@ -92,6 +93,13 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   registerTopology(program, action);
   registerVSchema(program, action);
   return program;
+}
+
+/** `backups validate` for the validate subcommand of backups. */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 /** Runs the CLI on `argv` (without node and script) and returns the exit code. */
@@ -127,10 +135,21 @@ export async function main(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => controller.abort(new Error(`interrupted by ${signal}`)));
   }
-  process.exitCode = await runCli(process.argv.slice(2), {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-    signal: controller.signal,
-  });
+  const verbose = process.argv.includes('--verbose');
+  const crash = (error: unknown) => {
+    reportCrash(error, process.stderr, verbose);
+    process.exit(ExitCode.failure);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+  try {
+    process.exitCode = await runCli(process.argv.slice(2), {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      env: process.env,
+      signal: controller.signal,
+    });
+  } catch (error) {
+    crash(error);
+  }
 }

@@ -58,7 +58,8 @@ export class ConsoleReporter implements Reporter {
     this.#lastDraw = now;
     const line = describeProgress(update, (now - this.#phaseStarted) / 1000);
     if (this.#tty) {
-      this.#options.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 120) - 1)}`);
+      const columns = (this.#options.stderr as { columns?: number }).columns || 120;
+      this.#options.stderr.write(`\r\x1b[2K${line.slice(0, columns - 1)}`);
       this.#drawn = true;
     } else {
       this.#options.stderr.write(`${line}\n`);
@@ -140,4 +141,17 @@ export function describeProgress(update: Progress, seconds: number): string {
   }
   if (update.itemsTotal !== undefined) parts.push(`[${update.itemsDone ?? 0}/${update.itemsTotal}]`);
   return parts.join(' ');
+}
+
+/**
+ * What reaches the process when something escaped every handler: one line saying what happened
+ * and what to do; the stack trace only with --verbose.
+ */
+export function reportCrash(error: unknown, stderr: NodeJS.WritableStream, verbose: boolean): void {
+  const lines = [
+    `error: ${messageOf(error)}`,
+    '  what to do: this is a bug in stepback; run the command again with --verbose and report what it prints',
+  ];
+  if (verbose && error instanceof Error && error.stack) lines.push(error.stack);
+  stderr.write(`${lines.join('\n')}\n`);
 }

@@ -311,7 +311,9 @@ function ssmError(action: string, name: string, error: unknown): StepbackError {
       ? `allow ssm:GetParameter, ssm:GetParametersByPath, ssm:PutParameter and ssm:DeleteParameters on ${name}`
       : code === 'ThrottlingException'
         ? 'Parameter Store throttled the requests; run the command again'
-        : undefined;
+        : /region is missing|credential/i.test((error as Error).message ?? '')
+          ? 'set AWS_REGION and give the host AWS credentials (an instance role, or AWS_PROFILE)'
+          : undefined;
   return new StepbackError(`cannot ${action} SSM parameter ${name}: ${(error as Error).message}`, {
     cause: error,
     hint,

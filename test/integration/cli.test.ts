@@ -70,8 +70,16 @@ describe('stepback CLI', () => {
       env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' },
     });
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^NAME +TIME +ENGINE/);
-    expect(table.stdout).toContain('incomplete: backup ks/0/2026-11-24.110000.db1: has no MANIFEST');
+    const lines = table.stdout.split('\n');
+    expect(lines[0]).toMatch(/^NAME +FINISHED \(UTC\) +ENGINE +RAW +STORED +POSITION +STATE$/);
+    expect(lines[1]).toMatch(
+      /^2026-11-24\.100000\.db1 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +physical +.* 0-1-100 +complete$/,
+    );
+    expect(lines[2]).toMatch(/^2026-11-24\.110000\.db1 +- +- +- +- +- +INCOMPLETE$/);
+    expect(table.stdout).toContain('2 backup(s) in ks/0: 1 complete, 1 incomplete');
+    expect(table.stdout).toContain(
+      '  2026-11-24.110000.db1: backup ks/0/2026-11-24.110000.db1: has no MANIFEST',
+    );
   });
 
   it('exits 2 on usage errors with a message naming the flag', async () => {

@@ -43,19 +43,40 @@ export function listEntry(summary: BackupSummary): BackupListEntry {
   };
 }
 
+/** `2026-11-24T10:15:00.123Z` → `2026-11-24 10:15:00` (UTC, as the header says). */
+function utcTime(iso: string | undefined): string {
+  return iso ? iso.replace('T', ' ').replace(/(\.\d+)?Z$/, '') : '-';
+}
+
+/** The backups of a directory as a table, oldest first, with what is wrong with each incomplete one below it. */
 export function renderBackupList(entries: BackupListEntry[], dir: string): string {
   if (entries.length === 0) return `no backups in ${dir}`;
-  return renderTable(
-    ['NAME', 'TIME', 'ENGINE', 'STORED', 'POSITION', 'STATE'],
+  const table = renderTable(
+    ['NAME', 'FINISHED (UTC)', 'ENGINE', 'RAW', 'STORED', 'POSITION', 'STATE'],
     entries.map((e) => [
       e.name,
-      e.time ?? '-',
+      utcTime(e.time),
       e.engine ?? '-',
+      e.bytes ? formatBytes(e.bytes.raw) : '-',
       e.bytes ? formatBytes(e.bytes.stored) : '-',
       e.position || '-',
-      e.complete ? 'complete' : `incomplete: ${e.problem ?? ''}`,
+      e.complete ? 'complete' : 'INCOMPLETE',
     ]),
   );
+  const incomplete = entries.filter((e) => !e.complete);
+  const complete = entries.length - incomplete.length;
+  const lines = [
+    table,
+    '',
+    `${entries.length} backup(s) in ${dir}: ${complete} complete, ${incomplete.length} incomplete`,
+  ];
+  if (incomplete.length > 0) {
+    lines.push(
+      ...incomplete.map((e) => `  ${e.name}: ${e.problem ?? 'no readable MANIFEST'}`),
+      'Incomplete backups are never restored; backups prune removes them once they are a day old.',
+    );
+  }
+  return lines.join('\n');
 }
 
 export function registerBackups(program: Command, action: ActionRunner): Command {
@@ -116,6 +137,9 @@ function registerValidate(backups: Command, action: ActionRunner): void {
         throw new NoBackupError(
           options.dir,
           `backup ${options.dir}/${options.backup} does not exist in ${storage.url}`,
+          {
+            hint: `see the backups there with stepback backups list --storage ${storage.url} --dir ${options.dir}`,
+          },
         );
       }
       const manifest = await readManifest(handle, context.signal);
