@@ -98,7 +98,13 @@ export class ConsoleReporter implements Reporter {
     this.#options.stderr.write(`${lines.join('\n')}\n`);
     if (this.#options.json) {
       this.#options.stdout.write(
-        `${JSON.stringify({ error: { code: errorCodeOf(error), message: messageOf(error) } })}\n`,
+        `${JSON.stringify({
+          error: {
+            code: errorCodeOf(error),
+            message: messageOf(error),
+            ...(error instanceof StepbackError && error.hint ? { hint: error.hint } : {}),
+          },
+        })}\n`,
       );
     }
   }

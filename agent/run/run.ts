@@ -1,5 +1,14 @@
 import { Writable } from 'node:stream';
-import type { AgentOperation, AgentRequest } from '../../core/agent-request.ts';
+import type { z } from 'zod';
+import {
+  type AgentOperation,
+  type AgentRequest,
+  BackupRequest,
+  DiffRequest,
+  MultirestoreRequest,
+  RestoreRequest,
+  SnapshotRequest,
+} from '../../core/agent-request.ts';
 import { ExitCode, messageOf } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { CliIo } from '../cli/main.ts';
@@ -96,11 +105,35 @@ function lastJsonLine(text: string): unknown {
   }
 }
 
+/**
+ * A hint names command-line flags; whoever started the task sets request fields instead:
+ * `pass --delete-before-restore` becomes `pass deleteBeforeRestore: true`.
+ */
+export function hintForRequest(hint: string, request: AgentRequest): string {
+  const shape = requestSchemas[request.operation].shape as Record<string, z.ZodType>;
+  return hint.replace(/--([a-z][a-z0-9-]*)/g, (flag, name: string) => {
+    const field = name.replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+    const schema = shape[field];
+    if (!schema || field === 'operation') return flag;
+    const isSwitch = schema.safeParse(true).success && !schema.safeParse('x').success;
+    return isSwitch ? `${field}: true` : field;
+  });
+}
+
+const requestSchemas = {
+  backup: BackupRequest,
+  restore: RestoreRequest,
+  snapshot: SnapshotRequest,
+  multirestore: MultirestoreRequest,
+  diff: DiffRequest,
+} as const;
+
 /** What to report for a finished command: its JSON result, or the error code and message. */
 export function outcomeOf(
   exitCode: number,
   stdout: string,
   stderr: string,
+  request?: AgentRequest,
 ): { success: true; output: object } | { success: false; error: string; cause: string } {
   const result = lastJsonLine(stdout);
   const isObject = typeof result === 'object' && result !== null;
@@ -108,9 +141,17 @@ export function outcomeOf(
   if (exitCode === 0) {
     return { success: false, error: 'INTERNAL', cause: 'the command succeeded but printed no JSON result' };
   }
-  const printed = isObject ? (result as { error?: { code?: unknown; message?: unknown } }).error : undefined;
+  const printed = isObject
+    ? (result as { error?: { code?: unknown; message?: unknown; hint?: unknown } }).error
+    : undefined;
   if (printed && typeof printed.code === 'string') {
-    return { success: false, error: printed.code, cause: String(printed.message ?? '') };
+    const message = String(printed.message ?? '');
+    const hint = typeof printed.hint === 'string' && request ? hintForRequest(printed.hint, request) : '';
+    return {
+      success: false,
+      error: printed.code,
+      cause: hint ? `${message} (what to do: ${hint})` : message,
+    };
   }
   const error = codeOfExit[exitCode] ?? 'INTERNAL';
   // A result printed with a failing exit code (diff found differing rows) is the cause itself.
@@ -168,7 +209,7 @@ export async function runRequest(request: AgentRequest, options: RunRequestOptio
   }
   await beating;
 
-  const outcome = outcomeOf(exitCode, stdout.text, stderr.text);
+  const outcome = outcomeOf(exitCode, stdout.text, stderr.text, request);
   const base = { operation: request.operation, exitCode };
   try {
     if (outcome.success) {

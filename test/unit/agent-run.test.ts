@@ -224,6 +224,36 @@ describe('stepback run reporting to Step Functions', () => {
     expect(sfn.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
   });
 
+  it('sends what to do in the words of the request: its fields, not the command line flags', async () => {
+    const restore: AgentRequest = {
+      operation: 'restore',
+      storage: 's3://bucket/backups',
+      dir: 'commerce/-80',
+      defaultsFile: '/etc/mysql/my.cnf',
+    };
+    const command = controllableCommand();
+    const running = runRequest(restore, {
+      callbacks: callbacks(),
+      execute: command.execute,
+      stderr: sink(),
+      env: {},
+      logger: silentLogger,
+    });
+    await vi.waitFor(() => expect(command.argv()).not.toHaveLength(0));
+    const error = {
+      code: 'EXISTING_DATA',
+      message: '/var/lib/mysql holds user data (shop); nothing was changed',
+      hint: 'pass --delete-before-restore to replace it, or --backup NAME for another, see --help',
+    };
+    command.finish([JSON.stringify({ error })], 4);
+    await running;
+    expect(sfn.commandCalls(SendTaskFailureCommand)[0]!.args[0].input).toMatchObject({
+      error: 'EXISTING_DATA',
+      cause:
+        '/var/lib/mysql holds user data (shop); nothing was changed (what to do: pass deleteBeforeRestore: true to replace it, or backup NAME for another, see --help)',
+    });
+  });
+
   it('reports a result printed with a failing exit code (rows differ) as a verification failure', async () => {
     const command = controllableCommand();
     const running = runRequest(backup, {

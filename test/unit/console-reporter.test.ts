@@ -105,7 +105,7 @@ describe('results and errors', () => {
     const json = reporter({ json: true });
     await json.console.fail(error);
     expect(JSON.parse(json.stdout.text)).toEqual({
-      error: { code: 'NO_BACKUP', message: 'no complete backup in ks/0' },
+      error: { code: 'NO_BACKUP', message: 'no complete backup in ks/0', hint: 'take a backup first' },
     });
 
     const verbose = reporter({ verbose: true });
