@@ -12,6 +12,7 @@ const purpose = process.argv.includes('--for') ? process.argv[process.argv.index
 
 /** Debian packages each purpose needs, keyed by a binary that proves the package is there. */
 const needs = {
+  bundle: {},
   test: { mariadbd: 'mariadb-server', 'mariadb-install-db': 'mariadb-server', mariadb: 'mariadb-client' },
   demo: { mariadbd: 'mariadb-server', 'mariadb-install-db': 'mariadb-server', mariadb: 'mariadb-client' },
   bench: {
