@@ -4,7 +4,13 @@ import { runDemo } from '../../local/demo/demo.ts';
 import { tempDir } from '../support/root.ts';
 
 function collector() {
-  const out = { text: '', isTTY: false, write: (t: string) => (out.text += t) };
+  const out = {
+    text: '',
+    isTTY: false,
+    write: (t: string) => {
+      out.text += t;
+    },
+  };
   return out;
 }
 

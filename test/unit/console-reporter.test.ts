@@ -5,7 +5,15 @@ import { ConsoleReporter, reportCrash } from '../../agent/report/console.ts';
 import { NoBackupError } from '../../core/errors.ts';
 
 function stream(isTTY = false) {
-  const out = { text: '', isTTY, columns: 200, write: (t: string) => ((out.text += t), true) };
+  const out = {
+    text: '',
+    isTTY,
+    columns: 200,
+    write: (t: string) => {
+      out.text += t;
+      return true;
+    },
+  };
   return out;
 }
 

@@ -3,7 +3,14 @@ import { allPassed, type ExecutionReport, renderSummary } from '../../local/demo
 import { ExecutionDisplay } from '../../local/display.ts';
 
 function stream(isTTY: boolean) {
-  const out = { text: '', isTTY, columns: 200, write: (t: string) => (out.text += t) };
+  const out = {
+    text: '',
+    isTTY,
+    columns: 200,
+    write: (t: string) => {
+      out.text += t;
+    },
+  };
   return out;
 }
 
