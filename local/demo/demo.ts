@@ -97,6 +97,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     });
     const failed = settled.find((result) => result.status === 'rejected');
     if (failed) throw failed.reason;
+    options.signal?.throwIfAborted();
     const instance = (name: InstanceName) => instances.get(name)!;
     const source = instance('source');
     const replica = instance('replica');
@@ -113,6 +114,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       await connection.end();
     }
     await waitForReplica(replica, source, 300);
+    options.signal?.throwIfAborted();
     const loadedRows = Object.values(loaded).reduce((a, b) => a + b, 0);
     say(
       `• loaded ${formatCount(loadedRows)} rows into ${demoDatabase} (${Object.entries(loaded)
