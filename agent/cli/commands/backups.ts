@@ -138,7 +138,7 @@ function registerValidate(backups: Command, action: ActionRunner): void {
           options.dir,
           `backup ${options.dir}/${options.backup} does not exist in ${storage.url}`,
           {
-            hint: `see the backups there with stepback backups list --storage ${storage.url} --dir ${options.dir}`,
+            hint: `list the backups with: stepback backups list --storage ${storage.url} --dir ${options.dir}`,
           },
         );
       }
