@@ -32,17 +32,20 @@ export async function readManifest(handle: BackupHandle, signal?: AbortSignal): 
   return parseManifest(Buffer.concat(chunks).toString('utf8'), label);
 }
 
-/** One backup as a listing shows it: complete with its manifest, or incomplete with the reason. */
+/**
+ * One backup as a listing shows it: complete with its manifest, or incomplete with the reason
+ * (`error`: its MANIFEST is missing — still being written, or abandoned — or invalid).
+ */
 export type BackupSummary =
   | { dir: string; name: string; complete: true; manifest: BackupManifest }
-  | { dir: string; name: string; complete: false; problem: string };
+  | { dir: string; name: string; complete: false; problem: string; error: ManifestError };
 
 export async function inspectBackup(handle: BackupHandle): Promise<BackupSummary> {
   try {
     return { dir: handle.dir, name: handle.name, complete: true, manifest: await readManifest(handle) };
   } catch (error) {
     if (!(error instanceof ManifestError)) throw error;
-    return { dir: handle.dir, name: handle.name, complete: false, problem: messageOf(error) };
+    return { dir: handle.dir, name: handle.name, complete: false, problem: messageOf(error), error };
   }
 }
 
@@ -109,6 +112,9 @@ export async function chooseBackup(
   for (const handle of candidates) {
     const summary = await inspectBackup(handle);
     if (!summary.complete) {
+      // Asked for by name, a backup whose MANIFEST exists but fails the checks is a verification
+      // failure (exit 5), not a missing backup.
+      if (choice.name && !(summary.error.cause instanceof MissingFileError)) throw summary.error;
       logger.warn(`skipping backup ${handle.name}: ${summary.problem}`, { dir });
       skipped.push({ name: handle.name, problem: summary.problem });
       continue;

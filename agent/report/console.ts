@@ -50,10 +50,11 @@ export class ConsoleReporter implements Reporter {
       this.#phase = update.phase;
       this.#phaseStarted = now;
     }
+    // The last update of a phase is always drawn; one without totals is never "finished".
     const finished =
       update.bytesTotal !== undefined
         ? update.bytesDone === update.bytesTotal
-        : update.itemsDone === update.itemsTotal;
+        : update.itemsTotal !== undefined && update.itemsDone === update.itemsTotal;
     if (!newPhase && !finished && now - this.#lastDraw < (this.#tty ? ttyInterval : plainInterval)) return;
     this.#lastDraw = now;
     const line = describeProgress(update, (now - this.#phaseStarted) / 1000);

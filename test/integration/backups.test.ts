@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -11,7 +13,7 @@ import {
   timeOfBackupName,
   validateBackup,
 } from '../../core/backups.ts';
-import { HashMismatchError, NoBackupError } from '../../core/errors.ts';
+import { HashMismatchError, ManifestError, NoBackupError } from '../../core/errors.ts';
 import { recordingLogger, silentLogger } from '../../core/log.ts';
 import type { PhysicalManifest } from '../../core/manifest.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
@@ -106,6 +108,16 @@ describe('chooseBackup', () => {
     ).rejects.toThrow(/is not complete/);
     await expect(chooseBackup(storage, 'empty/0', {}, silentLogger)).rejects.toBeInstanceOf(NoBackupError);
   });
+
+  it('fails a named backup whose MANIFEST does not check out as a verification failure, not as missing', async () => {
+    const manifest = await completeBackup('2026-11-20.000000.db1', '2026-11-20T00:10:00Z');
+    await fs.writeFile(path.join(storage.root, 'ks/0', manifest.name, 'MANIFEST'), '{"formatVersion": 1}');
+    const error = await chooseBackup(storage, 'ks/0', { name: manifest.name }, silentLogger).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ManifestError);
+    expect((error as ManifestError).exitCode).toBe(5);
+  });
 });
 
 describe('validateBackup', () => {
@@ -189,6 +201,7 @@ describe('planPrune and pruneBackups', () => {
     name,
     complete: false,
     problem: 'no MANIFEST',
+    error: new ManifestError('has no MANIFEST', name),
   });
 
   it('removes complete backups older than the age while more than the count remain', () => {

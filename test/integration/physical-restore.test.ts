@@ -301,8 +301,10 @@ describe('stepback restore', () => {
         '2026-11-24.000000.evil',
         '--delete-before-restore',
       ]);
-      expect(run.code).toBe(3);
-      expect(run.stderr).toMatch(/skipping backup 2026-11-24\.000000\.evil: .*has a "\.\." segment/);
+      expect(run.code).toBe(5);
+      expect(run.stderr).toMatch(
+        /backup shop\/evil\/2026-11-24\.000000\.evil: MANIFEST is invalid: .*has a "\.\." segment/,
+      );
       expect(await fs.stat(outside).catch(() => undefined)).toBeUndefined();
       expect(await snapshotTarget()).toEqual(before);
       expect(await leftovers(target)).toEqual([]);

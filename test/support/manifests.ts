@@ -24,7 +24,14 @@ export function physicalManifest(overrides: Partial<PhysicalManifest> = {}): Phy
     compression: 'zstd',
     bytes: { raw: 300, stored: 120 },
     files: [
-      { name: '0000.zst', base: 'data', path: 'ibdata1', rawSize: 100, storedSize: 40, sha256: sha('a') },
+      {
+        name: '0000.zst',
+        base: 'innodb-data',
+        path: 'ibdata1',
+        rawSize: 100,
+        storedSize: 40,
+        sha256: sha('a'),
+      },
       {
         name: '0001.zst',
         base: 'data',

@@ -1,175 +1,91 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { optionsError } from '../../agent/cli/command.ts';
-import { runCli } from '../../agent/cli/main.ts';
-import { ConsoleReporter, reportCrash } from '../../agent/report/console.ts';
+import { ConsoleReporter, describeProgress } from '../../agent/report/console.ts';
 import { NoBackupError } from '../../core/errors.ts';
 
-function stream(isTTY = false) {
-  const out = {
-    text: '',
-    isTTY,
-    columns: 200,
-    write: (t: string) => {
-      out.text += t;
-      return true;
-    },
-  };
-  return out;
+function capture(isTTY = false) {
+  const chunks: string[] = [];
+  const stream = Object.assign(
+    new Writable({
+      write(chunk, _encoding, done) {
+        chunks.push(chunk.toString());
+        done();
+      },
+    }),
+    { isTTY },
+  );
+  return { stream, text: () => chunks.join('') };
 }
 
-function reporter(options: { tty?: boolean; json?: boolean; quiet?: boolean; verbose?: boolean } = {}) {
-  let time = 0;
-  const stdout = stream();
-  const stderr = stream(options.tty);
-  const console = new ConsoleReporter({
+function reporter(options: { json?: boolean; quiet?: boolean; verbose?: boolean; tty?: boolean } = {}) {
+  const stdout = capture();
+  const stderr = capture(options.tty);
+  let now = 0;
+  const instance = new ConsoleReporter({
     json: Boolean(options.json),
     quiet: Boolean(options.quiet),
     verbose: Boolean(options.verbose),
-    stdout: stdout as never,
-    stderr: stderr as never,
-    now: () => time,
+    stdout: stdout.stream,
+    stderr: stderr.stream,
+    now: () => now,
   });
-  return { console, stdout, stderr, at: (ms: number) => (time = ms) };
+  return { instance, stdout, stderr, advance: (ms: number) => (now += ms) };
 }
 
-const MiB = 1024 * 1024;
-const copying = (bytesDone: number) => ({ phase: 'copying files', bytesDone, bytesTotal: 100 * MiB });
-
-describe('progress', () => {
-  it('is one redrawn line with bytes, rate and ETA on a terminal', () => {
-    const { console, stderr, at } = reporter({ tty: true });
-    console.progress(copying(0));
-    at(100);
-    console.progress(copying(5 * MiB)); // within 200 ms of the last draw: not drawn
-    at(2000);
-    console.progress(copying(40 * MiB));
-    console.log('a log line');
-    expect(stderr.text).toBe(
-      '\r\x1b[2Kcopying files 0 B / 100.0 MiB (0%)' +
-        '\r\x1b[2Kcopying files 40.0 MiB / 100.0 MiB (40%) 20.0 MiB/s ETA 3.0s' +
-        '\r\x1b[2Ka log line\n',
-    );
+describe('ConsoleReporter', () => {
+  it('writes plain progress lines at most every ten seconds, plus each new phase and each finish', () => {
+    const { instance, stderr, advance } = reporter();
+    instance.progress({ phase: 'copying files', bytesDone: 0, bytesTotal: 100 });
+    advance(1000);
+    instance.progress({ phase: 'copying files', bytesDone: 10, bytesTotal: 100 });
+    advance(10_000);
+    instance.progress({ phase: 'copying files', bytesDone: 60, bytesTotal: 100 });
+    advance(1000);
+    instance.progress({ phase: 'copying files', bytesDone: 100, bytesTotal: 100 });
+    instance.progress({ phase: 'starting mysqld' });
+    advance(1000);
+    instance.progress({ phase: 'starting mysqld' });
+    const lines = stderr.text().trimEnd().split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[1]).toMatch(/^copying files 60 B \/ 100 B \(60%\)/);
+    expect(lines[2]).toMatch(/\(100%\)/);
+    expect(lines[3]).toBe('starting mysqld');
   });
 
-  it('is a plain line at the start of a phase, every 10 s and at its end when not on a terminal', () => {
-    const { console, stderr, at } = reporter();
-    console.progress(copying(0));
-    at(5000);
-    console.progress(copying(10 * MiB));
-    at(10_000);
-    console.progress(copying(20 * MiB));
-    at(11_000);
-    console.progress(copying(100 * MiB));
-    expect(stderr.text.split('\n')).toEqual([
-      'copying files 0 B / 100.0 MiB (0%)',
-      'copying files 20.0 MiB / 100.0 MiB (20%) 2.00 MiB/s ETA 40s',
-      'copying files 100.0 MiB / 100.0 MiB (100%) 9.09 MiB/s ETA 0.0s',
-      '',
-    ]);
+  it('redraws one line on a terminal and clears it before the result', async () => {
+    const { instance, stderr, stdout } = reporter({ tty: true });
+    instance.progress({ phase: 'loading', rowsDone: 5, itemsDone: 1, itemsTotal: 3 });
+    await instance.succeed({ rows: 5 });
+    expect(stderr.text()).toMatch(/^\r\x1b\[2Kloading 5 rows \[1\/3\]\r\x1b\[2K$/);
+    expect(JSON.parse(stdout.text())).toEqual({ rows: 5 });
   });
 
-  it('shows rows with their rate', () => {
-    const { console, stderr, at } = reporter();
-    console.progress({ phase: 'loading shop', rowsDone: 0, rowsTotal: 1000, itemsDone: 0, itemsTotal: 4 });
-    at(10_000);
-    console.progress({ phase: 'loading shop', rowsDone: 500, rowsTotal: 1000, itemsDone: 2, itemsTotal: 4 });
-    expect(stderr.text).toContain('loading shop 500 / 1,000 rows 50 rows/s [2/4]');
+  it('prints nothing but the result with --quiet, and the result as one JSON line with --json', async () => {
+    const quiet = reporter({ quiet: true, json: true });
+    quiet.instance.progress({ phase: 'copying files', bytesDone: 1, bytesTotal: 2 });
+    await quiet.instance.succeed({ name: 'b1' });
+    expect(quiet.stderr.text()).toBe('');
+    expect(quiet.stdout.text()).toBe('{"name":"b1"}\n');
   });
 
-  it('is silent with --quiet, and still sent to a progress listener', () => {
-    const seen: unknown[] = [];
-    const stdout = stream();
-    const stderr = stream(true);
-    const quiet = new ConsoleReporter({
-      json: false,
-      quiet: true,
-      verbose: false,
-      stdout: stdout as never,
-      stderr: stderr as never,
-      onProgress: (update) => seen.push(update),
+  it('says what failed and what to do, without a stack trace unless --verbose', async () => {
+    const error = new NoBackupError('ks/0', 'no complete backup in ks/0', { hint: 'run a backup first' });
+    const plain = reporter({ json: true });
+    await plain.instance.fail(error);
+    expect(plain.stderr.text()).toBe('error: no complete backup in ks/0\n  what to do: run a backup first\n');
+    expect(JSON.parse(plain.stdout.text())).toEqual({
+      error: { code: 'NO_BACKUP', message: 'no complete backup in ks/0', hint: 'run a backup first' },
     });
-    quiet.progress(copying(1));
-    expect(stderr.text).toBe('');
-    expect(seen).toEqual([copying(1)]);
-  });
-});
-
-describe('results and errors', () => {
-  it('prints one JSON object on the last stdout line with --json', async () => {
-    const { console, stdout, stderr } = reporter({ json: true });
-    console.progress(copying(0));
-    await console.succeed({ name: 'b1', bytes: { raw: 1, stored: 1 } });
-    expect(stdout.text).toBe('{"name":"b1","bytes":{"raw":1,"stored":1}}\n');
-    expect(stderr.text).toContain('copying files');
-  });
-
-  it('says what happened and what to do, without a stack trace unless --verbose', async () => {
-    const error = new NoBackupError('ks/0', undefined, { hint: 'take a backup first' });
-    const plain = reporter();
-    await plain.console.fail(error);
-    expect(plain.stderr.text).toBe('error: no complete backup in ks/0\n  what to do: take a backup first\n');
-    expect(plain.stdout.text).toBe('');
-
-    const json = reporter({ json: true });
-    await json.console.fail(error);
-    expect(JSON.parse(json.stdout.text)).toEqual({
-      error: { code: 'NO_BACKUP', message: 'no complete backup in ks/0', hint: 'take a backup first' },
-    });
-
     const verbose = reporter({ verbose: true });
-    await verbose.console.fail(error);
-    expect(verbose.stderr.text).toMatch(
-      /what to do: take a backup first\n {2}NoBackupError: no complete backup in ks\/0\n\s+at /,
-    );
-  });
-
-  it('reports an error that escaped every handler as a bug, with its stack only when asked', () => {
-    const out = stream();
-    reportCrash(new TypeError('x is undefined'), out as never, false);
-    expect(out.text).toBe(
-      'error: x is undefined\n  what to do: this is a bug in stepback; run the command again with --verbose and report what it prints\n',
-    );
-    const verbose = stream();
-    reportCrash(new TypeError('x is undefined'), verbose as never, true);
-    expect(verbose.text).toMatch(/\nTypeError: x is undefined\n\s+at /);
+    await verbose.instance.fail(error);
+    expect(verbose.stderr.text()).toMatch(/\n\s+NoBackupError: no complete backup[\s\S]*\n\s+at /);
   });
 });
 
-describe('flag errors', () => {
-  it('name the flag, the rule, the value given and the help to read', async () => {
-    const stdout = stream();
-    const stderr = stream();
-    const code = await runCli(
-      [
-        'backups',
-        'prune',
-        '--storage',
-        'file:///x',
-        '--dir',
-        'a/0',
-        '--keep-count',
-        '1',
-        '--keep-days',
-        'soon',
-      ],
-      { stdout: stdout as never, stderr: stderr as never, env: {} },
-    );
-    expect(code).toBe(2);
-    expect(stderr.text).toBe(
-      'error: --keep-days: must be a number, got "soon"\n  what to do: see stepback backups prune --help\n',
-    );
-    const { z } = await import('zod');
-    const schema = z.object({
-      compression: z.enum(['zstd', 'gzip', 'none']),
-      concurrency: z.coerce.number().min(1),
-    });
-    const enumError = schema.safeParse({ compression: 'lz4', concurrency: 2 }).error!;
-    expect(optionsError(enumError, { compression: 'lz4' }, 'backup').message).toBe(
-      '--compression: must be one of zstd, gzip, none, got "lz4"',
-    );
-    const smallError = schema.safeParse({ compression: 'zstd', concurrency: '0' }).error!;
-    expect(optionsError(smallError, { concurrency: '0' }, 'backup').message).toBe(
-      '--concurrency: must be at least 1, got "0"',
-    );
+describe('describeProgress', () => {
+  it('shows rate and ETA once bytes have moved', () => {
+    expect(
+      describeProgress({ phase: 'copying', bytesDone: 50 * 1024 ** 2, bytesTotal: 100 * 1024 ** 2 }, 5),
+    ).toBe('copying 50.0 MiB / 100.0 MiB (50%) 10.0 MiB/s ETA 5.0s');
   });
 });

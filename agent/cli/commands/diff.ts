@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
+import type { StepbackEnvironment } from '../../../core/environment.ts';
 import { ExitCode, UsageError } from '../../../core/errors.ts';
 import { KeyRange } from '../../../core/keyrange.ts';
 import { renderDiff } from '../../diff/report.ts';
@@ -39,10 +40,11 @@ function sideTarget(
   flag: string,
   uri: string,
   passwordEnv: string | undefined,
+  env: StepbackEnvironment,
 ): ConnectionTarget & { database: string } {
   let password: string | undefined;
   if (passwordEnv !== undefined) {
-    password = process.env[passwordEnv];
+    password = env.variable(passwordEnv);
     if (password === undefined) throw new UsageError(`${flag}-password-env: ${passwordEnv} is not set`);
   }
   const target = parseMysqlUri(uri, password);
@@ -78,8 +80,8 @@ export function registerDiff(program: Command, action: ActionRunner): Command {
   action(command, DiffOptions, async (options, context) => {
     const { diffDatabases } = await import('../../diff/engine.ts');
     const outcome = await diffDatabases({
-      left: sideTarget('--left', options.left, options.leftPasswordEnv),
-      right: sideTarget('--right', options.right, options.rightPasswordEnv),
+      left: sideTarget('--left', options.left, options.leftPasswordEnv, context.env),
+      right: sideTarget('--right', options.right, options.rightPasswordEnv, context.env),
       tables: options.tables
         ?.split(',')
         .map((t) => t.trim())
