@@ -195,6 +195,12 @@ function checkCli(program: string, argv: string[], tree: Map<string, CommandHelp
 /** Scripts a test runs, by the test file that runs the script's file. */
 const scriptsRunByTests: Record<string, string> = {
   'bundle-agent': 'test/integration/agent-bundle.test.ts',
+  demo: 'test/integration/demo.test.ts',
+};
+
+/** Commands a test runs word for word, by the test file. */
+const commandsRunByTests: Record<string, string> = {
+  'npx cdk synth -c env=dev': 'test/integration/cdk-synth.test.ts',
 };
 
 async function checkCommand(argv: string[], text: string): Promise<string[]> {
@@ -222,7 +228,10 @@ async function checkCommand(argv: string[], text: string): Promise<string[]> {
       const runByCi = ciScript.split('\n').some((line) => line.trim() === base);
       const testFile = scriptsRunByTests[script];
       const scriptFile = /scripts\/[\w-]+\.js/.exec(command)?.[0];
-      const runByTest = testFile && scriptFile && read(testFile).includes(path.basename(scriptFile));
+      const testText = testFile ? read(testFile) : '';
+      const runByTest =
+        testText.includes(`'npm', ['run', '--silent', '${script}'`) ||
+        (scriptFile !== undefined && script !== 'demo' && testText.includes(path.basename(scriptFile)));
       if (!runByCi && !runByTest) problems.push(`${base} is run neither by .ci/run nor by a test`);
       return problems;
     }
@@ -236,7 +245,9 @@ async function checkCommand(argv: string[], text: string): Promise<string[]> {
       }
       const sub = rest[0]!;
       if (sub === 'synth') {
-        if (!inCi) problems.push(`${text}: not run by .ci/run`);
+        const testFile = commandsRunByTests[text.replace(/\s+/g, ' ').replace(/ --quiet$/, '')];
+        const runByTest = testFile && read(testFile).includes("'cdk', 'synth', '-c', 'env=dev'");
+        if (!inCi && !runByTest) problems.push(`${text}: run neither by .ci/run nor by a test`);
         return problems;
       }
       // Commands that need an AWS account are checked against the CLI's own help.

@@ -1,0 +1,33 @@
+// Runs a TypeScript entry module of this project. Node 22.18+ strips types itself; an older Node
+// re-runs the calling script under the Node 22 the project installs as a dependency (npm `node`).
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const [major, minor] = process.versions.node.split('.').map(Number);
+const stripsTypes = major > 22 || (major === 22 && minor >= 18);
+
+/** Imports `entry` (relative to bin/) and calls its `main()` when it has one. */
+export async function launch(entry, name) {
+  if (stripsTypes) {
+    const module = await import(new URL(entry, import.meta.url).href);
+    if (typeof module.main === 'function') await module.main();
+    return;
+  }
+  const require = createRequire(import.meta.url);
+  let node;
+  try {
+    node = path.join(path.dirname(require.resolve('node/package.json')), 'bin', 'node');
+  } catch {
+    process.stderr.write(
+      `${name} needs Node.js 22.18 or newer (this is ${process.version}); run npm ci in the project, or install Node 22\n`,
+    );
+    process.exit(1);
+  }
+  const child = spawn(node, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => {
+    if (signal) process.kill(process.pid, signal);
+    else process.exit(code ?? 1);
+  });
+}
