@@ -39,8 +39,12 @@ export interface Flavor {
   configureReplication(connection: Connection, source: ReplicationSource): Promise<void>;
   /** Waits until `position` is applied; false on timeout. */
   waitForPosition(connection: Connection, position: string, timeoutSeconds: number): Promise<boolean>;
-  /** Whether a restored datadir needs the upgrade binary run (MySQL 8.0.16+ upgrades itself on start). */
-  needsUpgradeTool(serverVersion: string): boolean;
+  /**
+   * Whether a datadir written by `backupServerVersion` needs the upgrade binary run on
+   * `serverVersion`: not when both are the same release (its system tables are already this
+   * release's), never on MySQL 8.0.16+ (which upgrades itself on start).
+   */
+  needsUpgradeTool(serverVersion: string, backupServerVersion: string): boolean;
   /** What this server's binary logs hold: the position its replicas can catch up to. */
   binlogPosition(connection: Connection): Promise<string>;
   /** Forgets any replication configuration (a restored datadir may carry its source's). */
@@ -52,6 +56,11 @@ export interface Flavor {
 function versionParts(serverVersion: string): [number, number, number] {
   const [major = 0, minor = 0, patch = 0] = serverVersion.split(/[.-]/).map(Number);
   return [major, minor, patch];
+}
+
+/** `10.11.19-MariaDB-log` and `10.11.19` are the same release; `10.11.18` is not. */
+export function sameRelease(a: string, b: string): boolean {
+  return versionParts(a).join('.') === versionParts(b).join('.');
 }
 
 function checkedPosition(flavor: FlavorName, position: string): string {
@@ -125,8 +134,8 @@ export const mariadbFlavor: Flavor = {
     ]);
     return Number(result) === 0;
   },
-  needsUpgradeTool() {
-    return true;
+  needsUpgradeTool(serverVersion, backupServerVersion) {
+    return !sameRelease(serverVersion, backupServerVersion);
   },
   async binlogPosition(connection) {
     return String((await queryValue(connection, 'SELECT @@GLOBAL.gtid_binlog_pos')) ?? '');
@@ -176,9 +185,10 @@ export const mysqlFlavor: Flavor = {
     ]);
     return Number(result) === 0;
   },
-  needsUpgradeTool(serverVersion) {
+  needsUpgradeTool(serverVersion, backupServerVersion) {
     const [major, minor, patch] = versionParts(serverVersion);
-    return major < 8 || (major === 8 && minor === 0 && patch < 16);
+    const selfUpgrading = major > 8 || (major === 8 && (minor > 0 || patch >= 16));
+    return !selfUpgrading && !sameRelease(serverVersion, backupServerVersion);
   },
   async binlogPosition(connection) {
     return String((await queryValue(connection, 'SELECT @@GLOBAL.gtid_executed')) ?? '').replace(/\n/g, '');

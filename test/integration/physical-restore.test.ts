@@ -162,6 +162,9 @@ describe('stepback restore', () => {
       },
     );
     expect(run.code, run.stderr).toBe(0);
+    // The backup comes from this very server release: its system tables need no upgrade.
+    expect(run.stderr).toContain('the backup comes from this server release: no upgrade needed');
+    expect(run.stderr).not.toContain('running the upgrade tool');
     const { position } = await readManifest(storage.openBackup('shop/0', backupName));
     const [{ pos: primaryPosition }] = await primary.query<[{ pos: string }]>(
       'SELECT @@gtid_binlog_pos AS pos',
@@ -341,9 +344,17 @@ describe('stepback restore', () => {
     });
 
     it('an agent killed while the restored server is upgraded: the next command puts the old files back', async () => {
+      // The same backup, recorded as written by an older release: the restore runs the upgrade tool.
+      const older = path.join(storageRoot, 'shop/older', backupName);
+      await fs.cp(path.join(storageRoot, 'shop/0', backupName), older, { recursive: true });
+      const manifest = JSON.parse(await fs.readFile(path.join(older, 'MANIFEST'), 'utf8'));
+      await fs.writeFile(
+        path.join(older, 'MANIFEST'),
+        JSON.stringify({ ...manifest, dir: 'shop/older', serverVersion: '10.11.1-MariaDB-log' }),
+      );
       before = await snapshotTarget();
       let killed = false;
-      const run = await restore('shop/0', ['--delete-before-restore'], {
+      const run = await restore('shop/older', ['--delete-before-restore'], {
         onStderr: (stderr, pid) => {
           if (!killed && stderr.includes('running the upgrade tool')) {
             killed = true;

@@ -100,7 +100,8 @@ export function registerRestoreRecoverer(): void {
 /**
  * Stages every file beside the datadir, verified, while the instance keeps running; only then
  * swaps: stop, move the old files aside, move the staged ones in, start with
- * --skip-grant-tables --skip-networking (and replication off), upgrade, write the local metadata,
+ * --skip-grant-tables --skip-networking (and replication off), upgrade (when the backup comes from
+ * another server release), write the local metadata,
  * restart normally, set the restored position, and delete the old files.
  */
 export const physicalRestoreEngine: RestoreEngine = {
@@ -164,7 +165,8 @@ export const physicalRestoreEngine: RestoreEngine = {
         '--skip-networking',
         daemon.flavor.skipReplicationStartOption(version),
       ]);
-      if (daemon.flavor.needsUpgradeTool(version)) await daemon.upgrade();
+      if (daemon.flavor.needsUpgradeTool(version, manifest.serverVersion)) await daemon.upgrade();
+      else logger.info('the backup comes from this server release: no upgrade needed');
       await daemon.withConnection(async (connection) => {
         await daemon.flavor.resetReplication(connection);
         await writeLocalMetadata(connection, params.localMetadata);
