@@ -75,13 +75,45 @@ export async function diffDatabases(options: DiffOptions): Promise<DiffOutcome> 
     const pairs: ConnectionPair[] = [];
     for (let i = 0; i < concurrency; i++) pairs.push(await openPair());
 
+    const runs = plans.map(
+      (plan, index) =>
+        new TableRun(plan, rowLayout(plan, options.leftKeyRange, padWeights), options, {
+          itemsDone: index,
+          itemsTotal: plans.length,
+        }),
+    );
+    // One queue of chunks over every table, in table order: while the last chunks of a table are
+    // compared, the next table's bounds are read and its first chunks start.
+    const chunkRows = options.chunkRows ?? 100_000;
+    async function* allChunks(): AsyncGenerator<{ run: TableRun; chunk: Chunk }> {
+      for (const run of runs) {
+        for await (const chunk of chunkSource(run.plan, metaLeft, chunkRows)) yield { run, chunk };
+      }
+    }
+    const queue = allChunks();
+    let failure: { error: unknown } | undefined;
+    await Promise.all(
+      pairs.map(async (pair) => {
+        while (!failure) {
+          try {
+            options.signal?.throwIfAborted();
+            const next = await queue.next();
+            if (next.done) return;
+            await next.value.run.compareChunk(next.value.chunk, pair);
+          } catch (error) {
+            failure ??= { error };
+          }
+        }
+      }),
+    );
+    // An interruption shows up in the workers as lost connections: report it as what it is.
+    options.signal?.throwIfAborted();
+    if (failure) throw failure.error;
+
     const tables: TableDiff[] = [];
     const notes: TableNotes[] = [];
-    for (const [index, plan] of plans.entries()) {
-      options.signal?.throwIfAborted();
-      const layout = rowLayout(plan, options.leftKeyRange, padWeights);
-      const place = { itemsDone: index, itemsTotal: plans.length };
-      const { diff, note } = await diffTable(plan, layout, metaLeft, pairs, options, place);
+    for (const run of runs) {
+      const { diff, note } = await run.finish(pairs[0]!);
       tables.push(diff);
       notes.push(note);
       options.logger.debug('table compared', { ...note });
@@ -159,57 +191,88 @@ async function readPadWeights(
   return weights;
 }
 
-async function diffTable(
-  plan: TablePlan,
-  layout: RowLayout,
-  boundaries: Connection,
-  pairs: ConnectionPair[],
-  options: DiffOptions,
-  /** Tables done before this one, of how many (for the progress line). */
-  place: { itemsDone: number; itemsTotal: number },
-): Promise<{ diff: TableDiff; note: TableNotes }> {
-  const started = performance.now();
-  const counts = { matching: 0, mismatched: 0, extraLeft: 0, extraRight: 0 };
-  const samples = {
+/** The comparison of one table: its chunks, compared by whichever connection pair is free, and its report. */
+class TableRun {
+  readonly plan: TablePlan;
+  readonly #layout: RowLayout;
+  readonly #options: DiffOptions;
+  /** Tables before this one, of how many (for the progress line). */
+  readonly #place: { itemsDone: number; itemsTotal: number };
+  #started: number | undefined;
+  #ended = 0;
+  readonly #counts = { matching: 0, mismatched: 0, extraLeft: 0, extraRight: 0 };
+  readonly #samples = {
     mismatched: new SampleKeeper<{ left: Row; right: Row }>(),
     extraLeft: new SampleKeeper<Row>(),
     extraRight: new SampleKeeper<Row>(),
   };
-  const note: TableNotes = {
-    table: plan.table,
-    orderedBy: plan.keyColumns.length ? 'primary key' : 'row digest',
-    chunksConfirmed: 0,
-    chunks: 0,
-  };
-  if (plan.keyColumns.length === 0) {
-    options.logger.warn('table has no primary key: compared by full-row order', { table: plan.table });
-  }
-  const inFlight = new Map<number, number>();
-  const progress = () => {
-    let rows = processedRows(counts);
-    for (const partial of inFlight.values()) rows += partial;
-    options.onProgress?.({
-      phase: `comparing ${plan.table}`,
-      rowsDone: rows,
-      ...place,
-      ...(plan.estimatedRows > 0 ? { rowsTotal: Math.max(plan.estimatedRows, rows) } : {}),
-    });
-  };
+  readonly #note: TableNotes;
+  /** Rows streamed so far by chunks still being merged. */
+  readonly #inFlight = new Map<number, number>();
 
-  const compareChunk = async (chunk: Chunk, pair: ConnectionPair) => {
-    note.chunks++;
+  constructor(
+    plan: TablePlan,
+    layout: RowLayout,
+    options: DiffOptions,
+    place: { itemsDone: number; itemsTotal: number },
+  ) {
+    this.plan = plan;
+    this.#layout = layout;
+    this.#options = options;
+    this.#place = place;
+    this.#note = {
+      table: plan.table,
+      orderedBy: plan.keyColumns.length ? 'primary key' : 'row digest',
+      chunksConfirmed: 0,
+      chunks: 0,
+    };
+  }
+
+  #progress(): void {
+    let rows = processedRows(this.#counts);
+    for (const partial of this.#inFlight.values()) rows += partial;
+    this.#options.onProgress?.({
+      phase: `comparing ${this.plan.table}`,
+      rowsDone: rows,
+      ...this.#place,
+      ...(this.plan.estimatedRows > 0 ? { rowsTotal: Math.max(this.plan.estimatedRows, rows) } : {}),
+    });
+  }
+
+  async compareChunk(chunk: Chunk, pair: ConnectionPair): Promise<void> {
+    const { plan } = this;
+    if (this.#started === undefined) {
+      this.#started = performance.now();
+      if (plan.keyColumns.length === 0) {
+        this.#options.logger.warn('table has no primary key: compared by full-row order', {
+          table: plan.table,
+        });
+      }
+    }
+    this.#note.chunks++;
+    try {
+      await this.#compare(chunk, pair);
+    } finally {
+      this.#ended = performance.now();
+    }
+    this.#progress();
+  }
+
+  async #compare(chunk: Chunk, pair: ConnectionPair): Promise<void> {
+    const { plan } = this;
+    const layout = this.#layout;
+    const counts = this.#counts;
     const bounds = chunkBoundsSql(plan, chunk);
     const leftWhere = joinConditions([...bounds, plan.leftFilter]);
     const rightWhere = joinConditions(bounds);
-    if (options.checksums !== false) {
+    if (this.#options.checksums !== false) {
       const [l, r] = await Promise.all([
         readChecksum(pair.left, checksumSql(plan.leftName, plan.encoding, leftWhere)),
         readChecksum(pair.right, checksumSql(plan.rightName, plan.encoding, rightWhere)),
       ]);
       if (l.count === r.count && l.sum === r.sum) {
         counts.matching += Number(l.count);
-        note.chunksConfirmed++;
-        progress();
+        this.#note.chunksConfirmed++;
         return;
       }
     }
@@ -222,46 +285,34 @@ async function diffTable(
         keepLeft: layout.keepLeft,
         normalisedKey: layout.normalisedKey,
         onRows: (rows) => {
-          inFlight.set(chunk.index, rows);
-          progress();
+          this.#inFlight.set(chunk.index, rows);
+          this.#progress();
         },
       },
     );
-    inFlight.delete(chunk.index);
+    this.#inFlight.delete(chunk.index);
     counts.matching += comparison.matching;
     counts.mismatched += comparison.mismatched;
     counts.extraLeft += comparison.extraLeft;
     counts.extraRight += comparison.extraRight;
-    samples.mismatched.add(chunk.index, comparison.samples.mismatched);
-    samples.extraLeft.add(chunk.index, comparison.samples.extraLeft);
-    samples.extraRight.add(chunk.index, comparison.samples.extraRight);
-    progress();
-  };
+    this.#samples.mismatched.add(chunk.index, comparison.samples.mismatched);
+    this.#samples.extraLeft.add(chunk.index, comparison.samples.extraLeft);
+    this.#samples.extraRight.add(chunk.index, comparison.samples.extraRight);
+  }
 
-  const chunks = chunkSource(plan, boundaries, options.chunkRows ?? 100_000);
-  let failure: { error: unknown } | undefined;
-  await Promise.all(
-    pairs.map(async (pair) => {
-      while (!failure) {
-        try {
-          options.signal?.throwIfAborted();
-          const next = await chunks.next();
-          if (next.done) return;
-          await compareChunk(next.value, pair);
-        } catch (error) {
-          failure ??= { error };
-        }
-      }
-    }),
-  );
-  // An interruption shows up in the workers as lost connections: report it as what it is.
-  options.signal?.throwIfAborted();
-  if (failure) throw failure.error;
-
-  const seconds = Math.round(performance.now() - started) / 1000;
-  const resolved = await resolveSamples(plan, layout, pairs[0]!, samples);
-  return {
-    diff: { table: plan.table, processed: processedRows(counts), ...counts, samples: resolved, seconds },
-    note,
-  };
+  /** The table's report, once every chunk is compared: samples read back in full, and seconds. */
+  async finish(pair: ConnectionPair): Promise<{ diff: TableDiff; note: TableNotes }> {
+    const seconds = this.#started === undefined ? 0 : Math.round(this.#ended - this.#started) / 1000;
+    const resolved = await resolveSamples(this.plan, this.#layout, pair, this.#samples);
+    return {
+      diff: {
+        table: this.plan.table,
+        processed: processedRows(this.#counts),
+        ...this.#counts,
+        samples: resolved,
+        seconds,
+      },
+      note: this.#note,
+    };
+  }
 }
