@@ -9,6 +9,7 @@ import { MissingFileError, StorageError } from '../errors.ts';
 import { type BackupManifest, MANIFEST_FILE, serializeManifest } from '../manifest.ts';
 import { BackupName, parseBackupDir, StoredFileName } from '../paths.ts';
 import { HashingStream } from '../stream/hash.ts';
+import { syncFiles } from '../stream/sync.ts';
 import type {
   BackupHandle,
   BackupStorage,
@@ -96,6 +97,8 @@ class FileBackupHandle implements BackupHandle {
   readonly name: string;
   readonly path: string;
   readonly #writable: boolean;
+  /** Files written by this handle, made durable together before the MANIFEST is written. */
+  readonly #written = new Set<string>();
 
   constructor(root: string, dir: string, name: string, writable: boolean) {
     this.dir = dir;
@@ -149,13 +152,14 @@ class FileBackupHandle implements BackupHandle {
     if (!this.#writable)
       throw new StorageError(`backup ${this.dir}/${this.name} was not started by this handle`);
     const text = serializeManifest(manifest);
-    await this.#write(MANIFEST_FILE, () => Readable.from([Buffer.from(text)]));
-    const dirHandle = await fs.open(this.path, 'r');
+    // Every file is on disk before the MANIFEST that makes the backup complete.
     try {
-      await dirHandle.sync();
-    } finally {
-      await dirHandle.close();
+      await syncFiles(this.#written);
+    } catch (error) {
+      throw storageError('flush the files of', this.path, error);
     }
+    await this.#write(MANIFEST_FILE, () => Readable.from([Buffer.from(text)]));
+    await syncFiles([path.join(this.path, MANIFEST_FILE)]);
   }
 
   async abortBackup(): Promise<void> {
@@ -172,16 +176,21 @@ class FileBackupHandle implements BackupHandle {
     if (name === MANIFEST_FILE) throw new StorageError('the MANIFEST is written by endBackup, last');
   }
 
-  /** Writes to a dot-name, flushes, then renames: a crash never leaves a half file under its final name. */
+  /**
+   * Writes to a dot-name, then renames: a killed writer never leaves a half file under its final
+   * name. The data reaches the disk in endBackup, before the MANIFEST (a power cut before it leaves
+   * an incomplete backup, never a complete one with half files).
+   */
   async #write(name: string, source: FileSource, signal?: AbortSignal): Promise<StoredFile> {
     const final = path.join(this.path, name);
     const partial = path.join(this.path, `${partialPrefix}${name}.${randomBytes(4).toString('hex')}`);
     const hasher = new HashingStream();
-    const output = createWriteStream(partial, { flush: true, highWaterMark: 256 * 1024 });
+    const output = createWriteStream(partial, { highWaterMark: 256 * 1024 });
     try {
       const input = await source();
       await pipeline(input, hasher, output, ...(signal ? [{ signal }] : []));
       await fs.rename(partial, final);
+      this.#written.add(final);
     } catch (error) {
       output.destroy();
       await fs.rm(partial, { force: true }).catch(() => {});

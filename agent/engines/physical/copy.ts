@@ -4,13 +4,19 @@ import { StepbackError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/log.ts';
 import type { Compression, PhysicalFile } from '../../../core/manifest.ts';
 import type { BackupHandle } from '../../../core/storage/types.ts';
-import { compressionSuffix, createCompressor } from '../../../core/stream/compress.ts';
+import { compressionSuffix, createCompressor, defaultLevel } from '../../../core/stream/compress.ts';
 import { mapConcurrent } from '../../../core/stream/concurrency.ts';
 import { CountingStream } from '../../../core/stream/hash.ts';
 import type { DataFile } from './files.ts';
 
 /** Read and compress in large blocks: fewer syscalls and thread-pool round trips per byte. */
 const block = 1024 * 1024;
+
+/**
+ * zstd level 1 for data files: InnoDB pages compress about as well at 1 as at 3 (on sysbench tables
+ * level 1 even came out smaller) at twice the speed, and the copy runs while mysqld is down.
+ */
+export const physicalLevel: Record<Compression, number> = { ...defaultLevel, zstd: 1 };
 
 /**
  * The flat object name of file `index`: the number keeps names unique and in manifest order, the
@@ -73,7 +79,9 @@ export async function copyFiles(
           });
           const input = createReadStream(file.absolute, { highWaterMark: block });
           // The last stream carries any error of the chain to the storage that reads it.
-          const compressor = createCompressor(options.compression, undefined, { chunkSize: block });
+          const compressor = createCompressor(options.compression, physicalLevel[options.compression], {
+            chunkSize: block,
+          });
           return pipeline(input, counter, compressor, () => {});
         },
         { sizeHint: file.size, replayable: true, signal },

@@ -16,6 +16,7 @@ import type { BackupHandle } from '../../../core/storage/types.ts';
 import { createDecompressor } from '../../../core/stream/compress.ts';
 import { mapConcurrent } from '../../../core/stream/concurrency.ts';
 import { CountingStream } from '../../../core/stream/hash.ts';
+import { syncFiles } from '../../../core/stream/sync.ts';
 import { VerifyingStream } from '../../../core/stream/verify.ts';
 import { formatBytes } from '../../report/format.ts';
 import { type DataLayout, refusedPath } from './layout.ts';
@@ -142,6 +143,11 @@ export async function stageFiles(
     },
     { signal: options.signal, logger: options.logger },
   );
+  // Durable before the swap deletes anything: one batch of fsyncs rather than one per file.
+  await syncFiles(
+    planned.map((entry) => entry.staged),
+    { signal: options.signal },
+  );
 }
 
 async function stageFile(
@@ -156,7 +162,7 @@ async function stageFile(
   const source = await handle.readFile(file.name, { signal });
   const decompressor = createDecompressor(manifest.compression, { chunkSize: 1024 * 1024 });
   const counter = new CountingStream(onBytes);
-  const output = createWriteStream(entry.staged, { flush: true, mode: 0o660, highWaterMark: 1024 * 1024 });
+  const output = createWriteStream(entry.staged, { mode: 0o660, highWaterMark: 1024 * 1024 });
   try {
     await pipeline(source, new VerifyingStream(file), decompressor, counter, output, { signal });
   } catch (error) {
