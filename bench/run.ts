@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createPrivateInstance, type PrivateInstance, serverBinaries } from '../local/private-instance.ts';
-import { diffIdentical } from './comparisons/diff.ts';
+import { diffIdentical, diffStreamed } from './comparisons/diff.ts';
 import { multirestore, snapshot } from './comparisons/logical.ts';
 import { physicalBackup, physicalRestore } from './comparisons/physical.ts';
 import { type BenchContext, projectRoot } from './context.ts';
@@ -46,6 +46,9 @@ if (!Number.isInteger(tableSize) || tableSize < 1 || !Number.isInteger(rounds) |
 const only = values.only?.split(',').map((s) => s.trim());
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/** The 1-minute load average: a busy machine shows in every absolute figure (less so in the ratios). */
+const load = () => Number(os.loadavg()[0]!.toFixed(2));
+const loadAtStart = load();
 const cacheDir = path.join(projectRoot, 'bench', '.cache');
 const dataset = await ensureDataset(cacheDir, tableSize, log);
 const work = await fs.mkdtemp(path.join(cacheDir, 'work-'));
@@ -62,6 +65,7 @@ try {
     ['backup', () => physicalBackup(context)],
     ['restore', () => physicalRestore(context)],
     ['diff', () => diffIdentical(context)],
+    ['diffstream', () => diffStreamed(context)],
     ['snapshot', () => snapshot(context, 1)],
     ['snapshot4', () => snapshot(context, 4)],
     ['multirestore', () => multirestore(context)],
@@ -85,6 +89,7 @@ const machine = {
   memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
   node: process.version,
   server: `${binaries.flavor} ${binaries.version}`,
+  loadAverage: { start: loadAtStart, end: load() },
 };
 const resultsDir = path.join(projectRoot, 'bench', 'results');
 await fs.mkdir(resultsDir, { recursive: true });
@@ -102,5 +107,5 @@ await fs.writeFile(
   ),
 );
 process.stdout.write(
-  `${renderResults(results)}\n\nresults: ${path.relative(process.cwd(), json)}\nchart:   ${path.relative(process.cwd(), chart)}\n`,
+  `${renderResults(results)}\n\nmachine: ${machine.cpus} × ${machine.cpu}, ${machine.memoryGiB} GiB, ${machine.server}, load ${machine.loadAverage.start} at the start and ${machine.loadAverage.end} at the end\nresults: ${path.relative(process.cwd(), json)}\nchart:   ${path.relative(process.cwd(), chart)}\n`,
 );
