@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { findExecutable } from '../agent/mysqld/binaries.ts';
 import type { PrivateInstance } from '../local/private-instance.ts';
 import type { Dataset } from './dataset.ts';
-import { type Timed, timed } from './measure.ts';
+import { timed } from './measure.ts';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const stepbackBin = path.join(projectRoot, 'bin', 'stepback.js');
@@ -20,9 +20,34 @@ export interface BenchContext {
   log: (line: string) => void;
 }
 
+/** One stepback run: wall seconds and peak RSS, with the phases its --json result reports. */
+export interface StepbackRun {
+  seconds: number;
+  peakRssMb: number | undefined;
+  phases: Record<string, number>;
+}
+
+/** Phases read from a result: its own `seconds` (no CLI start-up) and the named parts of it. */
+const phaseFields: Record<string, string> = {
+  seconds: 'operation',
+  copySeconds: 'copy',
+  downloadSeconds: 'download',
+  swapSeconds: 'swap and start',
+};
+
 /** Runs the stepback CLI under GNU time with --json. */
-export function stepback(args: string[]): Promise<Timed> {
-  return timed([process.execPath, stepbackBin, ...args, '--json', '--quiet']);
+export async function stepback(args: string[]): Promise<StepbackRun> {
+  const run = await timed([process.execPath, stepbackBin, ...args, '--json', '--quiet']);
+  const phases: Record<string, number> = {};
+  const last = run.stdout.trim().split('\n').at(-1) ?? '';
+  let result: Record<string, unknown> = {};
+  try {
+    result = JSON.parse(last) as Record<string, unknown>;
+  } catch {}
+  for (const [field, phase] of Object.entries(phaseFields)) {
+    if (typeof result[field] === 'number') phases[phase] = result[field];
+  }
+  return { seconds: run.seconds, peakRssMb: run.peakRssMb, phases };
 }
 
 let commands: Promise<string> | undefined;

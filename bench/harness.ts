@@ -3,6 +3,8 @@ import { median } from './measure.ts';
 /** One timed run of a contender. */
 export interface Sample {
   seconds: number;
+  /** stepback's own phases, from its --json result: its whole operation without CLI start-up, the copy… */
+  phases?: Record<string, number> | undefined;
   peakRssMb?: number | undefined;
   storedBytes?: number | undefined;
 }
@@ -41,6 +43,8 @@ export interface ContenderResult {
   rowsPerSecond?: number;
   storedBytes?: number;
   peakRssMb?: number;
+  /** Median seconds of each phase stepback reported. */
+  phases?: Record<string, number>;
   /** Median seconds over stepback's median seconds: above 1 means slower than stepback. */
   ratioToStepback?: number;
 }
@@ -107,6 +111,11 @@ export async function runComparison(
     const mid = median(seconds);
     const stored = runs.map((s) => s.storedBytes).filter((b): b is number => b !== undefined);
     const rss = runs.map((s) => s.peakRssMb).filter((b): b is number => b !== undefined);
+    const phases: Record<string, number> = {};
+    for (const phase of new Set(runs.flatMap((s) => Object.keys(s.phases ?? {})))) {
+      const values = runs.map((s) => s.phases?.[phase]).filter((v): v is number => v !== undefined);
+      phases[phase] = median(values);
+    }
     return {
       name: contender.name,
       role: contender.role,
@@ -115,6 +124,7 @@ export async function runComparison(
       rowsPerSecond: comparison.rows / mid,
       ...(stored.length ? { storedBytes: median(stored) } : {}),
       ...(rss.length ? { peakRssMb: Math.max(...rss) } : {}),
+      ...(Object.keys(phases).length ? { phases } : {}),
     };
   });
   const stepback = results.find((r) => r.role === 'stepback' && r.seconds);

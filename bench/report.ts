@@ -16,7 +16,10 @@ export function renderResults(results: ComparisonResult[]): string {
         c.rowsPerSecond !== undefined ? Math.round(c.rowsPerSecond).toLocaleString('en-US') : '-',
         c.storedBytes !== undefined ? formatBytes(c.storedBytes) : '-',
         c.peakRssMb !== undefined ? c.peakRssMb.toFixed(0) : '-',
-        c.skipped ?? '',
+        c.skipped ??
+          Object.entries(c.phases ?? {})
+            .map(([phase, seconds]) => `${phase} ${seconds.toFixed(2)} s`)
+            .join(', '),
       ]);
     }
   }

@@ -98,7 +98,7 @@ export function snapshot(context: BenchContext, shards: 1 | 4): Comparison {
         before: () => emptyDir(store),
         run: async () => {
           const run = await stepback(snapshotArgs(context, store, dir, extra));
-          return { seconds: run.seconds, peakRssMb: run.peakRssMb, storedBytes: await directoryBytes(store) };
+          return { ...run, storedBytes: await directoryBytes(store) };
         },
       },
       {
@@ -193,7 +193,7 @@ export function multirestore(context: BenchContext): Comparison {
             '--insert-concurrency',
             '2',
           ]);
-          return { seconds: run.seconds, peakRssMb: run.peakRssMb };
+          return run;
         },
       },
       {

@@ -59,8 +59,7 @@ export function physicalBackup(context: BenchContext): Comparison {
             '2',
           ]);
           return {
-            seconds: run.seconds,
-            peakRssMb: run.peakRssMb,
+            ...run,
             storedBytes: await directoryBytes(out.store),
           };
         },
@@ -137,7 +136,7 @@ export function physicalRestore(context: BenchContext): Comparison {
             '--concurrency',
             '2',
           ]);
-          return { seconds: run.seconds, peakRssMb: run.peakRssMb };
+          return run;
         },
       },
       {
