@@ -164,7 +164,7 @@ describe('diffDatabases', () => {
   it('is not fooled by values swapped between rows or a row duplicated in place of another', async () => {
     const database = await both([
       'CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(10), b VARCHAR(10))',
-      "INSERT INTO t VALUES (1, 'x', 'y'), (2, 'y', 'x'), (3, 'p', 'q'), (4, 'r', 's')",
+      "INSERT INTO t VALUES (1, 'x', 'y'), (2, 'y', 'x'), (3, 'p', 'q'), (4, 'r', 's'), (5, CONCAT('x', CHAR(0)), 'y')",
       'CREATE TABLE bag (a INT, b VARCHAR(10))',
       "INSERT INTO bag VALUES (1, 'one'), (2, 'two'), (3, 'three')",
     ]);
@@ -173,11 +173,13 @@ describe('diffDatabases', () => {
       "UPDATE t SET a = 'x', b = 'y' WHERE id = 2",
       // Column boundaries moved: 'p','q' → 'pq',''.
       "UPDATE t SET a = 'pq', b = '' WHERE id = 3",
+      // A 0x00 byte (the separator of the row encoding) moved from one column into the next.
+      "UPDATE t SET a = 'x', b = CONCAT(CHAR(0), 'y') WHERE id = 5",
       "UPDATE bag SET a = 1, b = 'one' WHERE a = 3",
     ]);
     const { result, notes } = await diff(database);
     const [bag, t] = result.tables;
-    expect(counts(t!)).toEqual({ processed: 4, matching: 1, mismatched: 3, extraLeft: 0, extraRight: 0 });
+    expect(counts(t!)).toEqual({ processed: 5, matching: 1, mismatched: 4, extraLeft: 0, extraRight: 0 });
     expect(counts(bag!)).toEqual({ processed: 4, matching: 2, mismatched: 0, extraLeft: 1, extraRight: 1 });
     expect(bag!.samples.extraLeft).toEqual([{ key: null, row: { a: 3, b: 'three' } }]);
     expect(bag!.samples.extraRight).toEqual([{ key: null, row: { a: 1, b: 'one' } }]);
