@@ -20,7 +20,8 @@ const usage = `usage: npm run bench -- [--table-size N | --quick] [--rounds R] [
   --table-size N  rows per table, 8 tables (default 500000, about 1.2 GB of datadir)
   --quick         100000 rows per table, for a run of a few minutes
   --rounds R      runs of each tool per comparison, alternated (default 3)
-  --only a,b      comparisons to run: backup, restore, snapshot, snapshot4, multirestore, diff
+  --only a,b      comparisons to run: backup, restore, diff, diffstream, snapshot, snapshot4,
+                  multirestore (default all)
   --keep          keep the work directory`;
 
 const { values } = parseArgs({
