@@ -6,7 +6,7 @@ import { createPrivateInstance, type PrivateInstance, serverBinaries } from '../
 import { diffIdentical, diffStreamed } from './comparisons/diff.ts';
 import { multirestore, snapshot } from './comparisons/logical.ts';
 import { physicalBackup, physicalRestore } from './comparisons/physical.ts';
-import { type BenchContext, projectRoot } from './context.ts';
+import { type BenchContext, buildAgentBundle, projectRoot } from './context.ts';
 import { ensureDataset } from './dataset.ts';
 import { type Comparison, type ComparisonResult, runComparison } from './harness.ts';
 import { renderChart, renderResults } from './report.ts';
@@ -56,6 +56,8 @@ const work = await fs.mkdtemp(path.join(cacheDir, 'work-'));
 const instances: PrivateInstance[] = [];
 const results: ComparisonResult[] = [];
 try {
+  log('building the agent bundle stepback runs as on the DB hosts');
+  await buildAgentBundle(work);
   log('starting the source (a copy of the dataset) and an empty target');
   const source = await createPrivateInstance({ parent: work, name: 'source', seedDatadir: dataset.datadir });
   instances.push(source);
