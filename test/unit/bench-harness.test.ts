@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type Contender, runComparison, type Sample } from '../../bench/harness.ts';
 import { renderChart, renderResults } from '../../bench/report.ts';
@@ -103,5 +106,33 @@ describe('bench harness', () => {
       ['broken', 'failed: exited with 1'],
     ]);
     expect(renderResults([result])).toContain('absent not installed');
+  });
+});
+
+describe('bench README', () => {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+  const readme = readFileSync(path.join(root, 'bench', 'README.md'), 'utf8');
+  const runner = readFileSync(path.join(root, 'bench', 'run.ts'), 'utf8');
+  const comparisons = [...runner.matchAll(/^ {4}\['(\w+)', \(\) =>/gm)].map((m) => m[1]);
+  const usage = /const usage = `([^`]*)`/.exec(runner)![1]!;
+
+  it('shows only flags and comparison names the bench takes', () => {
+    const commands = readme.split('\n').filter((line) => line.startsWith('npm run bench'));
+    expect(commands.length).toBeGreaterThan(2);
+    expect(comparisons).toHaveLength(7);
+    for (const command of commands) {
+      const args = command.split('#')[0]!.trim().split(/\s+/).slice(4);
+      for (const [index, arg] of args.entries()) {
+        if (!arg.startsWith('--')) continue;
+        expect(usage, command).toContain(`${arg} `);
+        if (arg === '--only')
+          for (const name of args[index + 1]!.split(',')) expect(comparisons).toContain(name);
+      }
+    }
+  });
+
+  it('names every comparison --only takes', () => {
+    const listed = /`--only` takes any of ([^.]*)\./s.exec(readme)![1]!;
+    expect([...listed.matchAll(/`(\w+)`/g)].map((m) => m[1])).toEqual(comparisons);
   });
 });
