@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import {
   type EnvironmentConfig,
@@ -33,15 +36,23 @@ export interface CloudFormationTemplate {
   Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
 }
 
-/** Synthesizes the stack without bundling the Lambdas (they run in-process here). */
+/**
+ * Synthesizes the stack without bundling the Lambdas (they run in-process here), into a temporary
+ * cloud assembly that is removed once the template is read.
+ */
 export function synthesizeTemplate(config: EnvironmentConfig = parseEnvironmentConfig('local', localConfig)) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new StepbackStack(app, 'Stepback-local', {
-    env: { account: config.account, region: config.region },
-    environmentName: 'local',
-    config,
-  });
-  return app.synth().getStackByName(stack.stackName).template as CloudFormationTemplate;
+  const outdir = mkdtempSync(path.join(os.tmpdir(), 'stepback-synth-'));
+  try {
+    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new StepbackStack(app, 'Stepback-local', {
+      env: { account: config.account, region: config.region },
+      environmentName: 'local',
+      config,
+    });
+    return app.synth().getStackByName(stack.stackName).template as CloudFormationTemplate;
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
 }
 
 /** The ARN a Lambda gets locally: its stepback function name, so tasks map back to handlers. */

@@ -14,6 +14,7 @@ import {
   type StateMachineDefinition,
   stateMachineDefinitions,
 } from '../../local/template.ts';
+import { tempDir } from '../support/root.ts';
 
 const require = createRequire(import.meta.url);
 const aslValidator = require('asl-validator') as (definition: unknown) => {
@@ -39,8 +40,9 @@ let definitions: Record<MachineName, StateMachineDefinition>;
 let synthError: unknown;
 
 // One stack for the whole file: a cold Template.fromStack costs seconds.
-beforeAll(() => {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+beforeAll(async () => {
+  const outdir = await tempDir('cdk-stack');
+  const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new StepbackStack(app, 'Stepback-dev', {
     env: { account: config.account, region: config.region },
     environmentName: 'dev',
