@@ -14,11 +14,10 @@ let stepbackProgram = path.join(projectRoot, 'bin', 'stepback.js');
  * Builds the one-file agent the DB hosts run (`npm run bundle-agent`) into `dir` and measures that:
  * it starts about 0.1 s sooner than the TypeScript sources, which Node strips of types on every start.
  */
-export async function buildAgentBundle(dir: string): Promise<string> {
+export async function buildAgentBundle(dir: string): Promise<void> {
   const bundle = path.join(dir, 'stepback.mjs');
   await timed([process.execPath, path.join(projectRoot, 'scripts', 'bundle-agent.js'), bundle]);
   stepbackProgram = bundle;
-  return bundle;
 }
 
 /** What every comparison shares: the data, two running instances and a scratch directory. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { projectRoot } from '../../bench/context.ts';
 import { type Contender, runComparison, type Sample } from '../../bench/harness.ts';
 import { renderChart, renderResults } from '../../bench/report.ts';
 
@@ -110,9 +110,8 @@ describe('bench harness', () => {
 });
 
 describe('bench README', () => {
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-  const readme = readFileSync(path.join(root, 'bench', 'README.md'), 'utf8');
-  const runner = readFileSync(path.join(root, 'bench', 'run.ts'), 'utf8');
+  const readme = readFileSync(path.join(projectRoot, 'bench', 'README.md'), 'utf8');
+  const runner = readFileSync(path.join(projectRoot, 'bench', 'run.ts'), 'utf8');
   const comparisons = [...runner.matchAll(/^ {4}\['(\w+)', \(\) =>/gm)].map((m) => m[1]);
   const usage = /const usage = `([^`]*)`/.exec(runner)![1]!;
 
