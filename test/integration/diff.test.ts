@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type DiffOptions, diffDatabases } from '../../agent/diff/engine.ts';
 import { keyRangeSql } from '../../agent/diff/sql.ts';
 import { VerificationError } from '../../core/errors.ts';
@@ -499,14 +499,16 @@ describe('diffDatabases', () => {
 
   it('stops at once when interrupted and leaves no connection behind', async () => {
     const database = await both(ordersTable);
-    const connections = async () =>
-      Number(
-        (
-          await left.query<Array<{ n: number }>>(
-            "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = 'root'",
-          )
-        )[0]!.n,
+    // One probe connection for every count: a connection per count could still be listed while the
+    // server tears it down, and be taken for one the diff left behind.
+    const probe = await left.connect();
+    onTestFinished(() => probe.end());
+    const connections = async () => {
+      const [rows] = await probe.query(
+        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = 'root'",
       );
+      return Number((rows as Array<{ n: number }>)[0]!.n);
+    };
     const before = await connections();
     const controller = new AbortController();
     const interrupted = diff(database, {
