@@ -14,6 +14,10 @@ export async function launch(entry, name) {
     if (typeof module.main === 'function') await module.main();
     return;
   }
+  if (process.env.STEPBACK_RELAUNCHED) {
+    process.stderr.write(`${name}: the project's Node (${process.version}) cannot run TypeScript either\n`);
+    process.exit(1);
+  }
   const require = createRequire(import.meta.url);
   let node;
   try {
@@ -24,7 +28,10 @@ export async function launch(entry, name) {
     );
     process.exit(1);
   }
-  const child = spawn(node, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  const child = spawn(node, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, STEPBACK_RELAUNCHED: '1' },
+  });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => {
     if (signal) process.kill(process.pid, signal);

@@ -1,115 +1,71 @@
-import { z } from 'zod';
-import { KeyRangeText } from './manifest.ts';
-import { BackupDir, BackupName } from './paths.ts';
+import type { z } from 'zod';
+import { FieldError } from './errors.ts';
+import { BackupRequest } from './operations/backup.ts';
+import { DiffRequest } from './operations/diff.ts';
+import { fieldErrorOf } from './operations/issues.ts';
+import { MultirestoreRequest } from './operations/multirestore.ts';
+import { RestoreRequest } from './operations/restore.ts';
+import { SnapshotRequest } from './operations/snapshot.ts';
 
 /**
- * What a state machine asks the on-host agent to do (`stepback run --request-b64`). Built by the
- * Lambdas and state machines, decoded and validated by the agent: the one contract between them.
- * Every field becomes a command-line flag of the matching `stepback` command, never shell text.
+ * What a state machine asks the on-host agent to do (`stepback run`): `{ operation, ...fields }`,
+ * where the fields are exactly that operation's request — the schema the CLI parses its flags into.
+ * Built by the Lambdas and state machines, decoded and validated once by the agent.
  */
+const requests = {
+  backup: BackupRequest,
+  restore: RestoreRequest,
+  snapshot: SnapshotRequest,
+  multirestore: MultirestoreRequest,
+  diff: DiffRequest,
+} as const;
 
-const Path = z.string().min(1).max(4096);
-const Name = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be letters, digits, "_", "." or "-"');
-const EnvVar = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name');
-const Count = z.number().int().min(1).max(1024);
-const StorageUrl = z.string().regex(/^(file|s3):\/\/\S+$/, 'must be file:///abs/dir or s3://bucket/prefix');
-const MysqlUri = z.string().regex(/^mysql:\/\/\S+$/, 'must be a mysql:// URI');
+export type OperationName = keyof typeof requests;
 
-export type BackupRequest = z.infer<typeof BackupRequest>;
-export const BackupRequest = z.strictObject({
-  operation: z.literal('backup'),
-  storage: StorageUrl,
-  dir: BackupDir,
-  defaultsFile: Path,
-  engine: z.enum(['physical']).nullish(),
-  compression: z.enum(['zstd', 'gzip', 'none']).nullish(),
-  concurrency: Count.nullish(),
-  name: BackupName.nullish(),
-});
+/** A request once validated: typed, with its defaults filled in. */
+export type RequestOf<K extends OperationName> = z.output<(typeof requests)[K]>;
 
-export const ReplicationSource = z.strictObject({
-  host: z.string().regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'must be a host name or address'),
-  port: z.number().int().min(1).max(65535),
-  user: z.string().min(1).max(80),
-  /** The variable on the host that holds the replication password. */
-  passwordEnv: EnvVar,
-});
+/** Each operation's request schema (typed per operation, so generic code keeps the link). */
+export const OPERATION_REQUESTS: { readonly [K in OperationName]: z.ZodType<RequestOf<K>> } = requests;
+export const OPERATION_NAMES = Object.keys(requests) as OperationName[];
 
-export type RestoreRequest = z.infer<typeof RestoreRequest>;
-export const RestoreRequest = z.strictObject({
-  operation: z.literal('restore'),
-  storage: StorageUrl,
-  dir: BackupDir,
-  defaultsFile: Path,
-  backup: BackupName.nullish(),
-  deleteBeforeRestore: z.boolean().nullish(),
-  localMetadata: z.record(Name, z.string().max(1024)).nullish(),
-  replicateFrom: ReplicationSource.nullish(),
-});
+/** A request as JSON carries it (what the Lambdas build): defaults may be left out, absent may be null. */
+export type AgentRequestFor<K extends OperationName> = { operation: K } & z.input<(typeof requests)[K]>;
+export type AgentRequest = { [K in OperationName]: AgentRequestFor<K> }[OperationName];
 
-export type SnapshotRequest = z.infer<typeof SnapshotRequest>;
-export const SnapshotRequest = z.strictObject({
-  operation: z.literal('snapshot'),
-  storage: StorageUrl,
-  dir: BackupDir,
-  defaultsFile: Path,
-  database: Name,
-  keyColumn: Name.nullish(),
-  keyType: z.enum(['uint64', 'bytes']).nullish(),
-  keyRanges: z.array(KeyRangeText).min(1).nullish(),
-  shards: z.number().int().min(1).max(65536).nullish(),
-  tables: z.array(Name).min(1).nullish(),
-  excludeTables: z.array(Name).min(1).nullish(),
-  maxFileSize: z
-    .string()
-    .regex(/^\d+(B|KiB|MiB|GiB)?$/, 'must be a size such as 64MiB')
-    .nullish(),
-  concurrency: Count.nullish(),
-});
+/** A request once validated: the operation's name and its typed, defaulted fields. */
+export type ParsedRequest = { [K in OperationName]: { operation: K; request: RequestOf<K> } }[OperationName];
 
-/** `KS/SOURCE/RANGE@NAME` as snapshot results list them. */
-const SourceRef = z
-  .string()
-  .regex(/^[A-Za-z0-9_.\-/]+(@[A-Za-z0-9][A-Za-z0-9_.-]*)?$/, 'must be DIR or DIR@NAME');
+/** How a request names a field in errors: `request.replicateFrom.port`. */
+export const requestFieldName = (path: readonly string[]) =>
+  path.length > 0 ? `request.${path.join('.')}` : 'request';
 
-export type MultirestoreRequest = z.infer<typeof MultirestoreRequest>;
-export const MultirestoreRequest = z.strictObject({
-  operation: z.literal('multirestore'),
-  storage: StorageUrl,
-  defaultsFile: Path,
-  sources: z.array(SourceRef).min(1),
-  database: Name,
-  fetchConcurrency: Count.nullish(),
-  insertConcurrency: Count.nullish(),
-  tableConcurrency: Count.nullish(),
-  writeBinlogs: z.boolean().nullish(),
-  checkpoints: z.boolean().nullish(),
-  dontStartReplication: z.boolean().nullish(),
-});
+function isOperationName(value: unknown): value is OperationName {
+  return typeof value === 'string' && Object.hasOwn(OPERATION_REQUESTS, value);
+}
 
-export type DiffRequest = z.infer<typeof DiffRequest>;
-export const DiffRequest = z.strictObject({
-  operation: z.literal('diff'),
-  left: MysqlUri,
-  right: MysqlUri,
-  tables: z.array(Name).min(1).nullish(),
-  subset: z.boolean().nullish(),
-  leftKeyRange: KeyRangeText.nullish(),
-  keyColumn: Name.nullish(),
-  keyType: z.enum(['uint64', 'bytes']).nullish(),
-  leftPasswordEnv: EnvVar.nullish(),
-  rightPasswordEnv: EnvVar.nullish(),
-});
-
-export const AgentRequest = z.discriminatedUnion('operation', [
-  BackupRequest,
-  RestoreRequest,
-  SnapshotRequest,
-  MultirestoreRequest,
-  DiffRequest,
-]);
-export type AgentRequest = z.infer<typeof AgentRequest>;
-export type AgentOperation = AgentRequest['operation'];
+/** Validates a decoded request; a UsageError names the field by its path (`request.replicateFrom.port`). */
+export function parseAgentRequest(json: unknown): ParsedRequest {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new FieldError([], 'must be a JSON object').named(requestFieldName);
+  }
+  const { operation, ...fields } = json as Record<string, unknown>;
+  if (!isOperationName(operation)) {
+    throw new FieldError(['operation'], `must be one of ${OPERATION_NAMES.join(', ')}`).named(
+      requestFieldName,
+    );
+  }
+  const schema: z.ZodType = requests[operation];
+  const parsed = schema.safeParse(fields);
+  if (!parsed.success) {
+    throw fieldErrorOf(
+      parsed.error,
+      fields,
+      `the fields of a ${operation} request are the flags of stepback ${operation}, in camelCase (see its --help)`,
+    ).named(requestFieldName);
+  }
+  return { operation, request: parsed.data } as ParsedRequest;
+}
 
 /** SSM parameters are checked against these before the agent runs (the document's allowedPattern). */
 export const REQUEST_B64_PATTERN = '^[A-Za-z0-9+/]{2,65536}={0,2}$';

@@ -11,6 +11,11 @@ export interface StepbackEnvironment {
   /** STEPBACK_LOG_LEVEL: debug, info, warn or error. */
   logLevel: string | undefined;
   /**
+   * STEPBACK_FAULT_PHASE=<operation>:<phase>: for the fault suite only, the agent kills itself with
+   * SIGKILL when that operation reaches that phase. Unset, nothing happens.
+   */
+  faultPhase: string | undefined;
+  /**
    * A variable the operator named on the command line (`--replication-password-env VAR`): secrets
    * travel by variable name, never as arguments that `ps` shows.
    */
@@ -27,6 +32,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): StepbackE
     s3PathStyle: flag(env.STEPBACK_S3_PATH_STYLE),
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
     logLevel: env.STEPBACK_LOG_LEVEL || undefined,
+    faultPhase: env.STEPBACK_FAULT_PHASE || undefined,
     variable: (name) => env[name],
   };
 }

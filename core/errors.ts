@@ -10,10 +10,47 @@ export const ExitCode = {
   instanceBusy: 6,
 } as const;
 
+/**
+ * An option named inside a hint. The same error reaches an operator at a terminal and a state
+ * machine: the first reads `--delete-before-restore`, the second `deleteBeforeRestore: true`.
+ */
+export interface OptionRef {
+  option: string;
+  /** A switch to turn on (`--force` / `force: true`) rather than an option that takes a value. */
+  set?: boolean;
+}
+export type HintParts = readonly (string | OptionRef)[];
+
+/** `hint\`pass ${switchOption('force')} to replace them\`` */
+export function hint(strings: TemplateStringsArray, ...options: OptionRef[]): HintParts {
+  return strings.flatMap((text, index) => (index < options.length ? [text, options[index]!] : [text]));
+}
+export const option = (name: string): OptionRef => ({ option: name });
+export const switchOption = (name: string): OptionRef => ({ option: name, set: true });
+
+/** `deleteBeforeRestore` → `--delete-before-restore` */
+export function flagName(field: PropertyKey): string {
+  return `--${String(field).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+export type HintStyle = 'flags' | 'fields';
+
+export function renderHint(parts: HintParts, style: HintStyle): string {
+  return parts
+    .map((part) => {
+      if (typeof part === 'string') return part;
+      if (style === 'flags') return flagName(part.option);
+      return part.set ? `${part.option}: true` : part.option;
+    })
+    .join('');
+}
+
 export interface StepbackErrorOptions {
   cause?: unknown;
   /** What the operator should do next, shown under the message. */
-  hint?: string;
+  hint?: string | HintParts;
+  /** For a bad option or request field: its path in the request (`['replicateFrom', 'port']`). */
+  fieldPath?: readonly string[];
 }
 
 /**
@@ -23,19 +60,52 @@ export interface StepbackErrorOptions {
 export class StepbackError extends Error {
   readonly code: string = 'STEPBACK_ERROR';
   readonly exitCode: number = ExitCode.failure;
-  readonly hint: string | undefined;
+  readonly hintParts: HintParts | undefined;
+  readonly fieldPath: readonly string[] | undefined;
 
   constructor(message: string, options: StepbackErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
-    this.hint = options.hint;
+    this.hintParts = typeof options.hint === 'string' ? [options.hint] : options.hint;
+    this.fieldPath = options.fieldPath;
+  }
+
+  /** The hint as the command line spells options. */
+  get hint(): string | undefined {
+    return this.hintFor('flags');
+  }
+
+  hintFor(style: HintStyle): string | undefined {
+    return this.hintParts ? renderHint(this.hintParts, style) : undefined;
   }
 }
 
 /** A bad flag, argument or request field. */
 export class UsageError extends StepbackError {
-  override readonly code = 'USAGE';
+  override readonly code: string = 'USAGE';
   override readonly exitCode = ExitCode.usage;
+}
+
+/**
+ * A bad value of one request field, named by its path. Each edge names the field its own way — a
+ * flag on the command line, `request.x.y` for a state machine — with `named`.
+ */
+export class FieldError extends UsageError {
+  readonly path: readonly string[];
+  readonly detail: string;
+  readonly #options: StepbackErrorOptions;
+
+  constructor(path: readonly string[], detail: string, options: StepbackErrorOptions = {}, name?: string) {
+    super(`${name ?? (path.join('.') || 'request')}: ${detail}`, { ...options, fieldPath: path });
+    this.path = path;
+    this.detail = detail;
+    this.#options = options;
+  }
+
+  /** The same error, the field named as `nameOf` spells it. */
+  named(nameOf: (path: readonly string[]) => string): FieldError {
+    return new FieldError(this.path, this.detail, this.#options, nameOf(this.path));
+  }
 }
 
 /** No complete backup matched what was asked for. */
@@ -86,6 +156,12 @@ export class ManifestError extends VerificationError {
     super(backup ? `backup ${backup}: ${message}` : message, options);
     this.backup = backup;
   }
+}
+
+/** A serving primary was named where a replica is expected, and not allowed explicitly. */
+export class PrimaryRefusedError extends StepbackError {
+  override readonly code = 'PRIMARY_REFUSED';
+  override readonly exitCode = ExitCode.usage;
 }
 
 /** Another stepback operation holds this instance. */

@@ -14,6 +14,9 @@ export function isSafeSegment(segment: string): boolean {
   return segmentPattern.test(segment) && segment !== '.' && segment !== '..';
 }
 
+/** A keyspace, shard or cell name: one safe path segment. */
+export const Segment = z.string().refine(isSafeSegment, 'must be letters, digits, "_", "." or "-"');
+
 /** `KS/SHARD`, or `KS/SHARD/RANGE` for a snapshot split by key range. */
 export const BackupDir = z
   .string()

@@ -1,19 +1,18 @@
 import { z } from 'zod';
-import { ReplicationSource } from '../core/agent-request.ts';
 import { KeyRangeText } from '../core/manifest.ts';
-import { BackupName } from '../core/paths.ts';
+import { EnvVarName as EnvVar } from '../core/operations/fields.ts';
+import { ReplicationSource } from '../core/operations/restore.ts';
+import { BackupName, Segment } from '../core/paths.ts';
 
 /**
  * The execution inputs of the three state machines, as an operator types them in the console or
  * the schedule sends them. Unknown fields are refused (a typo must not be silently ignored).
  */
 
-const Segment = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be letters, digits, "_", "." or "-"');
 /** An EC2 instance id in AWS; locally the path of the instance's defaults-file. */
 const Host = z.string().min(1).max(4096);
 const DefaultsFile = z.string().min(1).max(4096);
 const Name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be letters, digits, "_", "." or "-"');
-const EnvVar = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name');
 const MysqlUri = z
   .string()
   .regex(/^mysql:\/\/[^\s:@/]*@\S+$/, 'must be mysql://user@host:port/db (no password)');

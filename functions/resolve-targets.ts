@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { BackupRequest, DiffRequest, MultirestoreRequest } from '../core/agent-request.ts';
+import type { AgentRequestFor } from '../core/agent-request.ts';
 import { UsageError } from '../core/errors.ts';
 import { KeyRange } from '../core/keyrange.ts';
 import type { HostRecord, TopologyStore } from '../core/topology/index.ts';
@@ -142,7 +142,7 @@ export async function backupTargets(plan: BackupPlan, context: FunctionContext) 
     const dir = `${target.keyspace}/${target.shard}`;
     if (seen.has(dir)) throw new UsageError(`input.targets: shard ${dir} is listed twice`);
     seen.add(dir);
-    const request: BackupRequest = {
+    const request: AgentRequestFor<'backup'> = {
       operation: 'backup',
       storage: plan.storage,
       dir,
@@ -180,14 +180,14 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>) {
         `no snapshot covers destination ${destination.host} (key range ${destination.keyRange})`,
       );
     }
-    const multirestore: MultirestoreRequest = {
+    const multirestore: AgentRequestFor<'multirestore'> = {
       operation: 'multirestore',
       storage,
       defaultsFile: destination.defaultsFile,
       sources,
       database: plan.database,
     };
-    const diff: DiffRequest = {
+    const diff: AgentRequestFor<'diff'> = {
       operation: 'diff',
       left: plan.source.uri,
       right: destination.uri,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RestoreRequest, SnapshotRequest } from '../core/agent-request.ts';
+import type { AgentRequestFor } from '../core/agent-request.ts';
 import { UsageError } from '../core/errors.ts';
 import { defaultsFileFor } from './environment.ts';
 import { BackupInput, fieldName, machineInputs, ReshardInput, RestoreInput } from './inputs.ts';
@@ -42,7 +42,7 @@ export type NormalizedBackup = ReturnType<typeof normalizeBackup>;
 
 export function normalizeRestore(input: RestoreInput, context: FunctionContext) {
   const dir = `${input.keyspace}/${input.shard}`;
-  const request: Omit<RestoreRequest, 'backup'> = {
+  const request: Omit<AgentRequestFor<'restore'>, 'backup'> = {
     operation: 'restore',
     storage: context.settings.storageUrl,
     dir,
@@ -75,7 +75,7 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
   const dir = `${input.keyspace}/${input.shard}`;
   const keyMode = input.keyColumn !== undefined;
   const keyRanges = keyMode ? [...new Set(input.destinations.map((d) => d.keyRange!))] : null;
-  const snapshotRequest: SnapshotRequest = {
+  const snapshotRequest: AgentRequestFor<'snapshot'> = {
     operation: 'snapshot',
     storage: context.settings.storageUrl,
     dir,

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import type { z } from 'zod';
 import type { StepbackEnvironment } from '../../core/environment.ts';
-import { UsageError } from '../../core/errors.ts';
+import { FieldError, flagName, type UsageError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import { fieldErrorOf } from '../../core/operations/issues.ts';
 import type { ConsoleReporter } from '../report/console.ts';
 
 /** What every command handler gets besides its options. */
@@ -28,16 +29,18 @@ export interface GlobalOptions {
   verbose: boolean;
 }
 
+export interface ActionSettings {
+  /** Values for options not given on the command line (from the environment). */
+  defaults?: (env: StepbackEnvironment) => Record<string, string | undefined>;
+}
+
 /** Runs a command's action: options through `schema` (flag errors name the flag), then `handler`. */
 export type ActionRunner = <S extends z.ZodType>(
   command: Command,
   schema: S,
   handler: (options: z.infer<S>, context: CommandContext) => Promise<CommandOutcome>,
+  settings?: ActionSettings,
 ) => void;
-
-export function flagName(key: PropertyKey): string {
-  return `--${String(key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-}
 
 /**
  * Turns a zod failure on command options into a usage error naming the flag, the rule and the
@@ -48,28 +51,12 @@ export function optionsError(
   given: Record<string, unknown> = {},
   command = '<command>',
 ): UsageError {
-  const issue = error.issues[0];
-  const key = issue?.path[0];
-  const flag = key !== undefined ? flagName(key) : 'options';
-  const value = key !== undefined ? given[String(key)] : undefined;
-  const shown = typeof value === 'string' ? `, got ${JSON.stringify(value)}` : '';
-  return new UsageError(`${flag}: ${issue ? ruleOf(issue, value) : 'invalid'}${shown}`, {
-    hint: `see stepback ${command} --help`,
-  });
+  return fieldErrorOf(error, given, `see stepback ${command} --help`).named((path) =>
+    path[0] === undefined ? 'options' : flagName(path[0]),
+  );
 }
 
-/** zod's wording of the common rules, in the words of a command line. */
-function ruleOf(issue: z.core.$ZodIssue, value: unknown): string {
-  switch (issue.code) {
-    case 'invalid_type':
-      return value === undefined ? 'is required' : `must be a ${issue.expected}`;
-    case 'invalid_value':
-      return `must be one of ${issue.values.map(String).join(', ')}`;
-    case 'too_small':
-      return `must be ${issue.inclusive === false ? 'more than' : 'at least'} ${String(issue.minimum)}`;
-    case 'too_big':
-      return `must be ${issue.inclusive === false ? 'less than' : 'at most'} ${String(issue.maximum)}`;
-    default:
-      return issue.message;
-  }
+/** A field error as the command line names it. */
+export function asFlagError(error: unknown, flagOf: (path: readonly string[]) => string): unknown {
+  return error instanceof FieldError ? error.named(flagOf) : error;
 }

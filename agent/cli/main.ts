@@ -1,30 +1,48 @@
 import { Command, CommanderError } from 'commander';
 import type { z } from 'zod';
+import type { OperationName } from '../../core/agent-request.ts';
 import { readEnvironment, type StepbackEnvironment } from '../../core/environment.ts';
 import { ExitCode, exitCodeOf, UsageError } from '../../core/errors.ts';
 import { createLogger, formatLogRecord, type LogLevel } from '../../core/log.ts';
+import { fieldErrorOf } from '../../core/operations/issues.ts';
+import { executeOperation, parseOperationRequest } from '../operations/index.ts';
 import { ConsoleReporter, reportCrash } from '../report/console.ts';
 import type { Progress } from '../report/reporter.ts';
-import { registerRun } from '../run/command.ts';
-import { type ActionRunner, type CommandContext, type GlobalOptions, optionsError } from './command.ts';
-import { registerBackup } from './commands/backup.ts';
+import {
+  type ActionRunner,
+  asFlagError,
+  type CommandContext,
+  type CommandOutcome,
+  type GlobalOptions,
+  optionsError,
+} from './command.ts';
+import { backupCommand } from './commands/backup.ts';
 import { registerBackups } from './commands/backups.ts';
-import { registerDiff } from './commands/diff.ts';
-import { registerMultirestore } from './commands/multirestore.ts';
-import { registerRestore } from './commands/restore.ts';
-import { registerSnapshot } from './commands/snapshot.ts';
+import { diffCommand } from './commands/diff.ts';
+import { multirestoreCommand } from './commands/multirestore.ts';
+import { restoreCommand } from './commands/restore.ts';
+import { registerRun } from './commands/run.ts';
+import { snapshotCommand } from './commands/snapshot.ts';
 import { registerTopology, registerVSchema } from './commands/topology.ts';
+import { flagOf, type OperationCommand } from './operation-command.ts';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
-  /** Receives every progress update of the command as well (the agent's local callbacks). */
+  /** Receives every progress update of the command as well. */
   onProgress?: (update: Progress) => void;
 }
 
-/** Builds the program; `run` records the outcome of whichever action commander dispatches. */
+/** `backups validate` for the validate subcommand of backups. */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** Builds the program; each action records its exit code in `outcome`. */
 function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { exitCode: number }): Command {
   const program = new Command('stepback')
     .description('Backup, restore and resharding for MySQL and MariaDB, driven by AWS Step Functions')
@@ -38,68 +56,104 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
       writeErr: (text) => io.stderr.write(text),
     });
 
-  const action: ActionRunner = (command, schema, handler) => {
-    command.exitOverride();
-    command.action(async (_options: unknown, self: Command) => {
-      const globals = self.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
-      const reporter = new ConsoleReporter({
-        json: Boolean(globals.json),
-        quiet: Boolean(globals.quiet),
-        verbose: Boolean(globals.verbose),
-        stdout: io.stdout as never,
-        stderr: io.stderr as never,
-        ...(io.onProgress ? { onProgress: io.onProgress } : {}),
-      });
-      const level: LogLevel = globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info';
-      const logger = createLogger((record) => reporter.log(formatLogRecord(record)), level);
-      const context: CommandContext = {
-        logger,
-        reporter,
-        env: environment,
-        signal: io.signal ?? new AbortController().signal,
-      };
+  /** The context an action runs in, and how its outcome is printed. */
+  const contextFor = (self: Command) => {
+    const globals = self.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
+    const reporter = new ConsoleReporter({
+      json: Boolean(globals.json),
+      quiet: Boolean(globals.quiet),
+      verbose: Boolean(globals.verbose),
+      stdout: io.stdout,
+      stderr: io.stderr,
+      ...(io.onProgress ? { onProgress: io.onProgress } : {}),
+    });
+    const level: LogLevel = globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info';
+    const logger = createLogger((record) => reporter.log(formatLogRecord(record)), level);
+    const context: CommandContext = {
+      logger,
+      reporter,
+      env: environment,
+      signal: io.signal ?? new AbortController().signal,
+    };
+    const finish = async (work: () => Promise<CommandOutcome>) => {
       try {
-        const given = self.opts();
-        const parsed = (schema as z.ZodType).safeParse(given);
-        if (!parsed.success) throw optionsError(parsed.error, given, commandPath(self));
-        const result = await handler(parsed.data as never, context);
-        if (result.summary !== undefined && !globals.json) {
+        const done = await work();
+        if (done.summary !== undefined && !globals.json) {
           await new ConsoleReporter({
             json: false,
             quiet: false,
             verbose: false,
-            stdout: io.stdout as never,
-            stderr: io.stderr as never,
-            summarize: () => result.summary ?? '',
-          }).succeed(result.result);
+            stdout: io.stdout,
+            stderr: io.stderr,
+            summarize: () => done.summary ?? '',
+          }).succeed(done.result);
         } else {
-          await reporter.succeed(result.result);
+          await reporter.succeed(done.result);
         }
-        outcome.exitCode = result.exitCode ?? 0;
+        outcome.exitCode = done.exitCode ?? 0;
       } catch (error) {
         await reporter.fail(error);
         outcome.exitCode = exitCodeOf(error);
       }
+    };
+    return { context, finish };
+  };
+
+  const action: ActionRunner = (command, schema, handler, settings) => {
+    command.exitOverride();
+    command.action(async (_options: unknown, self: Command) => {
+      const { context, finish } = contextFor(self);
+      await finish(async () => {
+        const given: Record<string, unknown> = { ...settings?.defaults?.(environment), ...self.opts() };
+        for (const key of Object.keys(given)) if (given[key] === undefined) delete given[key];
+        const parsed = (schema as z.ZodType).safeParse(given);
+        if (!parsed.success) throw optionsError(parsed.error, given, commandPath(self));
+        return handler(parsed.data as z.infer<typeof schema>, context);
+      });
     });
   };
 
-  registerBackup(program, action);
-  registerRestore(program, action);
+  /** An operation's command: flags → its request → the same schema and function `stepback run` uses. */
+  const addOperation = <K extends OperationName>(spec: OperationCommand<K>) => {
+    const command = spec.declare(program).exitOverride();
+    command.action(async (_options: unknown, self: Command) => {
+      const { context, finish } = contextFor(self);
+      const named = (path: readonly string[]) => flagOf(spec, path);
+      await finish(async () => {
+        try {
+          const given = spec.toRequest(self.opts());
+          const parsed = parseOperationRequest(spec.operation, given);
+          if (!parsed.success) {
+            throw fieldErrorOf(parsed.error, given, `see stepback ${spec.operation} --help`).named(named);
+          }
+          const { result, reported, failure } = await executeOperation(spec.operation, parsed.data, {
+            logger: context.logger,
+            env: context.env,
+            signal: context.signal,
+            progress: (update) => context.reporter.progress(update),
+          });
+          return {
+            result: reported,
+            summary: spec.render(result),
+            ...(failure ? { exitCode: failure.exitCode } : {}),
+          };
+        } catch (error) {
+          throw asFlagError(error, named);
+        }
+      });
+    });
+  };
+
+  addOperation(backupCommand);
+  addOperation(restoreCommand);
   registerBackups(program, action);
-  registerSnapshot(program, action);
-  registerMultirestore(program, action);
+  addOperation(snapshotCommand);
+  addOperation(multirestoreCommand);
   registerRun(program, action);
-  registerDiff(program, action);
+  addOperation(diffCommand);
   registerTopology(program, action);
   registerVSchema(program, action);
   return program;
-}
-
-/** `backups validate` for the validate subcommand of backups. */
-function commandPath(command: Command): string {
-  const names: string[] = [];
-  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
-  return names.join(' ');
 }
 
 /** Runs the CLI on `argv` (without node and script) and returns the exit code. */

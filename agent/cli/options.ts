@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import type { StepbackEnvironment } from '../../core/environment.ts';
 import type { Logger } from '../../core/log.ts';
+import { StorageSchema } from '../../core/operations/fields.ts';
 import { BackupDir } from '../../core/paths.ts';
-import { openStorage } from '../../core/storage/index.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
-import type { MysqlDaemon } from '../mysqld/daemon.ts';
+import { openRequestStorage } from '../operations/open.ts';
 
 /** Flags shared by every command that reads or writes backups. */
 export function addStorageOptions(command: Command): Command {
@@ -17,13 +17,8 @@ export function addStorageOptions(command: Command): Command {
     .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms (default: the bucket key)');
 }
 
-export const StorageOptions = z.object({
-  storage: z.string().min(1),
-  s3Endpoint: z.url().optional(),
-  s3PathStyle: z.boolean().optional(),
-  sse: z.enum(['AES256', 'aws:kms']).optional(),
-  sseKmsKeyId: z.string().min(1).optional(),
-});
+/** The storage flags of the commands that are not operations (`backups list`, …): the same fields. */
+export const StorageOptions = StorageSchema;
 export type StorageOptions = z.infer<typeof StorageOptions>;
 
 export const DirOption = z.object({ dir: BackupDir });
@@ -33,14 +28,7 @@ export function storageFrom(
   env: StepbackEnvironment,
   logger: Logger,
 ): Promise<BackupStorage> {
-  return openStorage(options.storage, {
-    s3Endpoint: options.s3Endpoint ?? env.s3Endpoint,
-    s3PathStyle: options.s3PathStyle ?? env.s3PathStyle,
-    region: env.region,
-    serverSideEncryption: options.sse,
-    kmsKeyId: options.sseKmsKeyId,
-    logger,
-  });
+  return openRequestStorage(options, env, logger);
 }
 
 /** A positive integer flag such as --concurrency. */
@@ -55,27 +43,4 @@ export function addInstanceOptions(command: Command): Command {
       '--systemd-service <name>',
       'start and stop mysqld through this systemd unit instead of directly',
     );
-}
-
-export const InstanceOptions = z.object({
-  defaultsFile: z.string().min(1),
-  mysqld: z.string().min(1).optional(),
-  systemdService: z
-    .string()
-    .regex(/^[A-Za-z0-9@._-]+$/, 'must be a unit name like mariadb or mysql@main')
-    .optional(),
-});
-export type InstanceOptions = z.infer<typeof InstanceOptions>;
-
-/** Opens the instance; the MySQL client and daemon code load here, not when the CLI starts. */
-export async function openDaemon(options: InstanceOptions, logger: Logger): Promise<MysqlDaemon> {
-  const { MysqlDaemon } = await import('../mysqld/daemon.ts');
-  return MysqlDaemon.open({
-    defaultsFile: options.defaultsFile,
-    mysqld: options.mysqld,
-    control: options.systemdService
-      ? { kind: 'systemd', service: options.systemdService }
-      : { kind: 'direct' },
-    logger,
-  });
 }

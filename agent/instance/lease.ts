@@ -1,11 +1,19 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
-import { z } from 'zod';
 import { InstanceBusyError, messageOf, StepbackError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { MysqlDaemon } from '../mysqld/daemon.ts';
 import { isProcessRunning } from '../mysqld/process.ts';
-import { InstanceState, restoreState } from './state.ts';
+import {
+  InstanceOperation,
+  markerPath,
+  type OperationMarker,
+  type Recoverer,
+  readMarker,
+  writeMarker,
+} from './marker.ts';
+import { recoverers } from './recoverers.ts';
+import { type InstanceState, restoreState } from './state.ts';
 
 /**
  * One stepback operation per instance at a time, and crash safety: before an operation changes
@@ -13,70 +21,26 @@ import { InstanceState, restoreState } from './state.ts';
  * is gone means an operation was killed; the next command on the instance puts it back first.
  */
 
-export const OperationMarker = z.object({
-  version: z.literal(1),
-  operation: z.string().max(64),
-  pid: z.number().int().positive(),
-  host: z.string(),
-  startedAt: z.string(),
-  /** The state to put back; absent until the operation recorded it (nothing was changed before). */
-  original: InstanceState.optional(),
-  /** Operation-specific recovery data, read by that operation's recoverer. */
-  details: z.record(z.string(), z.unknown()).optional(),
-});
-export type OperationMarker = z.infer<typeof OperationMarker>;
-
-/** Extra recovery an operation needs beyond putting the state back (restore: move the old files back). */
-export type Recoverer = (daemon: MysqlDaemon, marker: OperationMarker, logger: Logger) => Promise<string[]>;
-
-const recoverers = new Map<string, Recoverer>();
-
-export function registerRecoverer(operation: string, recoverer: Recoverer): void {
-  recoverers.set(operation, recoverer);
-}
-
-/** `/var/lib/mysql` → `/var/lib/mysql.stepback.json`: beside the datadir, never inside it. */
-export function markerPath(daemon: MysqlDaemon): string {
-  return `${daemon.config.datadir}.stepback.json`;
-}
-
-async function readMarker(file: string): Promise<OperationMarker | undefined> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  const parsed = OperationMarker.safeParse(safeJson(text));
-  if (!parsed.success) {
-    throw new StepbackError(`the operation marker ${file} is unreadable`, {
-      hint: 'check the instance by hand (running, read_only, replication), then delete the file',
-    });
-  }
-  return parsed.data;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-async function writeMarker(file: string, marker: OperationMarker): Promise<void> {
-  const temporary = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(temporary, `${JSON.stringify(marker, null, 2)}\n`, { flush: true });
-  await fs.rename(temporary, file);
-}
-
 async function isStepbackProcess(pid: number): Promise<boolean> {
   if (pid === process.pid) return true;
   if (!(await isProcessRunning(pid))) return false;
   // A recycled pid belongs to some other program: then the marker's operation is dead.
   const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   return /stepback|vitest|node/.test(cmdline);
+}
+
+/** The recoverer of the operation a marker names; refuses a marker no known operation wrote. */
+export function recovererOf(marker: OperationMarker, file: string): Recoverer | undefined {
+  const operation = InstanceOperation.safeParse(marker.operation);
+  if (!operation.success) {
+    throw new StepbackError(
+      `the operation marker ${file} was left by "stepback ${marker.operation}", which this version cannot recover`,
+      {
+        hint: `run stepback ${marker.operation} again with the version that started it, or check the instance by hand (running, read_only, replication) and delete the file`,
+      },
+    );
+  }
+  return recoverers[operation.data];
 }
 
 /**
@@ -93,12 +57,12 @@ export async function recoverInterrupted(daemon: MysqlDaemon, logger: Logger): P
       { hint: 'wait for it to finish; only one stepback operation runs on an instance at a time' },
     );
   }
+  const recoverer = recovererOf(marker, file);
   logger.warn(
     `an earlier stepback ${marker.operation} (pid ${marker.pid}, started ${marker.startedAt}) was interrupted; putting the instance back`,
   );
   const actions: string[] = [];
-  const recoverer = recoverers.get(marker.operation);
-  if (recoverer) actions.push(...(await recoverer(daemon, marker, logger)));
+  if (recoverer) actions.push(...(await recoverer.recover(daemon, marker, logger)));
   if (marker.original) actions.push(...(await restoreState(daemon, marker.original, logger)));
   await fs.rm(file, { force: true });
   logger.warn(
@@ -123,7 +87,7 @@ export interface InstanceLease {
  */
 export async function acquireInstance(
   daemon: MysqlDaemon,
-  operation: string,
+  operation: InstanceOperation,
   logger: Logger,
 ): Promise<InstanceLease> {
   const recovered = await recoverInterrupted(daemon, logger);

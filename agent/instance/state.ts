@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { VerificationError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { queryValue } from '../mysql/connection.ts';
 import type { MysqlDaemon } from '../mysqld/daemon.ts';
@@ -61,7 +62,7 @@ export async function quiesce(daemon: MysqlDaemon, state: InstanceState, logger:
     } else {
       role = 'primary';
       logger.info('making the primary read-only for a consistent position');
-      await connection.query('SET GLOBAL read_only = 1');
+      await daemon.flavor.stopWrites(connection);
     }
     return {
       role,
@@ -69,6 +70,22 @@ export async function quiesce(daemon: MysqlDaemon, state: InstanceState, logger:
       purged: await daemon.flavor.purgedPosition(connection),
     };
   });
+}
+
+/**
+ * Checks, just before the data is read, that nothing wrote since `quiesced` took its position (a
+ * user whom read_only does not stop). A copy of data that moved would not match its position.
+ */
+export async function checkStillQuiesced(daemon: MysqlDaemon, quiesced: Quiesced): Promise<void> {
+  const position = await daemon.withConnection((connection) => daemon.flavor.executedPosition(connection));
+  if (position !== quiesced.position) {
+    throw new VerificationError(
+      `the position moved after writes were stopped, from ${quiesced.position || '(empty)'} to ${position}: something still writes to the instance`,
+      {
+        hint: 'a user whom read_only does not stop (SUPER, READ_ONLY ADMIN) wrote; stop it, or back up a replica',
+      },
+    );
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import mysql from 'mysql2/promise';
-import { StepbackError, UsageError } from '../../core/errors.ts';
+import { hint, option, StepbackError, UsageError } from '../../core/errors.ts';
 
 export type Connection = mysql.Connection;
 
@@ -99,7 +99,7 @@ export function parseMysqlUri(uri: string, password?: string): ConnectionTarget 
   if (parsed.protocol !== 'mysql:') throw new UsageError(`${uri} must start with mysql://`);
   if (parsed.password) {
     throw new UsageError(`${parsed.protocol}//${parsed.username}:…@${parsed.host} has a password in it`, {
-      hint: 'pass the password through an environment variable (--left-password-env / --right-password-env)',
+      hint: hint`pass the password through an environment variable (${option('leftPasswordEnv')} / ${option('rightPasswordEnv')})`,
     });
   }
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));

@@ -51,6 +51,13 @@ export interface Flavor {
   resetReplication(connection: Connection): Promise<void>;
   /** The server option that keeps replication from starting with mysqld. */
   skipReplicationStartOption(serverVersion: string): string;
+  /** How many replicas are connected to this server now. */
+  attachedReplicas(connection: Connection): Promise<number>;
+  /**
+   * Stops writes on a primary: read_only, and on MySQL super_read_only, which also stops users with
+   * SUPER (on MariaDB they may still write: the position is checked again before the copy).
+   */
+  stopWrites(connection: Connection): Promise<void>;
 }
 
 function versionParts(serverVersion: string): [number, number, number] {
@@ -146,6 +153,12 @@ export const mariadbFlavor: Flavor = {
   skipReplicationStartOption() {
     return '--skip-slave-start';
   },
+  async attachedReplicas(connection) {
+    return (await queryRows(connection, 'SHOW SLAVE HOSTS')).length;
+  },
+  async stopWrites(connection) {
+    await connection.query('SET GLOBAL read_only = 1');
+  },
 };
 
 /** Written to MySQL 8's documentation (not installable here): SHOW REPLICA STATUS, gtid_executed. */
@@ -202,6 +215,12 @@ export const mysqlFlavor: Flavor = {
     return major > 8 || (major === 8 && (minor > 0 || patch >= 26))
       ? '--skip-replica-start'
       : '--skip-slave-start';
+  },
+  async attachedReplicas(connection) {
+    return (await queryRows(connection, 'SHOW REPLICAS')).length;
+  },
+  async stopWrites(connection) {
+    await connection.query('SET GLOBAL super_read_only = 1');
   },
 };
 

@@ -1,30 +1,23 @@
 import os from 'node:os';
 import { backupName } from '../../core/backups.ts';
-import { keepFirstError, StepbackError } from '../../core/errors.ts';
-import type { Compression, PhysicalManifest } from '../../core/manifest.ts';
+import { hint, keepFirstError, PrimaryRefusedError, switchOption } from '../../core/errors.ts';
+import type { PhysicalManifest } from '../../core/manifest.ts';
 import { MANIFEST_FORMAT_VERSION } from '../../core/manifest.ts';
+import type { BackupRequest } from '../../core/operations/backup.ts';
 import { keyspaceAndShard } from '../../core/paths.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
 import type { BackupEngine, EngineContext } from '../engines/engine.ts';
 import { physicalBackupEngine } from '../engines/physical/backup.ts';
-import { registerRestoreRecoverer } from '../engines/physical/restore.ts';
-import { acquireInstance } from '../instance/lease.ts';
-import { captureState, restoreState } from '../instance/state.ts';
+import { reachedPhase } from '../instance/fault.ts';
+import { changeInstance } from '../instance/lifecycle.ts';
 import { queryValue } from '../mysql/connection.ts';
 import type { MysqlDaemon } from '../mysqld/daemon.ts';
+import { openInstance, withRequestStorage } from './open.ts';
+import type { OperationContext, RequestOf } from './operation.ts';
 
-export const backupEngines: Record<string, BackupEngine> = { physical: physicalBackupEngine };
-
-export interface BackupRequest {
-  /** `keyspace/shard` */
-  dir: string;
-  /** Default: `YYYY-MM-DD.HHMMSS.<host>` at the start. */
-  name?: string | undefined;
-  engine: 'physical';
-  compression: Compression;
-  concurrency: number;
-  slowShutdown: boolean;
-}
+export const backupEngines: Record<BackupRequest['engine'], BackupEngine> = {
+  physical: physicalBackupEngine,
+};
 
 export interface BackupResult {
   name: string;
@@ -46,11 +39,27 @@ export interface BackupResult {
 }
 
 /**
- * `stepback backup`: holds the instance, lets the engine copy it into a new backup, writes the
- * MANIFEST last, and always puts the instance back as found (running, read_only, replication). On
- * failure the partial backup is removed and the first error is thrown; cleanup errors are logged.
+ * A primary with replicas attached serves writes: a cold backup would stop them for the whole copy.
+ * It is refused unless asked for; a primary without replicas (a single instance) is backed up.
  */
-export async function runBackup(
+async function refuseServingPrimary(daemon: MysqlDaemon): Promise<void> {
+  const replicas = await daemon.withConnection((connection) => daemon.flavor.attachedReplicas(connection));
+  if (replicas > 0) {
+    throw new PrimaryRefusedError(
+      `${daemon.config.defaultsFile} is a primary with ${replicas} replica(s) attached: a backup would stop its writes until the copy ends; nothing was changed`,
+      {
+        hint: hint`back up one of its replicas, or pass ${switchOption('allowPrimary')} to stop the primary's writes anyway`,
+      },
+    );
+  }
+}
+
+/**
+ * Backs an instance up: holds it, lets the engine copy it into a new backup, writes the MANIFEST
+ * last, and always puts the instance back as found (running, read_only, replication). On failure
+ * the partial backup is removed and the first error is thrown; cleanup errors are logged.
+ */
+export async function backupInstance(
   daemon: MysqlDaemon,
   storage: BackupStorage,
   request: BackupRequest,
@@ -58,108 +67,96 @@ export async function runBackup(
 ): Promise<BackupResult> {
   const { logger } = context;
   const engine = backupEngines[request.engine];
-  if (!engine) throw new StepbackError(`unknown backup engine ${request.engine}`);
-  registerRestoreRecoverer();
   const started = performance.now();
   const startedAt = new Date();
-  const lease = await acquireInstance(daemon, 'backup', logger);
-  let keepMarker = false;
-  try {
-    const original = await captureState(daemon);
-    if (!original.running) {
-      throw new StepbackError(`mysqld of ${daemon.config.defaultsFile} is not running`, {
-        hint: 'start it: a backup reads the replication position from the running server',
-      });
-    }
-    const identity = await daemon.withConnection(async (connection) => ({
-      serverVersion: String(await queryValue(connection, 'SELECT VERSION()')),
-      serverId: Number(await queryValue(connection, 'SELECT @@GLOBAL.server_id')),
-      serverUuid:
-        daemon.flavor.name === 'mysql'
-          ? String(await queryValue(connection, 'SELECT @@GLOBAL.server_uuid'))
-          : undefined,
-    }));
-    const name = request.name ?? backupName(startedAt, os.hostname());
-    const handle = await storage.startBackup(request.dir, name);
-    await lease.record({ original });
-    logger.info(`backing up ${daemon.config.datadir} to ${storage.url} ${request.dir}/${name}`);
-
-    let failure: unknown;
-    let result: BackupResult | undefined;
-    try {
-      const made = await engine.executeBackup({
-        ...context,
-        daemon,
-        handle,
-        original,
-        compression: request.compression,
-        concurrency: request.concurrency,
-        slowShutdown: request.slowShutdown,
-      });
-      const finishedAt = new Date();
-      const manifest: PhysicalManifest = {
-        formatVersion: MANIFEST_FORMAT_VERSION,
-        engine: 'physical',
-        name,
-        dir: request.dir,
-        ...keyspaceAndShard(request.dir),
-        host: os.hostname(),
-        startedAt: startedAt.toISOString(),
-        finishedAt: finishedAt.toISOString(),
-        durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-        flavor: daemon.flavor.name,
-        serverVersion: identity.serverVersion,
-        serverId: identity.serverId,
-        ...(identity.serverUuid ? { serverUuid: identity.serverUuid } : {}),
-        role: made.role,
-        position: made.position,
-        purged: made.purged,
-        compression: request.compression,
-        bytes: made.bytes,
-        files: made.files,
-      };
-      await handle.endBackup(manifest);
-      const peakRssBytes = process.resourceUsage().maxRSS * 1024;
-      result = {
-        name,
-        dir: request.dir,
-        storage: storage.url,
-        engine: engine.name,
-        role: made.role,
-        position: made.position,
-        purged: made.purged,
-        files: made.files.length,
-        bytes: made.bytes,
-        seconds: 0,
-        copySeconds: round(made.copySeconds),
-        mbPerSecond: round(made.copySeconds > 0 ? made.bytes.raw / 1e6 / made.copySeconds : 0),
-        peakRssBytes,
-      };
-    } catch (error) {
-      failure = error;
-      logger.error('backup failed; removing what was stored');
+  const result = await changeInstance(
+    daemon,
+    {
+      operation: 'backup',
+      logger,
+      needsRunning: 'a backup reads the replication position from the running server',
+    },
+    async ({ original }) => {
+      if (!original.replication.configured && !request.allowPrimary) await refuseServingPrimary(daemon);
+      const identity = await daemon.withConnection(async (connection) => ({
+        serverVersion: String(await queryValue(connection, 'SELECT VERSION()')),
+        serverId: Number(await queryValue(connection, 'SELECT @@GLOBAL.server_id')),
+        serverUuid:
+          daemon.flavor.name === 'mysql'
+            ? String(await queryValue(connection, 'SELECT @@GLOBAL.server_uuid'))
+            : undefined,
+      }));
+      const name = request.name ?? backupName(startedAt, os.hostname());
+      const handle = await storage.startBackup(request.dir, name);
+      logger.info(`backing up ${daemon.config.datadir} to ${storage.url} ${request.dir}/${name}`);
       try {
-        await handle.abortBackup();
-      } catch (cleanup) {
-        keepFirstError(logger, failure, cleanup);
+        const made = await engine.executeBackup({
+          ...context,
+          daemon,
+          handle,
+          original,
+          compression: request.compression,
+          concurrency: request.concurrency,
+          slowShutdown: request.slowShutdown,
+        });
+        reachedPhase('backup:copied');
+        const finishedAt = new Date();
+        const manifest: PhysicalManifest = {
+          formatVersion: MANIFEST_FORMAT_VERSION,
+          engine: 'physical',
+          name,
+          dir: request.dir,
+          ...keyspaceAndShard(request.dir),
+          host: os.hostname(),
+          startedAt: startedAt.toISOString(),
+          finishedAt: finishedAt.toISOString(),
+          durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+          flavor: daemon.flavor.name,
+          serverVersion: identity.serverVersion,
+          serverId: identity.serverId,
+          ...(identity.serverUuid ? { serverUuid: identity.serverUuid } : {}),
+          role: made.role,
+          position: made.position,
+          purged: made.purged,
+          compression: request.compression,
+          bytes: made.bytes,
+          files: made.files,
+        };
+        await handle.endBackup(manifest);
+        return {
+          name,
+          dir: request.dir,
+          storage: storage.url,
+          engine: engine.name,
+          role: made.role,
+          position: made.position,
+          purged: made.purged,
+          files: made.files.length,
+          bytes: made.bytes,
+          seconds: 0,
+          copySeconds: round(made.copySeconds),
+          mbPerSecond: round(made.copySeconds > 0 ? made.bytes.raw / 1e6 / made.copySeconds : 0),
+          peakRssBytes: process.resourceUsage().maxRSS * 1024,
+        };
+      } catch (error) {
+        logger.error('backup failed; removing what was stored');
+        await handle.abortBackup().catch((cleanup: unknown) => keepFirstError(logger, error, cleanup));
+        throw error;
       }
-    }
-    try {
-      await restoreState(daemon, original, logger);
-    } catch (error) {
-      keepMarker = true;
-      logger.error('the instance could not be put back; the next stepback command on it retries');
-      failure = keepFirstError(logger, failure, error);
-    }
-    if (failure !== undefined || !result) throw failure;
-    result.seconds = round((performance.now() - started) / 1000);
-    logger.info(
-      `backup ${name} complete: ${result.files} files in ${result.seconds}s, peak memory ${Math.round(result.peakRssBytes / 1048576)} MiB`,
-    );
-    return result;
-  } finally {
-    if (!keepMarker) await lease.release();
-  }
+    },
+  );
+  result.seconds = round((performance.now() - started) / 1000);
+  logger.info(
+    `backup ${result.name} complete: ${result.files} files in ${result.seconds}s, peak memory ${Math.round(result.peakRssBytes / 1048576)} MiB`,
+  );
+  return result;
+}
+
+/** `stepback backup`, and a state machine's backup task. */
+export function runBackup(request: RequestOf<'backup'>, context: OperationContext): Promise<BackupResult> {
+  return withRequestStorage(request, context, async (storage) =>
+    backupInstance(await openInstance(request, context.logger), storage, request, context),
+  );
 }
 
 function round(value: number): number {

@@ -1,26 +1,26 @@
 import { chooseBackup } from '../../core/backups.ts';
-import { ExistingDataError, keepFirstError, StepbackError } from '../../core/errors.ts';
+import { ExistingDataError, FieldError, hint, StepbackError, switchOption } from '../../core/errors.ts';
 import type { PhysicalManifest } from '../../core/manifest.ts';
+import type { RestoreRequest } from '../../core/operations/restore.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
 import type { EngineContext, RestoreEngine } from '../engines/engine.ts';
 import { databasesWithFiles } from '../engines/physical/files.ts';
 import { dataLayout } from '../engines/physical/layout.ts';
-import {
-  physicalRestoreEngine,
-  RESTORE_OPERATION,
-  registerRestoreRecoverer,
-  restoreNeedsRecovery,
-} from '../engines/physical/restore.ts';
+import { physicalRestoreEngine } from '../engines/physical/restore.ts';
 import { isUserDatabase, userDatabasesWithTables } from '../instance/databases.ts';
-import { acquireInstance } from '../instance/lease.ts';
+import { changeInstance } from '../instance/lifecycle.ts';
 import { replicateFrom } from '../instance/replication.ts';
-import { captureState, restoreState } from '../instance/state.ts';
 import type { ReplicationSource } from '../mysql/flavor.ts';
 import type { MysqlDaemon } from '../mysqld/daemon.ts';
+import { openInstance, withRequestStorage } from './open.ts';
+import type { OperationContext, RequestOf } from './operation.ts';
 
-export const restoreEngines: Record<string, RestoreEngine> = { physical: physicalRestoreEngine };
+export const restoreEngines: Record<PhysicalManifest['engine'], RestoreEngine> = {
+  physical: physicalRestoreEngine,
+};
 
-export interface RestoreRequest {
+/** What the restore itself needs once the request's secrets are read. */
+export interface RestoreOptions {
   dir: string;
   /** A named backup; default the newest complete one. */
   backup?: string | undefined;
@@ -28,7 +28,7 @@ export interface RestoreRequest {
   concurrency: number;
   localMetadata: Readonly<Record<string, string>>;
   replicateFrom?: ReplicationSource | undefined;
-  /** How long to wait for the restored instance to catch up with --replicate-from. */
+  /** How long to wait for the restored instance to catch up with replicateFrom. */
   replicationTimeoutSeconds: number;
 }
 
@@ -43,7 +43,7 @@ export interface RestoreResult {
   bytes: { raw: number; stored: number };
   /** Newer backups passed over, each with why. */
   skipped: { name: string; problem: string }[];
-  /** User databases the restore replaced (with --delete-before-restore). */
+  /** User databases the restore replaced (with deleteBeforeRestore). */
   replacedDatabases: string[];
   replication?: { source: string; caughtUpTo: string };
   seconds: number;
@@ -68,82 +68,61 @@ function checkCompatible(daemon: MysqlDaemon, manifest: PhysicalManifest): void 
 }
 
 /**
- * `stepback restore`: chooses the backup (exit 3 when none), refuses to replace user data unless
- * asked (exit 4), lets the engine stage, verify and swap the files (the instance is left as found
- * on any failure before the swap, and its old files are put back on a failure during it), then
- * optionally replicates from a primary until caught up.
+ * Restores a backup into an instance: chooses the backup (NO_BACKUP when none), refuses to replace
+ * user data unless asked (EXISTING_DATA), lets the engine stage, verify and swap the files (the
+ * instance is left as found on any failure before the swap, and its old files are put back on a
+ * failure during it), then optionally replicates from a primary until caught up.
  */
-export async function runRestore(
+export async function restoreInstance(
   daemon: MysqlDaemon,
   storage: BackupStorage,
-  request: RestoreRequest,
+  options: RestoreOptions,
   context: EngineContext,
 ): Promise<RestoreResult> {
   const { logger } = context;
-  registerRestoreRecoverer();
   const started = performance.now();
-  const lease = await acquireInstance(daemon, RESTORE_OPERATION, logger);
-  let keepMarker = false;
-  try {
-    const chosen = await chooseBackup(storage, request.dir, { name: request.backup }, logger);
+  return changeInstance(daemon, { operation: 'restore', logger }, async ({ original, lease }) => {
+    const chosen = await chooseBackup(storage, options.dir, { name: options.backup }, logger);
     const { manifest } = chosen;
     if (manifest.engine !== 'physical') {
-      throw new StepbackError(`backup ${request.dir}/${manifest.name} is a ${manifest.engine} snapshot`, {
+      throw new StepbackError(`backup ${options.dir}/${manifest.name} is a ${manifest.engine} snapshot`, {
         hint: 'restore snapshots with stepback multirestore; restore takes physical backups',
       });
     }
-    const engine = restoreEngines[manifest.engine]!;
+    const engine = restoreEngines[manifest.engine];
     checkCompatible(daemon, manifest);
-    const original = await captureState(daemon);
     const existing = await userDatabases(daemon, original.running);
-    if (existing.length > 0 && !request.deleteBeforeRestore) {
+    if (existing.length > 0 && !options.deleteBeforeRestore) {
       throw new ExistingDataError(
         `${daemon.config.datadir} holds user data (${existing.slice(0, 10).join(', ')}${existing.length > 10 ? ', …' : ''}); nothing was changed`,
-        { hint: 'pass --delete-before-restore to replace it with the backup' },
+        { hint: hint`pass ${switchOption('deleteBeforeRestore')} to replace it with the backup` },
       );
     }
-    await lease.record({ original });
     logger.info(
-      `restoring ${request.dir}/${manifest.name} (${manifest.files.length} files, position ${manifest.position || '(empty)'}) into ${daemon.config.datadir}`,
+      `restoring ${options.dir}/${manifest.name} (${manifest.files.length} files, position ${manifest.position || '(empty)'}) into ${daemon.config.datadir}`,
     );
-
-    let restored: Awaited<ReturnType<RestoreEngine['executeRestore']>>;
-    try {
-      restored = await engine.executeRestore({
-        ...context,
-        daemon,
-        handle: chosen.handle,
-        manifest,
-        lease,
-        concurrency: request.concurrency,
-        localMetadata: request.localMetadata,
-      });
-    } catch (error) {
-      if (restoreNeedsRecovery(lease.marker)) {
-        keepMarker = true;
-        throw error;
-      }
-      try {
-        await restoreState(daemon, lease.marker.original ?? original, logger);
-      } catch (stateError) {
-        keepMarker = true;
-        keepFirstError(logger, error, stateError);
-      }
-      throw error;
-    }
+    const restored = await engine.executeRestore({
+      ...context,
+      daemon,
+      handle: chosen.handle,
+      manifest,
+      lease,
+      concurrency: options.concurrency,
+      localMetadata: options.localMetadata,
+    });
 
     let replication: RestoreResult['replication'];
-    if (request.replicateFrom) {
-      const { caughtUpTo } = await replicateFrom(daemon, request.replicateFrom, {
-        timeoutSeconds: request.replicationTimeoutSeconds,
+    if (options.replicateFrom) {
+      const { caughtUpTo } = await replicateFrom(daemon, options.replicateFrom, {
+        timeoutSeconds: options.replicationTimeoutSeconds,
         logger,
         signal: context.signal,
       });
-      replication = { source: `${request.replicateFrom.host}:${request.replicateFrom.port}`, caughtUpTo };
+      replication = { source: `${options.replicateFrom.host}:${options.replicateFrom.port}`, caughtUpTo };
     }
     return {
       backup: manifest.name,
-      dir: request.dir,
+      dir: options.dir,
       storage: storage.url,
       engine: engine.name,
       position: manifest.position,
@@ -157,9 +136,48 @@ export async function runRestore(
       swapSeconds: round(restored.swapSeconds),
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
-  } finally {
-    if (!keepMarker) await lease.release();
+  });
+}
+
+/** The replication password, from the variable the request names (secrets never travel as values). */
+function replicationPassword(request: RestoreRequest, context: OperationContext): string {
+  const variable = request.replicateFrom?.passwordEnv;
+  if (variable === undefined) return '';
+  const value = context.env.variable(variable);
+  if (value === undefined) {
+    throw new FieldError(['replicateFrom', 'passwordEnv'], `the variable ${variable} is not set`, {
+      hint: 'set it in the environment of the agent (on hosts: the agent environment file)',
+    });
   }
+  return value;
+}
+
+/** `stepback restore`, and a state machine's restore task. */
+export function runRestore(request: RequestOf<'restore'>, context: OperationContext): Promise<RestoreResult> {
+  const password = replicationPassword(request, context);
+  return withRequestStorage(request, context, async (storage) =>
+    restoreInstance(
+      await openInstance(request, context.logger),
+      storage,
+      {
+        dir: request.dir,
+        backup: request.backup,
+        deleteBeforeRestore: request.deleteBeforeRestore,
+        concurrency: request.concurrency,
+        localMetadata: request.localMetadata,
+        replicateFrom: request.replicateFrom
+          ? {
+              host: request.replicateFrom.host,
+              port: request.replicateFrom.port,
+              user: request.replicateFrom.user,
+              password,
+            }
+          : undefined,
+        replicationTimeoutSeconds: request.replicationTimeout,
+      },
+      context,
+    ),
+  );
 }
 
 function round(value: number): number {

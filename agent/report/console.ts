@@ -1,14 +1,14 @@
-import type { Writable } from 'node:stream';
 import { errorCodeOf, messageOf, StepbackError } from '../../core/errors.ts';
 import { formatBytes, formatCount, formatSeconds } from './format.ts';
 import type { Progress, Reporter } from './reporter.ts';
+import { ProgressThrottle } from './throttle.ts';
 
 export interface ConsoleReporterOptions {
   json: boolean;
   quiet: boolean;
   verbose: boolean;
-  stdout: Writable & { isTTY?: boolean };
-  stderr: Writable & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   /** Renders a result for people; JSON mode prints the object instead. */
   summarize?: (result: object) => string;
   now?: () => number;
@@ -26,15 +26,12 @@ const ttyInterval = 200;
  */
 export class ConsoleReporter implements Reporter {
   readonly #options: ConsoleReporterOptions;
-  readonly #now: () => number;
-  #phase = '';
-  #phaseStarted = 0;
-  #lastDraw = 0;
+  readonly #throttle: ProgressThrottle;
   #drawn = false;
 
   constructor(options: ConsoleReporterOptions) {
     this.#options = options;
-    this.#now = options.now ?? Date.now;
+    this.#throttle = new ProgressThrottle(() => (this.#tty ? ttyInterval : plainInterval), options.now);
   }
 
   get #tty(): boolean {
@@ -44,22 +41,10 @@ export class ConsoleReporter implements Reporter {
   progress(update: Progress): void {
     this.#options.onProgress?.(update);
     if (this.#options.quiet) return;
-    const now = this.#now();
-    const newPhase = update.phase !== this.#phase;
-    if (newPhase) {
-      this.#phase = update.phase;
-      this.#phaseStarted = now;
-    }
-    // The last update of a phase is always drawn; one without totals is never "finished".
-    const finished =
-      update.bytesTotal !== undefined
-        ? update.bytesDone === update.bytesTotal
-        : update.itemsTotal !== undefined && update.itemsDone === update.itemsTotal;
-    if (!newPhase && !finished && now - this.#lastDraw < (this.#tty ? ttyInterval : plainInterval)) return;
-    this.#lastDraw = now;
-    const line = describeProgress(update, (now - this.#phaseStarted) / 1000);
+    if (!this.#throttle.admit(update)) return;
+    const line = describeProgress(update, this.#throttle.phaseSeconds);
     if (this.#tty) {
-      const columns = (this.#options.stderr as { columns?: number }).columns || 120;
+      const columns = this.#options.stderr.columns || 120;
       this.#options.stderr.write(`\r\x1b[2K${line.slice(0, columns - 1)}`);
       this.#drawn = true;
     } else {

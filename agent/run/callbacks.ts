@@ -41,15 +41,19 @@ export type CallbackMessage =
   | { callback: 'success'; output: object }
   | { callback: 'failure'; error: string; cause: string };
 
+/** Why Step Functions would refuse `output` as a task result (larger than its limit), if it would. */
+export function taskOutputProblem(output: object): string | undefined {
+  const bytes = Buffer.byteLength(JSON.stringify(output));
+  return bytes > MAX_OUTPUT
+    ? `its result is ${bytes} bytes, over the ${MAX_OUTPUT}-byte Step Functions task output limit`
+    : undefined;
+}
+
 /** Serialises the output, refusing (as Step Functions would) one larger than the limit. */
 function outputText(output: object): string {
-  const text = JSON.stringify(output);
-  if (Buffer.byteLength(text) > MAX_OUTPUT) {
-    throw new Error(
-      `the result is ${Buffer.byteLength(text)} bytes, over the ${MAX_OUTPUT}-byte task output limit`,
-    );
-  }
-  return text;
+  const problem = taskOutputProblem(output);
+  if (problem) throw new Error(problem);
+  return JSON.stringify(output);
 }
 
 export class SfnTaskCallbacks implements TaskCallbacks {

@@ -2,10 +2,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireInstance, markerPath, recoverInterrupted } from '../../agent/instance/lease.ts';
-import { captureState, quiesce, restoreState } from '../../agent/instance/state.ts';
+import { acquireInstance, recoverInterrupted } from '../../agent/instance/lease.ts';
+import { markerPath } from '../../agent/instance/marker.ts';
+import { captureState, checkStillQuiesced, quiesce, restoreState } from '../../agent/instance/state.ts';
 import { type CommandRunner, MysqlDaemon } from '../../agent/mysqld/daemon.ts';
-import { InstanceBusyError, type StepbackError } from '../../core/errors.ts';
+import { InstanceBusyError, type StepbackError, VerificationError } from '../../core/errors.ts';
 import { recordingLogger, silentLogger } from '../../core/log.ts';
 import { createTestInstance, startReplication, type TestInstance } from '../support/mariadb.ts';
 
@@ -201,5 +202,24 @@ describe('instance lease', () => {
     expect(await recoverInterrupted(daemon, silentLogger)).toEqual([]);
     const lease = await acquireInstance(daemon, 'backup', silentLogger);
     await lease.release();
+  });
+});
+
+describe('stopping writes for a consistent position', () => {
+  it('catches a write that read_only let through (a SUPER user on MariaDB) before data is read', async () => {
+    const daemon = await MysqlDaemon.open({ defaultsFile: primary.cnf, logger: silentLogger });
+    const original = await captureState(daemon);
+    const quiesced = await quiesce(daemon, original, silentLogger);
+    try {
+      await expect(checkStillQuiesced(daemon, quiesced)).resolves.toBeUndefined();
+      // root has SUPER: read_only does not stop it on MariaDB.
+      await primary.query('CREATE DATABASE IF NOT EXISTS quiesce_check');
+      await primary.query('CREATE TABLE IF NOT EXISTS quiesce_check.t (id INT PRIMARY KEY)');
+      const error = await checkStillQuiesced(daemon, quiesced).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(VerificationError);
+      expect((error as Error).message).toMatch(/the position moved after writes were stopped/);
+    } finally {
+      await restoreState(daemon, original, silentLogger);
+    }
   });
 });

@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireInstance, markerPath } from '../../agent/instance/lease.ts';
+import { acquireInstance } from '../../agent/instance/lease.ts';
+import { markerPath } from '../../agent/instance/marker.ts';
 import { MysqlDaemon } from '../../agent/mysqld/daemon.ts';
 import { inspectBackups, readManifest } from '../../core/backups.ts';
 import { silentLogger } from '../../core/log.ts';
@@ -141,13 +142,31 @@ describe('stepback backup', () => {
     });
   });
 
+  it('refuses a primary with replicas attached unless --allow-primary, touching nothing', async () => {
+    const before = await stateOf(primary);
+    const refused = await backup(primary, 'shop/primary', ['--name', 'refused']);
+    expect(refused.code).toBe(2);
+    expect(refused.json).toMatchObject({ error: { code: 'PRIMARY_REFUSED' } });
+    expect(refused.stderr).toContain('is a primary with 1 replica(s) attached');
+    expect(refused.stderr).toContain('pass --allow-primary');
+    expect(await stateOf(primary)).toEqual(before);
+    expect(await storage.listBackups('shop/primary')).toEqual([]);
+    expect(await markerExists(primary)).toBe(false);
+  });
+
   it('backs up a primary by making it read-only for the position, and turns read_only off again', async () => {
     const before = await stateOf(primary);
     expect(before).toMatchObject({ readOnly: false, replication: { configured: false } });
     const [{ position }] = await primary.query<[{ position: string }]>(
       'SELECT @@gtid_current_pos AS position',
     );
-    const run = await backup(primary, 'shop/primary', ['--compression', 'gzip', '--name', 'nightly-1']);
+    const run = await backup(primary, 'shop/primary', [
+      '--compression',
+      'gzip',
+      '--name',
+      'nightly-1',
+      '--allow-primary',
+    ]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.json).toMatchObject({ name: 'nightly-1', role: 'primary', position });
     expect(await stateOf(primary)).toEqual(before);

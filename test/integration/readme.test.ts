@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../agent/cli/main.ts';
 import { selectEnvironment } from '../../cdk/config.ts';
-import { AgentRequest } from '../../core/agent-request.ts';
+import { parseAgentRequest } from '../../core/agent-request.ts';
 import { parseManifest } from '../../core/manifest.ts';
 import { machineInputs } from '../../functions/inputs.ts';
 import { runLocalCli } from '../../local/main.ts';
@@ -294,7 +294,7 @@ describe('the README', () => {
       'restore-input': (value) => machineInputs.restore.parse(value),
       'reshard-input': (value) => machineInputs.reshard.parse(value),
       'cdk-environment': (value) => selectEnvironment({ readme: value }, 'readme'),
-      'agent-request': (value) => AgentRequest.parse(value),
+      'agent-request': (value) => parseAgentRequest(value),
       manifest: (_value, text) => parseManifest(text),
       'diff-result': (value) => {
         const result = value as { tables: Record<string, number>[]; total: Record<string, number> };

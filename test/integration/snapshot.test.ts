@@ -4,15 +4,17 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { multirestore } from '../../agent/engines/logical/multirestore/multirestore.ts';
-import { createSnapshot } from '../../agent/engines/logical/snapshot/snapshot.ts';
 import type { Connection } from '../../agent/mysql/connection.ts';
 import { MysqlDaemon } from '../../agent/mysqld/daemon.ts';
+import { multirestoreInstance } from '../../agent/operations/multirestore.ts';
+import { snapshotInstance } from '../../agent/operations/snapshot.ts';
 import { inspectBackups } from '../../core/backups.ts';
 import { VerificationError } from '../../core/errors.ts';
 import { KeyRange, parseKeyRanges, uint64KeyspaceId } from '../../core/keyrange.ts';
 import { silentLogger } from '../../core/log.ts';
 import type { LogicalManifest } from '../../core/manifest.ts';
+import { MultirestoreRequest } from '../../core/operations/multirestore.ts';
+import { SnapshotRequest } from '../../core/operations/snapshot.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
 import { runStepback } from '../support/cli.ts';
 import { rangeCondition, tableRows } from '../support/logical.ts';
@@ -134,19 +136,28 @@ async function readOnly(instance: TestInstance): Promise<boolean> {
   return Number(row?.v) === 1;
 }
 
+/** What an operation needs besides its request, reporting nothing. */
+function quietContext() {
+  return { logger: silentLogger, progress: () => {}, signal: new AbortController().signal };
+}
+
 /** Loads one range's snapshot into its own database on the destination. */
 async function restoreRange(dir: string, name: string, database: string): Promise<void> {
   const daemon = await MysqlDaemon.open({ defaultsFile: dest.cnf, logger: silentLogger });
-  await multirestore({
+  await multirestoreInstance(
     daemon,
     storage,
-    sources: [{ dir, name }],
-    database,
-    fetchConcurrency: 2,
-    insertConcurrency: 2,
-    tableConcurrency: 1,
-    logger: silentLogger,
-  });
+    MultirestoreRequest.parse({
+      storage: storage.url,
+      defaultsFile: dest.cnf,
+      sources: [`${dir}@${name}`],
+      database,
+      fetchConcurrency: 2,
+      insertConcurrency: 2,
+      tableConcurrency: 1,
+    }),
+    quietContext(),
+  );
 }
 
 /**
@@ -241,18 +252,21 @@ describe('stepback snapshot', () => {
     ['four ranges with boundaries of several bytes', parseKeyRanges('-3fff,3fff-40,40-8000,8000-')],
   ])('splits by a varbinary keyspace id, bytewise, into %s', async (label, ranges) => {
     const daemon = await MysqlDaemon.open({ defaultsFile: replica.cnf, logger: silentLogger });
-    const result = await createSnapshot({
+    const result = await snapshotInstance(
       daemon,
       storage,
-      dir: `vshop/${label.replace(/\W/g, '')}`,
-      database: 'vshop',
-      keyColumn: 'kid',
-      keyType: 'bytes',
-      keyRanges: ranges,
-      maxFileBytes: 64 * 1024 * 1024,
-      concurrency: 2,
-      logger: silentLogger,
-    });
+      SnapshotRequest.parse({
+        storage: storage.url,
+        defaultsFile: replica.cnf,
+        dir: `vshop/${label.replace(/\W/g, '')}`,
+        database: 'vshop',
+        keyColumn: 'kid',
+        keyType: 'bytes',
+        keyRanges: ranges.map(String),
+        concurrency: 2,
+      }),
+      quietContext(),
+    );
     expect(await replicationRunning(replica)).toBe(true);
     const restored = [];
     for (const [i, entry] of result.snapshots.entries()) {
@@ -317,9 +331,13 @@ describe('stepback snapshot', () => {
     [
       '--tables with a partial key range',
       ['--tables', 'customers', '--key-column', 'ksid', '--key-type', 'uint64', '--shards', '2'],
-      /--tables copies whole tables/,
+      /--tables: copies whole tables/,
     ],
-    ['a key range without a key column', ['--key-ranges', '-80,80-'], /needs --key-column and --key-type/],
+    [
+      'a key range without a key column',
+      ['--key-ranges', '-80,80-'],
+      /--key-column: is required to split by key range/,
+    ],
     [
       '--key-ranges with --shards',
       ['--key-column', 'ksid', '--key-type', 'uint64', '--key-ranges', '-80,80-', '--shards', '2'],
@@ -512,15 +530,19 @@ describe('stepback snapshot', () => {
         },
       },
     });
-    const error = await createSnapshot({
+    const error = await snapshotInstance(
       daemon,
       storage,
-      dir: 'shop/moved',
-      database: 'shop',
-      maxFileBytes: 1024 * 1024,
-      concurrency: 1,
-      logger: silentLogger,
-    }).catch((e: unknown) => e);
+      SnapshotRequest.parse({
+        storage: storage.url,
+        defaultsFile: primary.cnf,
+        dir: 'shop/moved',
+        database: 'shop',
+        maxFileSize: '1MiB',
+        concurrency: 1,
+      }),
+      quietContext(),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(VerificationError);
     expect((error as Error).message).toMatch(
       /the position moved during the snapshot, from 0-\d+-\d+ to 0-\d+-\d+/,

@@ -1,5 +1,6 @@
 import { StepbackError } from '../../../core/errors.ts';
-import { quiesce } from '../../instance/state.ts';
+import { reachedPhase } from '../../instance/fault.ts';
+import { checkStillQuiesced, quiesce } from '../../instance/state.ts';
 import { formatBytes } from '../../report/format.ts';
 import { ByteProgress } from '../../report/progress.ts';
 import type { BackupEngine, BackupParams, EngineBackup } from '../engine.ts';
@@ -20,7 +21,10 @@ export const physicalBackupEngine: BackupEngine = {
     const layout = dataLayout(daemon.config);
     const quiesced = await quiesce(daemon, params.original, logger);
     logger.info(`position ${quiesced.position || '(empty)'} (${quiesced.role})`);
+    await checkStillQuiesced(daemon, quiesced);
+    reachedPhase('backup:quiesced');
     await daemon.shutdown({ fast: !params.slowShutdown });
+    reachedPhase('backup:stopped');
     params.signal.throwIfAborted();
 
     const files = await listDataFiles(layout, logger);

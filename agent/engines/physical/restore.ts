@@ -1,101 +1,14 @@
 import fs from 'node:fs/promises';
 import { keepFirstError, messageOf, StepbackError } from '../../../core/errors.ts';
-import type { Logger } from '../../../core/log.ts';
-import { type OperationMarker, registerRecoverer } from '../../instance/lease.ts';
+import { reachedPhase } from '../../instance/fault.ts';
 import { writeLocalMetadata } from '../../instance/metadata.ts';
 import { captureState } from '../../instance/state.ts';
-import type { MysqlDaemon } from '../../mysqld/daemon.ts';
 import { ByteProgress } from '../../report/progress.ts';
 import type { EngineRestore, RestoreEngine, RestoreParams } from '../engine.ts';
-import { type DataLayout, dataLayout } from './layout.ts';
+import { dataLayout } from './layout.ts';
+import { holdingLeftovers, undoRestore } from './recovery.ts';
 import { planRestoreFiles, stagedTops, stageFiles } from './stage.ts';
-import {
-  applySwap,
-  checkJournal,
-  planSwap,
-  RestoreJournal,
-  removeHolding,
-  restoreArea,
-  rollBackSwap,
-} from './swap.ts';
-
-/** The operation name restores hold an instance under (and recover by). */
-export const RESTORE_OPERATION = 'restore';
-
-/** Whether the journal says old files may be out of place: the marker must stay until they are back. */
-export function restoreNeedsRecovery(marker: OperationMarker): boolean {
-  const parsed = RestoreJournal.safeParse(marker.details?.restore);
-  return parsed.success && (parsed.data.phase === 'swapping' || parsed.data.phase === 'started');
-}
-
-async function holdingLeftovers(holding: readonly string[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const dir of holding) {
-    if (await fs.stat(dir).catch(() => undefined)) found.push(dir);
-  }
-  return found;
-}
-
-/**
- * Undoes a restore that did not commit, however far it got: the restored mysqld stopped, the
- * restored files out, the old files back, the staging area removed. Returns what it did.
- */
-async function undoRestore(
-  daemon: MysqlDaemon,
-  layout: DataLayout,
-  journal: RestoreJournal,
-  logger: Logger,
-): Promise<string[]> {
-  const actions: string[] = [];
-  if (journal.plan && (journal.phase === 'swapping' || journal.phase === 'started')) {
-    if (await daemon.isRunning()) {
-      await daemon.shutdown();
-      actions.push('stopped the restored mysqld');
-    }
-    await rollBackSwap(journal.plan, layout, { serverRan: journal.phase === 'started' });
-    actions.push('put the old files back');
-    logger.info('the old files are back in place');
-  }
-  await removeHolding(journal.holding);
-  actions.push('removed the staged files');
-  return actions;
-}
-
-/**
- * Repairs a restore that was killed: before the restored instance ran with its position set, the
- * old files go back (the next restore starts over); after, only the old files are deleted. An
- * interrupted restore is therefore never taken for a complete one.
- */
-async function recoverRestore(
-  daemon: MysqlDaemon,
-  marker: OperationMarker,
-  logger: Logger,
-): Promise<string[]> {
-  if (marker.details?.restore === undefined) return [];
-  const parsed = RestoreJournal.safeParse(marker.details.restore);
-  if (!parsed.success) {
-    throw new StepbackError('the restore journal in the operation marker is unreadable', {
-      hint: 'check the datadir by hand, then delete the marker file beside it',
-    });
-  }
-  const journal = parsed.data;
-  const layout = dataLayout(daemon.config);
-  checkJournal(journal, layout);
-  if (journal.phase === 'committed') {
-    await removeHolding(journal.holding);
-    return ['deleted the old files of the completed restore'];
-  }
-  return undoRestore(daemon, layout, journal, logger);
-}
-
-let recovererRegistered = false;
-
-/** Lets any command that takes an instance repair a killed restore first. Idempotent. */
-export function registerRestoreRecoverer(): void {
-  if (recovererRegistered) return;
-  registerRecoverer(RESTORE_OPERATION, recoverRestore);
-  recovererRegistered = true;
-}
+import { applySwap, planSwap, type RestoreJournal, removeHolding, restoreArea } from './swap.ts';
 
 /**
  * Stages every file beside the datadir, verified, while the instance keeps running; only then
@@ -107,7 +20,6 @@ export function registerRestoreRecoverer(): void {
 export const physicalRestoreEngine: RestoreEngine = {
   name: 'physical',
   async executeRestore(params: RestoreParams): Promise<EngineRestore> {
-    registerRestoreRecoverer();
     const { daemon, manifest, lease, logger } = params;
     const layout = dataLayout(daemon.config);
     if (!(await fs.stat(layout.datadir).catch(() => undefined))?.isDirectory()) {
@@ -150,12 +62,14 @@ export const physicalRestoreEngine: RestoreEngine = {
 
     const swapStarted = performance.now();
     try {
+      reachedPhase('restore:staged');
       logger.info('all files staged and verified; replacing the old files');
       await daemon.shutdown();
       const plan = await planSwap(layout, area, stagedTops(planned));
       journal = { ...journal, phase: 'swapping', plan };
       await lease.record({ details: { restore: journal } });
       await applySwap(plan, layout);
+      reachedPhase('restore:swapped');
 
       journal = { ...journal, phase: 'started' };
       await lease.record({ details: { restore: journal } });
@@ -165,6 +79,7 @@ export const physicalRestoreEngine: RestoreEngine = {
         '--skip-networking',
         daemon.flavor.skipReplicationStartOption(version),
       ]);
+      reachedPhase('restore:started');
       if (daemon.flavor.needsUpgradeTool(version, manifest.serverVersion)) await daemon.upgrade();
       else logger.info('the backup comes from this server release: no upgrade needed');
       await daemon.withConnection(async (connection) => {
@@ -192,6 +107,7 @@ export const physicalRestoreEngine: RestoreEngine = {
       }
       throw error;
     }
+    reachedPhase('restore:committed');
     const swapSeconds = (performance.now() - swapStarted) / 1000;
     try {
       await removeHolding(area.holding);

@@ -1,219 +1,21 @@
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { keepFirstError, StepbackError, UsageError } from '../../../../core/errors.ts';
 import type { Logger } from '../../../../core/log.ts';
-import type { BackupStorage } from '../../../../core/storage/types.ts';
 import { mapConcurrent, Semaphore } from '../../../../core/stream/concurrency.ts';
-import { acquireInstance, registerRecoverer } from '../../../instance/lease.ts';
-import { type Connection, qualifiedName, queryValue } from '../../../mysql/connection.ts';
-import type { MysqlDaemon } from '../../../mysqld/daemon.ts';
+import { reachedPhase } from '../../../instance/fault.ts';
+import { type Connection, qualifiedName } from '../../../mysql/connection.ts';
 import type { Progress } from '../../../report/reporter.ts';
-import { pendingFiles, prepareDestination } from './destination.ts';
-import { finishRun, writeCheckpoints } from './ledger.ts';
 import { type FileJob, fetchFile, loadFile } from './load.ts';
-import { planRestore, type RestorePlan, sourceKey } from './plan.ts';
-import { prepareSession, SessionPool } from './sessions.ts';
-import { chooseSources, type SourceSpec } from './sources.ts';
+import type { RestorePlan } from './plan.ts';
+import type { SessionPool } from './sessions.ts';
 
-export interface MultirestoreOptions {
-  daemon: MysqlDaemon;
-  storage: BackupStorage;
-  sources: readonly SourceSpec[];
+export interface LoadFilesOptions {
   database: string;
-  /** Files fetched (read, verified, decompressed) at once. */
   fetchConcurrency: number;
-  /** LOAD DATA statements at once. */
   insertConcurrency: number;
-  /** LOAD DATA statements into one table at once. */
   tableConcurrency: number;
-  /** Write the load to the binary log (default: off for the session). */
-  writeBinlogs?: boolean | undefined;
-  /** Write one checkpoint row per source, for filtered replication to resume from. */
-  checkpoints?: boolean | undefined;
-  /** Flag the checkpoint rows so that replication is not started from them automatically. */
-  dontStartReplication?: boolean | undefined;
-  /** Replace the tables and views the snapshots hold when the database already has tables. */
-  force?: boolean | undefined;
   logger: Logger;
-  signal?: AbortSignal | undefined;
   onProgress?: ((progress: Progress) => void) | undefined;
-}
-
-export interface MultirestoreResult {
-  database: string;
-  sources: { dir: string; name: string; keyRange: string; position: string; rows: number }[];
-  tables: number;
-  views: number;
-  files: { total: number; loaded: number; alreadyLoaded: number };
-  /** Rows loaded by this run. */
-  rows: number;
-  /** Stored bytes fetched by this run. */
-  bytes: number;
-  /** An interrupted run of the same sources was continued. */
-  resumed: boolean;
-  checkpoints: boolean;
-  seconds: number;
-}
-
-const FLAG_DONT_START = 'dont-start';
-
-function fetchDirPrefix(pid: number = process.pid): string {
-  return `stepback-multirestore-${pid}`;
-}
-
-registerRecoverer('multirestore', async (_daemon, marker) => {
-  const workDir = marker.details?.workDir;
-  if (typeof workDir !== 'string') return [];
-  const dir = path.join(workDir, fetchDirPrefix(marker.pid));
-  const existed = await fs.stat(dir).then(
-    () => true,
-    () => false,
-  );
-  await fs.rm(dir, { recursive: true, force: true });
-  return existed ? ['removed the files fetched by the interrupted multirestore'] : [];
-});
-
-/** Directory the server may read files from: secure_file_priv, or its tmpdir when unrestricted. */
-async function serverReadableDir(daemon: MysqlDaemon): Promise<string> {
-  const secure = daemon.config.secureFilePriv;
-  if (secure === undefined) {
-    throw new UsageError(
-      'secure_file_priv is NULL on this instance: the server may not read files for LOAD DATA',
-      {
-        hint: 'set secure_file_priv to a directory (e.g. /var/lib/mysql-files) in my.cnf and restart mysqld',
-      },
-    );
-  }
-  if (secure !== '') return secure;
-  const tmpdir = String(await daemon.withConnection((c) => queryValue(c, 'SELECT @@GLOBAL.tmpdir')));
-  return tmpdir.split(':')[0] || os.tmpdir();
-}
-
-/**
- * Loads one or more logical snapshots into one database: a merge of several sources, one range of
- * a horizontal split, or the tables of a vertical split. Resumable: a per-file ledger in the
- * destination makes a re-run after a crash load only what is missing, never a row twice.
- */
-export async function multirestore(options: MultirestoreOptions): Promise<MultirestoreResult> {
-  const started = Date.now();
-  const { daemon, logger, database } = options;
-  const signal = options.signal ?? new AbortController().signal;
-  if (options.dontStartReplication && !options.checkpoints) {
-    throw new UsageError('--dont-start-replication flags the checkpoint rows: it needs --checkpoints');
-  }
-  const plan = planRestore(await chooseSources(options.storage, options.sources, logger));
-
-  const lease = await acquireInstance(daemon, 'multirestore', logger);
-  const connections: Connection[] = [];
-  const connect = async (db?: string) => {
-    const connection = await daemon.connect(db ? { database: db } : {});
-    connections.push(connection);
-    return connection;
-  };
-  const session = { writeBinlogs: Boolean(options.writeBinlogs) };
-  const pool = new SessionPool(options.insertConcurrency, async () => {
-    const connection = await connect(database);
-    await prepareSession(connection, session);
-    return connection;
-  });
-  let fetchDir: string | undefined;
-  let failure: unknown;
-  let result: MultirestoreResult | undefined;
-  try {
-    if (!(await daemon.isRunning())) {
-      throw new StepbackError('mysqld is not running: multirestore loads into the running server', {
-        hint: 'start mysqld, then run multirestore again',
-      });
-    }
-    // Files are fetched (verified, decompressed) where the server may read them, then loaded with
-    // LOAD DATA INFILE. Streaming them with LOAD DATA LOCAL measured no faster here, would load rows
-    // before their hash is checked, and needs local_infile (off by default on MySQL 8).
-    const workDir = await serverReadableDir(daemon);
-    await lease.record({ details: { workDir } });
-    fetchDir = path.join(workDir, fetchDirPrefix());
-    await fs.rm(fetchDir, { recursive: true, force: true });
-    await fs.mkdir(fetchDir, { mode: 0o755 });
-
-    const admin = await connect();
-    await prepareSession(admin, session);
-    const resumed = await prepareDestination(admin, plan, {
-      database,
-      force: Boolean(options.force),
-      logger,
-    });
-    const { jobs, transactional } = await pendingFiles(admin, database, plan, logger);
-    if (resumed)
-      logger.info(`${plan.files.length - jobs.length} of ${plan.files.length} files are already loaded`);
-    const loaded = await loadFiles(jobs, plan, {
-      ...options,
-      signal,
-      fetchDir,
-      pool,
-      transactional,
-      connect: () => daemon.connect(),
-    });
-
-    if (options.checkpoints) {
-      await writeCheckpoints(
-        admin,
-        database,
-        plan.sources.map((source) => ({
-          sourceIndex: source.index,
-          source: sourceKey(source),
-          position: source.manifest.position,
-          flags: options.dontStartReplication ? FLAG_DONT_START : '',
-        })),
-      );
-    }
-    await finishRun(admin, database);
-    result = {
-      database,
-      sources: plan.sources.map((source) => ({
-        dir: source.handle.dir,
-        name: source.handle.name,
-        keyRange: source.manifest.keyRange,
-        position: source.manifest.position,
-        rows: source.manifest.files.reduce((sum, file) => sum + file.rows, 0),
-      })),
-      tables: plan.tables.length,
-      views: plan.views.length,
-      files: {
-        total: plan.files.length,
-        loaded: jobs.length,
-        alreadyLoaded: plan.files.length - jobs.length,
-      },
-      rows: loaded.rows,
-      bytes: loaded.bytes,
-      resumed,
-      checkpoints: Boolean(options.checkpoints),
-      seconds: (Date.now() - started) / 1000,
-    };
-  } catch (error) {
-    failure = error;
-  }
-  const cleanups: (() => Promise<void>)[] = [
-    () => pool.close(),
-    async () => {
-      await Promise.all(connections.map((c) => c.end().catch(() => c.destroy())));
-    },
-    async () => {
-      if (fetchDir) await fs.rm(fetchDir, { recursive: true, force: true });
-    },
-    () => lease.release(),
-  ];
-  for (const cleanup of cleanups) {
-    try {
-      await cleanup();
-    } catch (error) {
-      failure = keepFirstError(logger, failure, error);
-    }
-  }
-  if (failure !== undefined) throw failure;
-  return result!;
-}
-
-interface LoadFilesOptions extends MultirestoreOptions {
   signal: AbortSignal;
   fetchDir: string;
   pool: SessionPool;
@@ -227,7 +29,7 @@ interface LoadFilesOptions extends MultirestoreOptions {
  * `tableConcurrency` loads per table at once. After a table's last file its AUTO_INCREMENT is put
  * back (at once for tables with nothing left to load). Returns the rows and stored bytes loaded.
  */
-async function loadFiles(
+export async function loadFiles(
   jobs: readonly FileJob[],
   plan: RestorePlan,
   options: LoadFilesOptions,
@@ -281,6 +83,7 @@ async function loadFiles(
       } finally {
         await fs.rm(file, { force: true });
       }
+      reachedPhase('multirestore:loading');
       progress.rowsDone += job.file.rows;
       progress.bytesDone += job.file.storedSize;
       progress.itemsDone++;

@@ -2,7 +2,6 @@ import { chooseBackup } from '../../../../core/backups.ts';
 import { ManifestError, UsageError } from '../../../../core/errors.ts';
 import type { Logger } from '../../../../core/log.ts';
 import type { LogicalManifest, TableDefinition } from '../../../../core/manifest.ts';
-import { BackupDir, BackupName } from '../../../../core/paths.ts';
 import type { BackupHandle, BackupStorage } from '../../../../core/storage/types.ts';
 
 /** One `--sources` entry: a backup directory and, optionally, the backup in it. */
@@ -17,34 +16,6 @@ export interface RestoreSource {
   index: number;
   handle: BackupHandle;
   manifest: LogicalManifest;
-}
-
-/** `ks/a@2026-11-24.101500.db1,ks/b` → specs; refuses malformed entries and duplicates. */
-export function parseSources(text: string): SourceSpec[] {
-  const specs = text
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter(Boolean)
-    .map((entry) => {
-      const at = entry.indexOf('@');
-      const dir = at < 0 ? entry : entry.slice(0, at);
-      const name = at < 0 ? undefined : entry.slice(at + 1);
-      if (!BackupDir.safeParse(dir).success || (name !== undefined && !BackupName.safeParse(name).success)) {
-        throw new UsageError(`--sources: ${JSON.stringify(entry)} is not DIR or DIR@NAME`, {
-          hint: 'e.g. --sources commerce/src/-80@2026-11-24.101500.db1,commerce/src/80-',
-        });
-      }
-      return { dir, name };
-    });
-  if (specs.length === 0) throw new UsageError('--sources names no snapshot');
-  const seen = new Set<string>();
-  for (const spec of specs) {
-    const key = `${spec.dir}@${spec.name ?? ''}`;
-    if (seen.has(key))
-      throw new UsageError(`--sources lists ${spec.dir}${spec.name ? `@${spec.name}` : ''} twice`);
-    seen.add(key);
-  }
-  return specs;
 }
 
 /** The newest complete (or named) snapshot of each source; each must be a logical snapshot. */

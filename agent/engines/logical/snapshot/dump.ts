@@ -9,6 +9,7 @@ import { columnCodec, DATA_FORMAT, dataColumns } from '../format.ts';
 import { killableQuery } from '../killable.ts';
 import { followGrowingFile } from './follow.ts';
 import type { KeyspaceIdRouter, KeyType } from './keyspace-id.ts';
+import { outfilePrefix } from './recovery.ts';
 import { RowError, RowSplitter } from './row-splitter.ts';
 import { TableFiles } from './table-files.ts';
 
@@ -16,11 +17,6 @@ import { TableFiles } from './table-files.ts';
 const BATCH_BYTES = 256 * 1024;
 /** Read size of the OUTFILE. */
 const READ_BYTES = 1024 * 1024;
-
-/** Prefix of the temporary OUTFILEs, so an interrupted snapshot's leftovers can be found. */
-export function outfilePrefix(pid: number = process.pid): string {
-  return `stepback-snapshot-${pid}-`;
-}
 
 export interface DumpTableOptions {
   /** Opens a connection to the source (one for the OUTFILE statement, one to kill it on abort). */

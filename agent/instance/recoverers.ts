@@ -1,0 +1,16 @@
+import { multirestoreRecoverer } from '../engines/logical/multirestore/recovery.ts';
+import { snapshotRecoverer } from '../engines/logical/snapshot/recovery.ts';
+import { restoreRecoverer } from '../engines/physical/recovery.ts';
+import type { InstanceOperation, Recoverer } from './marker.ts';
+
+/**
+ * What each operation that changes an instance leaves to recover when it is killed. Static, so any
+ * command finishes or undoes any interrupted operation, whichever modules it happened to load.
+ */
+export const recoverers: Record<InstanceOperation, Recoverer | undefined> = {
+  // A backup changes only the state (stopped, read-only, replication), which every recovery puts back.
+  backup: undefined,
+  restore: restoreRecoverer,
+  snapshot: snapshotRecoverer,
+  multirestore: multirestoreRecoverer,
+};

@@ -1,0 +1,97 @@
+import type { z } from 'zod';
+import { OPERATION_REQUESTS, type OperationName } from '../../core/agent-request.ts';
+import { type StepbackError, VerificationError } from '../../core/errors.ts';
+import { BackupRequest } from '../../core/operations/backup.ts';
+import { DiffRequest } from '../../core/operations/diff.ts';
+import { MultirestoreRequest } from '../../core/operations/multirestore.ts';
+import { RestoreRequest } from '../../core/operations/restore.ts';
+import { SnapshotRequest } from '../../core/operations/snapshot.ts';
+import { hasDifferences } from '../diff/types.ts';
+import type { BackupResult } from './backup.ts';
+import type { DiffReport } from './diff.ts';
+import type { MultirestoreResult } from './multirestore.ts';
+import type { Operation, OperationContext, RequestOf } from './operation.ts';
+import type { RestoreResult } from './restore.ts';
+import type { SnapshotResult } from './snapshot.ts';
+
+export interface OperationResults {
+  backup: BackupResult;
+  restore: RestoreResult;
+  snapshot: SnapshotResult;
+  multirestore: MultirestoreResult;
+  diff: DiffReport;
+}
+
+/**
+ * Every agent operation, by the name requests and commands use: its request schema and its code.
+ * The schemas load at once; an operation's code (MySQL client, engines, storage SDKs) only when it
+ * runs, so `stepback --help` stays fast.
+ */
+export const operations: { [K in OperationName]: Operation<K, OperationResults[K]> } = {
+  backup: {
+    name: 'backup',
+    request: BackupRequest,
+    run: async (request, context) => (await import('./backup.ts')).runBackup(request, context),
+  },
+  restore: {
+    name: 'restore',
+    request: RestoreRequest,
+    run: async (request, context) => (await import('./restore.ts')).runRestore(request, context),
+  },
+  snapshot: {
+    name: 'snapshot',
+    request: SnapshotRequest,
+    run: async (request, context) => (await import('./snapshot.ts')).runSnapshot(request, context),
+  },
+  multirestore: {
+    name: 'multirestore',
+    request: MultirestoreRequest,
+    run: async (request, context) => (await import('./multirestore.ts')).runMultirestore(request, context),
+  },
+  diff: {
+    name: 'diff',
+    request: DiffRequest,
+    run: async (request, context) => (await import('./diff.ts')).runDiff(request, context),
+    verdict(report) {
+      if (!hasDifferences(report, report.subset)) return undefined;
+      const { mismatched, extraLeft, extraRight } = report.total;
+      return new VerificationError(
+        `the rows differ: ${mismatched} mismatched, ${extraLeft} only on the left, ${extraRight} only on the right`,
+      );
+    },
+    // The notes and the subset flag are for the report people read.
+    reported: ({ tables, total }) => ({ tables, total }),
+  },
+};
+
+/**
+ * An operation's result, what of it is reported (printed with --json, sent to the state machine),
+ * and the failure it still means when it means one (diff's differing rows).
+ */
+export interface Executed<K extends OperationName> {
+  result: OperationResults[K];
+  reported: object;
+  failure?: StepbackError;
+}
+
+/** Parses a request with its operation's schema. */
+export function parseOperationRequest<K extends OperationName>(
+  name: K,
+  given: unknown,
+): { success: true; data: RequestOf<K> } | { success: false; error: z.ZodError } {
+  const schema: z.ZodType<RequestOf<K>> = OPERATION_REQUESTS[name];
+  return schema.safeParse(given);
+}
+
+/** Runs an operation on a request its schema has parsed. */
+export async function executeOperation<K extends OperationName>(
+  name: K,
+  request: RequestOf<K>,
+  context: OperationContext,
+): Promise<Executed<K>> {
+  const operation: Operation<K, OperationResults[K]> = operations[name];
+  const result = await operation.run(request, context);
+  const failure = operation.verdict?.(result);
+  const reported = operation.reported?.(result) ?? result;
+  return failure ? { result, reported, failure } : { result, reported };
+}

@@ -1,0 +1,194 @@
+import os from 'node:os';
+import { backupName } from '../../core/backups.ts';
+import { keepFirstError, UsageError, VerificationError } from '../../core/errors.ts';
+import { evenKeyRanges, KeyRange } from '../../core/keyrange.ts';
+import type { SnapshotRequest } from '../../core/operations/snapshot.ts';
+import type { BackupHandle, BackupStorage } from '../../core/storage/types.ts';
+import type { EngineContext } from '../engines/engine.ts';
+import { keyspaceIdRouter } from '../engines/logical/snapshot/keyspace-id.ts';
+import { rangeManifest } from '../engines/logical/snapshot/manifest.ts';
+import { checkKeyColumn, readSourceSchema, type SourceSchema } from '../engines/logical/snapshot/schema.ts';
+import { dumpTables, rangeDir, snapshotRanges } from '../engines/logical/snapshot/snapshot.ts';
+import { reachedPhase } from '../instance/fault.ts';
+import { changeInstance } from '../instance/lifecycle.ts';
+import { serverFileDirectory } from '../instance/server-files.ts';
+import { quiesce } from '../instance/state.ts';
+import { queryValue } from '../mysql/connection.ts';
+import type { MysqlDaemon } from '../mysqld/daemon.ts';
+import { openInstance, withRequestStorage } from './open.ts';
+import type { OperationContext, RequestOf } from './operation.ts';
+
+/** One key range's backup, as a snapshot result lists it. */
+export interface SnapshotEntry {
+  keyRange: string;
+  dir: string;
+  name: string;
+  rows: number;
+  /** Stored bytes. */
+  bytes: number;
+}
+
+export interface SnapshotResult {
+  snapshots: SnapshotEntry[];
+  database: string;
+  role: 'primary' | 'replica';
+  position: string;
+  tables: number;
+  views: number;
+  seconds: number;
+}
+
+/** The key ranges a request asks for: `shards` even ranges, the listed ones, or the full range. */
+export function requestedRanges(
+  request: Pick<SnapshotRequest, 'shards' | 'keyRanges'>,
+): KeyRange[] | undefined {
+  if (request.shards !== undefined) return evenKeyRanges(request.shards);
+  return request.keyRanges?.map((text) => KeyRange.parse(text));
+}
+
+/**
+ * A logical snapshot of one database, split by key range or restricted to a set of tables: the
+ * instance is quiesced (a replica stops replicating, a primary turns read-only) so every table is
+ * read at one position, tables are dumped `concurrency` at a time, the position is checked again,
+ * and each range gets its own backup with its own manifest. The instance is always put back.
+ */
+export async function snapshotInstance(
+  daemon: MysqlDaemon,
+  storage: BackupStorage,
+  request: SnapshotRequest,
+  context: EngineContext,
+): Promise<SnapshotResult> {
+  const { logger } = context;
+  const { database } = request;
+  const keyRanges = requestedRanges(request);
+  const ranges = snapshotRanges({ dir: request.dir, keyRanges });
+  const started = new Date();
+  const split =
+    request.keyColumn && request.keyType && !(ranges.length === 1 && ranges[0]!.isFull())
+      ? {
+          keyColumn: request.keyColumn,
+          keyType: request.keyType,
+          router: keyspaceIdRouter(request.keyType, ranges),
+        }
+      : undefined;
+
+  const readSchema = async (): Promise<SourceSchema> => {
+    const connection = await daemon.connect({ database });
+    try {
+      const schema = await readSourceSchema(connection, database, request);
+      if (split) checkKeyColumn(schema.tables, split.keyColumn, split.keyType);
+      if (schema.tables.length === 0 && schema.views.length === 0) {
+        throw new UsageError(`database ${JSON.stringify(database)} has no tables to snapshot`);
+      }
+      return schema;
+    } finally {
+      await connection.end().catch(() => connection.destroy());
+    }
+  };
+
+  return changeInstance(
+    daemon,
+    { operation: 'snapshot', logger, needsRunning: 'a snapshot reads from the running server' },
+    async ({ original, lease }) => {
+      const workDir = await serverFileDirectory(daemon, 'write files, so it cannot dump tables');
+      // Checked before the instance is quiesced, so a typo costs nothing; read again once writes stopped.
+      await readSchema();
+      await lease.record({ details: { workDir } });
+      const quiesced = await quiesce(daemon, original, logger);
+      reachedPhase('snapshot:quiesced');
+      const schema = await readSchema();
+      const name = backupName(started, os.hostname());
+      const handles: BackupHandle[] = [];
+      try {
+        for (const range of ranges)
+          handles.push(await storage.startBackup(rangeDir(request.dir, range), name));
+        const dumped = await dumpTables(schema, handles, {
+          daemon,
+          database,
+          maxFileBytes: request.maxFileSize,
+          concurrency: request.concurrency,
+          logger,
+          onProgress: context.progress,
+          workDir,
+          split,
+          compression: request.compression,
+          signal: context.signal,
+        });
+        reachedPhase('snapshot:dumped');
+        const position = await daemon.withConnection((c) => daemon.flavor.executedPosition(c));
+        if (position !== quiesced.position) {
+          throw new VerificationError(
+            `the position moved during the snapshot, from ${quiesced.position} to ${position}: the data is not from one point in time`,
+            {
+              hint: 'something wrote to the instance while it was quiesced (a user with SUPER?); run the snapshot again',
+            },
+          );
+        }
+        const serverVersion = await daemon.serverVersion();
+        const serverUuid =
+          daemon.flavor.name === 'mysql'
+            ? String(await daemon.withConnection((c) => queryValue(c, 'SELECT @@GLOBAL.server_uuid')))
+            : undefined;
+        const finished = new Date();
+        const snapshots: SnapshotEntry[] = [];
+        for (const [rangeIndex, range] of ranges.entries()) {
+          const handle = handles[rangeIndex]!;
+          const manifest = rangeManifest({
+            daemon,
+            serverVersion,
+            serverUuid,
+            name,
+            dir: handle.dir,
+            range,
+            rangeIndex,
+            database,
+            schema,
+            dumped,
+            quiesced,
+            compression: request.compression,
+            split:
+              request.keyColumn && request.keyType
+                ? { keyColumn: request.keyColumn, keyType: request.keyType }
+                : undefined,
+            started,
+            finished,
+          });
+          await handle.endBackup(manifest);
+          snapshots.push({
+            keyRange: manifest.keyRange,
+            dir: handle.dir,
+            name,
+            rows: manifest.files.reduce((sum, file) => sum + file.rows, 0),
+            bytes: manifest.bytes.stored,
+          });
+        }
+        return {
+          snapshots,
+          database,
+          role: quiesced.role,
+          position: quiesced.position,
+          tables: schema.tables.length,
+          views: schema.views.length,
+          seconds: (Date.now() - started.getTime()) / 1000,
+        };
+      } catch (error) {
+        for (const handle of handles) {
+          await handle
+            .abortBackup()
+            .catch((abortError: unknown) => keepFirstError(logger, error, abortError));
+        }
+        throw error;
+      }
+    },
+  );
+}
+
+/** `stepback snapshot`, and a state machine's snapshot task. */
+export function runSnapshot(
+  request: RequestOf<'snapshot'>,
+  context: OperationContext,
+): Promise<SnapshotResult> {
+  return withRequestStorage(request, context, async (storage) =>
+    snapshotInstance(await openInstance(request, context.logger), storage, request, context),
+  );
+}
