@@ -212,7 +212,12 @@ const blocks: (Block & { file: string })[] = docs.flatMap((doc) =>
 );
 
 /** The key sets of the entries `backups list --json` prints for a complete and an incomplete backup. */
-async function backupListKeys(): Promise<{ complete: string[]; incomplete: string[] }> {
+async function backupListKeys(): Promise<{
+  complete: string[];
+  incomplete: string[];
+  /** What the real command says of an incomplete backup `name` in `dir`. */
+  problem: (dir: string, name: string) => string;
+}> {
   const root = await tempDir('docs-backups-list');
   const storage = new FileBackupStorage(root);
   const complete = await storage.startBackup('commerce/-80', '2026-11-24.101500.db1');
@@ -248,6 +253,8 @@ async function backupListKeys(): Promise<{ complete: string[]; incomplete: strin
   return {
     complete: Object.keys(printed[0]!).sort(),
     incomplete: Object.keys(printed[1]!).sort(),
+    problem: (dir, name) =>
+      String(printed[1]!.problem).replace('commerce/-80/2026-11-25.101500.db1', `${dir}/${name}`),
   };
 }
 
@@ -292,6 +299,8 @@ describe('the documentation', () => {
         for (const entry of value as Record<string, unknown>[]) {
           const keys = Object.keys(entry).sort();
           expect(keys).toEqual(entry.complete ? listKeys.complete : listKeys.incomplete);
+          if (!entry.complete)
+            expect(entry.problem).toBe(listKeys.problem(String(entry.dir), String(entry.name)));
         }
       },
     };
