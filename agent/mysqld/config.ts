@@ -140,7 +140,11 @@ export async function readMysqldConfig(defaultsFile: string, mysqld: string): Pr
   }
   const server = parseVerboseHelp(help);
   if (server.size === 0) throw new StepbackError(`${mysqld} printed no variables for ${file}`);
-  const printDefaults = findExecutable(['my_print_defaults', 'mariadb-print-defaults'], path.dirname(mysqld));
+  // Beside the server binary first, then PATH: Debian puts mariadbd in /usr/sbin and the tool in /usr/bin.
+  const printDefaults = findExecutable(
+    ['my_print_defaults', 'mariadb-print-defaults'],
+    [path.dirname(mysqld), process.env.PATH ?? ''].join(path.delimiter),
+  );
   let client = new Map<string, string>();
   if (printDefaults) {
     const result = await run(printDefaults, [

@@ -1,99 +1,35 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../agent/cli/main.ts';
 import { selectEnvironment } from '../../cdk/config.ts';
 import { parseAgentRequest } from '../../core/agent-request.ts';
 import { parseManifest } from '../../core/manifest.ts';
+import { FileBackupStorage } from '../../core/storage/file.ts';
 import { machineInputs } from '../../functions/inputs.ts';
 import { runLocalCli } from '../../local/main.ts';
 import { projectRoot } from '../support/cli.ts';
+import { physicalManifest } from '../support/manifests.ts';
+import { type Block, codeBlocks, readDocs, sections, shellCommands } from '../support/markdown.ts';
+import { tempDir } from '../support/root.ts';
 
 /**
- * The README cannot rot: every command in its shell blocks is run by CI or a test, or checked
- * against the real command's flags; every JSON block passes the schema it shows; every flag of every
- * command is documented in that command's section.
+ * The documentation cannot rot: every command in the shell blocks of the README and of docs/*.md is
+ * run by CI or a test, or checked against the real command's flags; every JSON block passes the
+ * schema it shows; every flag of every `stepback` and `stepback-local` command is documented in its
+ * section of docs/cli.md.
  */
 
 const run = promisify(execFile);
 const read = (file: string) => fs.readFileSync(path.join(projectRoot, file), 'utf8');
-const readme = read('README.md');
+const docs = readDocs();
+const cliReference = read('docs/cli.md');
 const ciScript = read('.ci/run');
 const packageJson = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
 const cdkJson = JSON.parse(read('cdk.json')) as { context: { environments: unknown } };
-
-interface Block {
-  lang: string;
-  body: string;
-  line: number;
-  /** `<!-- check: NAME -->` on the line before the block. */
-  check: string | undefined;
-}
-
-function codeBlocks(markdown: string): Block[] {
-  const lines = markdown.split('\n');
-  const blocks: Block[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    // Fences may be indented (a block inside a list item).
-    const open = /^(\s*)```(\w*)\s*$/.exec(lines[i]!);
-    if (!open) continue;
-    const start = i;
-    const indent = open[1]!.length;
-    const body: string[] = [];
-    while (++i < lines.length && !/^\s*```\s*$/.test(lines[i]!)) body.push(lines[i]!.slice(indent));
-    const marker = /^\s*<!-- check: ([\w-]+) -->$/.exec(lines[start - 1] ?? '');
-    blocks.push({ lang: open[2] ?? '', body: body.join('\n'), line: start + 1, check: marker?.[1] });
-  }
-  return blocks;
-}
-
-interface Section {
-  heading: string;
-  text: string;
-}
-
-/** Each heading with its text up to the next heading of the same or a higher level (code blocks skipped). */
-function sections(markdown: string): Section[] {
-  const lines = markdown.split('\n');
-  const headings: { index: number; level: number; text: string }[] = [];
-  let code = false;
-  lines.forEach((line, index) => {
-    if (line.startsWith('```')) code = !code;
-    const match = !code && /^(#+) (.*)$/.exec(line);
-    if (match) headings.push({ index, level: match[1]!.length, text: match[2]! });
-  });
-  return headings.map((heading, n) => {
-    const next = headings.slice(n + 1).find((h) => h.level <= heading.level);
-    return {
-      heading: heading.text,
-      text: lines.slice(heading.index, next?.index ?? lines.length).join('\n'),
-    };
-  });
-}
-
-/** Shell words of one line: quotes removed, `'a b'` one word. */
-function words(line: string): string[] {
-  const result: string[] = [];
-  const pattern = /'([^']*)'|"([^"]*)"|(\S+)/g;
-  for (const match of line.matchAll(pattern)) result.push(match[1] ?? match[2] ?? match[3]!);
-  return result;
-}
-
-/** The commands of a shell block: continuations joined, comments and `VAR=value` prefixes dropped. */
-function shellCommands(body: string): { text: string; argv: string[] }[] {
-  const joined = body.replace(/\\\n\s*/g, ' ');
-  return joined
-    .split('\n')
-    .map((line) => line.replace(/(^|\s)#.*$/, '').trim())
-    .filter(Boolean)
-    .map((text) => {
-      const argv = words(text);
-      while (argv[0] && /^[A-Z_][A-Z0-9_]*=/.test(argv[0])) argv.shift();
-      return { text, argv };
-    });
-}
 
 interface FlagSpec {
   takesValue: boolean;
@@ -270,25 +206,79 @@ async function checkCommand(argv: string[], text: string): Promise<string[]> {
   }
 }
 
-const blocks = codeBlocks(readme);
+/** Every fenced block of every page, with the page it is on. */
+const blocks: (Block & { file: string })[] = docs.flatMap((doc) =>
+  codeBlocks(doc.text).map((block) => ({ ...block, file: doc.file })),
+);
 
-describe('the README', () => {
+/** The key sets of the entries `backups list --json` prints for a complete and an incomplete backup. */
+async function backupListKeys(): Promise<{
+  complete: string[];
+  incomplete: string[];
+  /** What the real command says of an incomplete backup `name` in `dir`. */
+  problem: (dir: string, name: string) => string;
+}> {
+  const root = await tempDir('docs-backups-list');
+  const storage = new FileBackupStorage(root);
+  const complete = await storage.startBackup('commerce/-80', '2026-11-24.101500.db1');
+  const stored = await complete.writeFile('0000', () => Readable.from([Buffer.from('data')]));
+  await complete.endBackup(
+    physicalManifest({
+      name: '2026-11-24.101500.db1',
+      files: [
+        {
+          name: '0000',
+          base: 'data',
+          path: 'ibdata1',
+          rawSize: 4,
+          storedSize: stored.size,
+          sha256: stored.sha256,
+        },
+      ],
+    }),
+  );
+  const incomplete = await storage.startBackup('commerce/-80', '2026-11-25.101500.db1');
+  await incomplete.writeFile('0000', () => Readable.from([Buffer.from('partial')]));
+  const stdout = capture();
+  const code = await runCli(
+    ['backups', 'list', '--storage', `file://${root}`, '--dir', 'commerce/-80', '--json'],
+    { stdout: stdout as never, stderr: capture() as never, env: {} },
+  );
+  expect(code).toBe(0);
+  const lines = stdout.text.trimEnd().split('\n');
+  expect(lines, 'backups list --json prints one line').toHaveLength(1);
+  const printed = JSON.parse(lines[0]!) as Record<string, unknown>[];
+  expect(Array.isArray(printed)).toBe(true);
+  expect(printed.map((entry) => entry.complete)).toEqual([true, false]);
+  return {
+    complete: Object.keys(printed[0]!).sort(),
+    incomplete: Object.keys(printed[1]!).sort(),
+    problem: (dir, name) =>
+      String(printed[1]!.problem).replace('commerce/-80/2026-11-25.101500.db1', `${dir}/${name}`),
+  };
+}
+
+describe('the documentation', () => {
   it('has only commands that CI runs or that match the real commands and their flags', async () => {
     const commands = blocks
       .filter((block) => block.lang === 'sh')
-      .flatMap((block) => shellCommands(block.body).map((command) => ({ ...command, line: block.line })));
+      .flatMap((block) =>
+        shellCommands(block.body).map((command) => ({ ...command, where: `${block.file}:${block.line}` })),
+      );
     expect(commands.length).toBeGreaterThan(15);
     const problems: string[] = [];
     for (const command of commands) {
       for (const problem of await checkCommand(command.argv, command.text)) {
-        problems.push(`README.md:${command.line}: ${problem}`);
+        problems.push(`${command.where}: ${problem}`);
       }
     }
     expect(problems).toEqual([]);
-    expect(commands.map((c) => c.text)).toEqual(expect.arrayContaining(['npm run demo', 'npm test']));
+    const readmeCommands = commands.filter((c) => c.where.startsWith('README.md:')).map((c) => c.text);
+    expect(readmeCommands).toEqual(expect.arrayContaining(['npm run demo', 'npm test']));
   });
 
-  it('shows JSON that passes the schema each block stands for', () => {
+  it('shows JSON that passes the schema each block stands for', async () => {
+    const listKeys = await backupListKeys();
     const validators: Record<string, (value: unknown, text: string) => void> = {
       'backup-input': (value) => machineInputs.backup.parse(value),
       'restore-input': (value) => machineInputs.restore.parse(value),
@@ -303,11 +293,21 @@ describe('the README', () => {
           expect(kinds.reduce((sum, kind) => sum + counts[kind]!, 0)).toBe(counts.processed);
         }
       },
+      // What `backups list --json` prints: one array, entries with the fields the real command prints.
+      'backups-list': (value) => {
+        expect(Array.isArray(value), 'an array').toBe(true);
+        for (const entry of value as Record<string, unknown>[]) {
+          const keys = Object.keys(entry).sort();
+          expect(keys).toEqual(entry.complete ? listKeys.complete : listKeys.incomplete);
+          if (!entry.complete)
+            expect(entry.problem).toBe(listKeys.problem(String(entry.dir), String(entry.name)));
+        }
+      },
     };
     const json = blocks.filter((block) => block.lang === 'json');
     expect(json.length).toBeGreaterThanOrEqual(8);
     for (const block of json) {
-      const where = `README.md:${block.line}`;
+      const where = `${block.file}:${block.line}`;
       expect(block.check, `${where}: a JSON block needs <!-- check: NAME --> before it`).toBeDefined();
       const validate = validators[block.check!];
       expect(validate, `${where}: unknown check ${block.check}`).toBeDefined();
@@ -325,8 +325,8 @@ describe('the README', () => {
     for (const name of Object.keys(validators)) expect(checks, name).toContain(name);
   });
 
-  it('documents every command and every flag in its section of the reference', () => {
-    const all = sections(readme);
+  it('documents every command and every flag in its section of docs/cli.md', () => {
+    const all = sections(cliReference);
     const shared = all
       .filter((s) => ['Global flags', 'Storage flags', 'Instance flags'].includes(s.heading))
       .map((s) => s.text)
@@ -358,7 +358,8 @@ describe('the README', () => {
         }
       }
     }
-    const local = all.find((s) => s.heading === 'Running the state machines locally')!.text;
+    const local = all.find((s) => s.heading === 'Running the state machines locally')?.text ?? '';
+    expect(local, 'docs/cli.md has a section "Running the state machines locally"').not.toBe('');
     for (const [command, help] of localCommands) {
       if (command === '') continue;
       if (!local.includes(command)) problems.push(`stepback-local ${command} is not documented`);

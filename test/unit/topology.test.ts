@@ -135,7 +135,7 @@ describe('file topology store', () => {
     await expect(store.getShard('commerce', '-80')).rejects.toThrow(TopologyError);
   });
 
-  it('lays records out the way the README describes', async () => {
+  it('lays records out the way docs/cli.md describes', async () => {
     const { store, dir } = await fileStore();
     await store.addCell('zone1');
     await store.setShard(shard('commerce', '-80'));
