@@ -56,6 +56,28 @@ export class KeyRange {
   }
 }
 
+/**
+ * The parts of `within` (default: the whole keyspace) that no range covers (`-40,80-` leaves
+ * `40-80`): rows whose keyspace id falls there would be in no copy. Empty when nothing is left out.
+ */
+export function uncoveredRanges(ranges: readonly KeyRange[], within: KeyRange = KeyRange.full()): KeyRange[] {
+  const sorted = [...ranges].sort((a, b) => Buffer.compare(a.start, b.start));
+  const reachesEnd = (bound: Buffer) =>
+    bound.length === 0 || (within.end.length > 0 && Buffer.compare(bound, within.end) >= 0);
+  const gaps: KeyRange[] = [];
+  let covered: Buffer = within.start;
+  for (const range of sorted) {
+    if (Buffer.compare(range.start, covered) > 0) {
+      gaps.push(new KeyRange(covered, reachesEnd(range.start) ? within.end : range.start));
+      if (reachesEnd(range.start)) return gaps;
+    }
+    if (reachesEnd(range.end)) return gaps;
+    if (Buffer.compare(range.end, covered) > 0) covered = range.end;
+  }
+  gaps.push(new KeyRange(covered, within.end));
+  return gaps;
+}
+
 /** `-40,40-80,80-` → three ranges, refusing duplicates. */
 export function parseKeyRanges(list: string): KeyRange[] {
   const ranges = list

@@ -1,7 +1,14 @@
 import os from 'node:os';
 import { backupName } from '../../core/backups.ts';
-import { keepFirstError, UsageError, VerificationError } from '../../core/errors.ts';
-import { evenKeyRanges, KeyRange } from '../../core/keyrange.ts';
+import {
+  FieldError,
+  hint,
+  keepFirstError,
+  switchOption,
+  UsageError,
+  VerificationError,
+} from '../../core/errors.ts';
+import { evenKeyRanges, KeyRange, uncoveredRanges } from '../../core/keyrange.ts';
 import type { SnapshotRequest } from '../../core/operations/snapshot.ts';
 import type { BackupHandle, BackupStorage } from '../../core/storage/types.ts';
 import type { EngineContext } from '../engines/engine.ts';
@@ -38,12 +45,30 @@ export interface SnapshotResult {
   seconds: number;
 }
 
-/** The key ranges a request asks for: `shards` even ranges, the listed ones, or the full range. */
+/**
+ * The key ranges a request asks for: `shards` even ranges, the listed ones, or the full range. Ranges
+ * that leave part of the keyspace out are refused unless the request says that is meant: the rows
+ * there would be in no snapshot.
+ */
 export function requestedRanges(
-  request: Pick<SnapshotRequest, 'shards' | 'keyRanges'>,
+  request: Pick<SnapshotRequest, 'dir' | 'shards' | 'keyRanges' | 'partialRanges'>,
 ): KeyRange[] | undefined {
   if (request.shards !== undefined) return evenKeyRanges(request.shards);
-  return request.keyRanges?.map((text) => KeyRange.parse(text));
+  const ranges = request.keyRanges?.map((text) => KeyRange.parse(text));
+  // The source shard (`commerce/-80`) holds only its own range: that is what must be covered.
+  const shard = request.dir.split('/')[1] ?? '';
+  const source = /^([0-9a-f]{2})*-([0-9a-f]{2})*$/i.test(shard) ? KeyRange.parse(shard) : KeyRange.full();
+  const gaps = ranges ? uncoveredRanges(ranges, source) : [];
+  if (gaps.length > 0 && !request.partialRanges) {
+    throw new FieldError(
+      ['keyRanges'],
+      `leave out the keyspace ids in ${gaps.join(', ')}: rows there would be in no snapshot; nothing was changed`,
+      {
+        hint: hint`list ranges that cover the whole keyspace, or pass ${switchOption('partialRanges')} to copy only these`,
+      },
+    );
+  }
+  return ranges;
 }
 
 /**
@@ -73,7 +98,8 @@ export async function snapshotInstance(
       : undefined;
 
   const readSchema = async (): Promise<SourceSchema> => {
-    const connection = await daemon.connect({ database });
+    // Not connected to the database: a missing one is named as such, not as a failed login.
+    const connection = await daemon.connect();
     try {
       const schema = await readSourceSchema(connection, database, request);
       if (split) checkKeyColumn(schema.tables, split.keyColumn, split.keyType);

@@ -23,6 +23,8 @@ export const SnapshotRequest = z
     excludeTables: optional(z.array(Name).min(1)),
     /** Raw size of each data file before a new one starts. */
     maxFileSize: withDefault(ByteSize, 64 * 1024 * 1024),
+    /** Key ranges that leave part of the keyspace out are meant (rows there are copied nowhere). */
+    partialRanges: withDefault(z.boolean(), false),
     /** Tables dumped at once. */
     concurrency: withDefault(Count, 4),
     compression: withDefault(Compression, 'zstd'),

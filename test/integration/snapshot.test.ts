@@ -344,6 +344,11 @@ describe('stepback snapshot', () => {
       /not both/,
     ],
     [
+      'key ranges that leave part of the keyspace out, unless --partial-ranges says it is meant',
+      ['--key-column', 'ksid', '--key-type', 'uint64', '--key-ranges', '-40,80-'],
+      /--key-ranges: leave out the keyspace ids in 40-80: rows there would be in no snapshot[^]*pass --partial-ranges/,
+    ],
+    [
       'a table that does not exist',
       ['--tables', 'customers,nope'],
       /--tables names "nope", not in database "shop"/,

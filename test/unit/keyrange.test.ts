@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../core/errors.ts';
-import { evenKeyRanges, KeyRange, parseKeyRanges, uint64KeyspaceId } from '../../core/keyrange.ts';
+import {
+  evenKeyRanges,
+  KeyRange,
+  parseKeyRanges,
+  uint64KeyspaceId,
+  uncoveredRanges,
+} from '../../core/keyrange.ts';
 
 const id = (hex: string) => Buffer.from(hex, 'hex');
 
@@ -67,5 +73,33 @@ describe('parseKeyRanges and evenKeyRanges', () => {
     expect(uint64KeyspaceId('18446744073709551615').toString('hex')).toBe('ffffffffffffffff');
     expect(uint64KeyspaceId(0x80n).toString('hex')).toBe('0000000000000080');
     expect(() => uint64KeyspaceId(-1n)).toThrow(RangeError);
+  });
+});
+
+describe('uncoveredRanges', () => {
+  const gaps = (list: string) => uncoveredRanges(parseKeyRanges(list)).map(String);
+
+  it('finds nothing left out when the ranges cover the keyspace, in any order and overlapping', () => {
+    expect(gaps('-')).toEqual([]);
+    expect(gaps('80-,-80')).toEqual([]);
+    expect(gaps('-40,40-80,80-c0,c0-')).toEqual([]);
+    expect(gaps('-90,80-')).toEqual([]);
+    expect(uncoveredRanges(evenKeyRanges(300))).toEqual([]);
+  });
+
+  it('names each part no range covers: the start, the middle and the end of the keyspace', () => {
+    expect(gaps('40-80')).toEqual(['-40', '80-']);
+    expect(gaps('-40,80-')).toEqual(['40-80']);
+    expect(gaps('-40,40-80')).toEqual(['80-']);
+    expect(gaps('10-20,30-40,-10')).toEqual(['20-30', '40-']);
+  });
+
+  it('looks only inside the source shard when given its range', () => {
+    const within = (list: string, shard: string) =>
+      uncoveredRanges(parseKeyRanges(list), KeyRange.parse(shard)).map(String);
+    expect(within('-40,40-80', '-80')).toEqual([]);
+    expect(within('-40', '-80')).toEqual(['40-80']);
+    expect(within('90-a0', '80-c0')).toEqual(['80-90', 'a0-c0']);
+    expect(within('-', '40-80')).toEqual([]);
   });
 });

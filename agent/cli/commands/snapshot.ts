@@ -36,6 +36,10 @@ export const snapshotCommand: OperationCommand<'snapshot'> = {
           .option('--key-type <type>', 'keyspace id type: uint64 or bytes')
           .option('--key-ranges <ranges>', 'key ranges, e.g. -40,40-80,80- (default: the full range)')
           .option('--shards <n>', 'split into n even key ranges instead of --key-ranges')
+          .option(
+            '--partial-ranges',
+            'key ranges that leave part of the keyspace out are meant (its rows are copied nowhere)',
+          )
           .option('--tables <names>', 'only these tables and views, comma-separated (one full range only)')
           .option('--exclude-tables <names>', 'leave these tables and views out, comma-separated')
           .option('--max-file-size <size>', 'raw size of each data file before a new one starts', '64MiB')
@@ -52,6 +56,7 @@ export const snapshotCommand: OperationCommand<'snapshot'> = {
     keyType: flags.keyType,
     keyRanges: listFlag(flags.keyRanges),
     shards: numberFlag(flags.shards),
+    partialRanges: flags.partialRanges,
     tables: listFlag(flags.tables),
     excludeTables: listFlag(flags.excludeTables),
     maxFileSize: flags.maxFileSize,

@@ -1,6 +1,6 @@
 import { UsageError } from '../../../../core/errors.ts';
 import type { TableDefinition, ViewDefinition } from '../../../../core/manifest.ts';
-import { type Connection, qualifiedName, queryRows } from '../../../mysql/connection.ts';
+import { type Connection, qualifiedName, queryRows, quoteIdentifier } from '../../../mysql/connection.ts';
 import type { KeyType } from './keyspace-id.ts';
 
 /** What a snapshot carries of a database's schema: base tables (with their data) and views. */
@@ -37,6 +37,8 @@ export async function readSourceSchema(
     [database],
   );
   if (!exists) throw new UsageError(`database ${JSON.stringify(database)} does not exist on this instance`);
+  // SHOW CREATE VIEW names tables of the current database without their database: the checker expects that.
+  await connection.query(`USE ${quoteIdentifier(database)}`);
   // SHOW CREATE output follows the session's sql_mode (ANSI_QUOTES would change the quoting).
   await connection.query(
     "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION', SESSION sql_quote_show_create = 1",

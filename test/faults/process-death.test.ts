@@ -1,0 +1,142 @@
+import fs from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FaultPhase } from '../../agent/instance/fault.ts';
+import type { InstanceState } from '../../agent/instance/state.ts';
+import { runStepback } from '../support/cli.ts';
+import { fillRandom, stateOf, tableChecksums } from '../support/data.ts';
+import {
+  createTestInstance,
+  startReplication,
+  type TestInstance,
+  waitForReplica,
+} from '../support/mariadb.ts';
+import { tempDir } from '../support/root.ts';
+
+/**
+ * The agent killed (SIGKILL, no cleanup) at each named phase of backup, restore, snapshot and
+ * multirestore, then another command on the same instance: it must finish or undo what the killed
+ * one left, and leave the instance running as it was found, holding either the old data or the
+ * complete new data; then the killed command, run again, completes. FAULTS_FULL=1 runs every other
+ * command after every phase; the default runs one, rotating.
+ */
+
+const full = process.env.FAULTS_FULL === '1';
+
+let primary: TestInstance;
+let replica: TestInstance;
+let target: TestInstance;
+let storage: string;
+
+type Command = 'backup' | 'restore' | 'snapshot' | 'multirestore';
+
+beforeAll(async () => {
+  [primary, replica, target] = await Promise.all([
+    createTestInstance({ name: 'death-primary' }),
+    createTestInstance({ name: 'death-replica' }),
+    createTestInstance({ name: 'death-target' }),
+  ]);
+  storage = `file://${await tempDir('death-storage')}`;
+  await startReplication(replica, primary);
+  await fillRandom(primary, 'shop', 'items', 400);
+  await waitForReplica(replica, primary);
+  // The target's own data, which a restore replaces: different from the backup's.
+  await fillRandom(target, 'shop', 'items', 10);
+  // What every restore and multirestore loads: a backup and a snapshot of the replica.
+  for (const args of [
+    ['backup', '--defaults-file', replica.cnf, '--dir', 'shop/0', '--name', 'base'],
+    ['snapshot', '--defaults-file', replica.cnf, '--dir', 'shop/src', '--database', 'shop'],
+  ]) {
+    const run = await runStepback([...args, '--storage', storage, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+  }
+});
+
+afterAll(async () => {
+  await Promise.all([primary?.dispose(), replica?.dispose(), target?.dispose()]);
+});
+
+/** Each command's arguments, on the instance it changes. */
+function argsOf(command: Command, instance: TestInstance, attempt: string): string[] {
+  const common = ['--defaults-file', instance.cnf, '--storage', storage, '--json'];
+  switch (command) {
+    case 'backup':
+      return ['backup', ...common, '--dir', `shop/death-${attempt}`, '--concurrency', '1'];
+    case 'restore':
+      return ['restore', ...common, '--dir', 'shop/0', '--backup', 'base', '--delete-before-restore'];
+    case 'snapshot':
+      return ['snapshot', ...common, '--dir', `shop/snap-${attempt}`, '--database', 'shop'];
+    case 'multirestore':
+      return ['multirestore', ...common, '--sources', 'shop/src', '--database', `loaded`, '--force'];
+  }
+}
+
+const cases: { phase: FaultPhase; command: Command; on: 'replica' | 'target' }[] = [
+  { phase: 'backup:quiesced', command: 'backup', on: 'replica' },
+  { phase: 'backup:stopped', command: 'backup', on: 'replica' },
+  { phase: 'backup:copied', command: 'backup', on: 'replica' },
+  { phase: 'restore:staged', command: 'restore', on: 'target' },
+  { phase: 'restore:swapped', command: 'restore', on: 'target' },
+  { phase: 'restore:started', command: 'restore', on: 'target' },
+  { phase: 'restore:committed', command: 'restore', on: 'target' },
+  { phase: 'snapshot:quiesced', command: 'snapshot', on: 'replica' },
+  { phase: 'snapshot:dumped', command: 'snapshot', on: 'replica' },
+  { phase: 'multirestore:loading', command: 'multirestore', on: 'target' },
+];
+
+/** The commands that may follow on each instance: the serving replica is never restored over. */
+const followersOn: Record<'replica' | 'target', Command[]> = {
+  replica: ['backup', 'snapshot'],
+  target: ['restore', 'multirestore', 'backup', 'snapshot'],
+};
+
+async function markerLeft(instance: TestInstance): Promise<boolean> {
+  return Boolean(await fs.stat(`${instance.datadir}.stepback.json`).catch(() => undefined));
+}
+
+async function userTables(instance: TestInstance): Promise<Record<string, Record<string, string>>> {
+  const rows = await instance.query<{ db: string }[]>(
+    "SELECT schema_name AS db FROM information_schema.schemata WHERE schema_name IN ('shop', 'loaded') ORDER BY 1",
+  );
+  const tables: Record<string, Record<string, string>> = {};
+  for (const { db } of rows) tables[db] = await tableChecksums(instance, db);
+  return tables;
+}
+
+describe('the agent killed at every phase', () => {
+  let round = 0;
+  for (const [index, testCase] of cases.entries()) {
+    const followers = followersOn[testCase.on];
+    for (const follower of full ? followers : [followers[index % followers.length]!]) {
+      it(`${testCase.phase}, then ${follower} on the same instance, then the killed command again`, async () => {
+        const instance = testCase.on === 'replica' ? replica : target;
+        const attempt = String(++round);
+        const before: InstanceState = await stateOf(instance);
+        const shopBefore = (await userTables(instance)).shop;
+        const shopOfBackup = await tableChecksums(replica, 'shop');
+
+        const killed = await runStepback(argsOf(testCase.command, instance, attempt), {
+          env: { STEPBACK_FAULT_PHASE: testCase.phase },
+        });
+        expect(killed.signal, killed.stderr).toBe('SIGKILL');
+        expect(await markerLeft(instance)).toBe(true);
+
+        const next = await runStepback(argsOf(follower, instance, `${attempt}b`));
+        expect(next.stderr).toContain('was interrupted; putting the instance back');
+        expect(await markerLeft(instance)).toBe(false);
+        // Whatever the follower did, the instance runs as it was found: read_only, replication.
+        expect(await stateOf(instance)).toEqual(before);
+        if (instance === target) {
+          // Old data or the complete new data, never a mix.
+          const shop = (await userTables(instance)).shop;
+          expect([JSON.stringify(shopBefore), JSON.stringify(shopOfBackup)]).toContain(JSON.stringify(shop));
+        }
+        expect(next.code, `${follower}: ${next.stderr}`).toBe(0);
+
+        const again = await runStepback(argsOf(testCase.command, instance, `${attempt}c`));
+        expect(again.code, again.stderr).toBe(0);
+        expect(await stateOf(instance)).toEqual(before);
+        if (instance === replica) await waitForReplica(replica, primary);
+      });
+    }
+  }
+});
