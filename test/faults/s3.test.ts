@@ -1,0 +1,132 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageError } from '../../core/errors.ts';
+import { S3BackupStorage } from '../../core/storage/s3.ts';
+import { s3rverCredentials, startS3, type TestS3 } from '../support/s3.ts';
+import { type S3FaultProxy, startS3FaultProxy } from '../support/s3-faults.ts';
+
+const MiB = 1024 * 1024;
+let s3: TestS3;
+let proxy: S3FaultProxy;
+
+beforeAll(async () => {
+  s3 = await startS3();
+  proxy = await startS3FaultProxy(s3.endpoint);
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await s3?.stop();
+});
+
+/** Storage whose every request goes through the fault proxy. */
+function proxied(prefix: string, options: { minPartSize?: number } = {}): S3BackupStorage {
+  return new S3BackupStorage({
+    bucket: s3.bucket,
+    prefix,
+    endpoint: proxy.endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: s3rverCredentials,
+    ...options,
+  });
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** The object's bytes read straight from the server, or undefined when there is none. */
+async function storedObject(key: string): Promise<Buffer | undefined> {
+  const storage = s3.storage('');
+  try {
+    const result = await storage.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+    return Buffer.from(await result.Body!.transformToByteArray());
+  } catch {
+    return undefined;
+  } finally {
+    await storage.close();
+  }
+}
+
+/**
+ * A 15 MiB source in 1 MiB chunks that holds back its last 3 MiB until part 2 has failed for good (the
+ * SDK gave up on it), so that failure lands while the file is still being read.
+ */
+function sourceAfterPartTwoFails(storage: S3BackupStorage, data: Buffer) {
+  let partTwoFailed!: () => void;
+  const failure = new Promise<void>((resolve) => {
+    partTwoFailed = resolve;
+  });
+  storage.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        const input = args.input as { PartNumber?: number };
+        if (context.commandName === 'UploadPartCommand' && input.PartNumber === 2) partTwoFailed();
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 'watchPartTwo' },
+  );
+  const source = async function* () {
+    for (let i = 0; i < 15; i++) {
+      if (i === 12) {
+        await failure;
+        await new Promise(setImmediate);
+      }
+      yield data.subarray(i * MiB, (i + 1) * MiB);
+    }
+  };
+  return () => Readable.from(source());
+}
+
+describe('S3 storage under faults', () => {
+  it('never completes an upload without a part that failed past the retries', async () => {
+    const storage = proxied('part-lost', { minPartSize: 5 * MiB });
+    const key = 'part-lost/ks/0/2026-11-24.100000.db1/big';
+    // Five attempts (the client's maxAttempts) of part 2 fail; the SDK gives up on it.
+    proxy.setFaults([
+      { kind: 'internalError', method: 'PUT', key: /part-lost\/.*\/big$/, partNumber: 2, times: 5 },
+    ]);
+    const data = randomBytes(15 * MiB);
+    const handle = await storage.startBackup('ks/0', '2026-11-24.100000.db1');
+    const source = sourceAfterPartTwoFails(storage, data);
+    let sourceCalls = 0;
+    const stored = await handle.writeFile('big', () => {
+      sourceCalls++;
+      return source();
+    });
+    proxy.setFaults([]);
+    // Before, part 3 took the failed part's number and the upload completed 5 MiB short, reported
+    // with the hash and size of the whole source. Now the file fails and its one retry stores it whole.
+    const back = await storedObject(key);
+    expect(back?.length).toBe(data.length);
+    expect(back?.equals(data)).toBe(true);
+    expect(stored).toEqual({ name: 'big', size: data.length, sha256: sha256(data) });
+    expect(sourceCalls).toBe(2);
+    await storage.close();
+  });
+
+  it('fails a file whose part fails on every attempt, naming it, and aborts its upload', async () => {
+    const storage = proxied('part-fails', { minPartSize: 5 * MiB });
+    const key = 'part-fails/ks/0/2026-11-24.100000.db1/big';
+    proxy.setFaults([{ kind: 'internalError', method: 'PUT', key: /part-fails\/.*\/big$/, partNumber: 2 }]);
+    const data = randomBytes(15 * MiB);
+    const handle = await storage.startBackup('ks/0', '2026-11-24.100000.db1');
+    const error = await handle
+      .writeFile('big', sourceAfterPartTwoFails(storage, data))
+      .catch((e: unknown) => e);
+    proxy.setFaults([]);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toContain(key);
+    expect(await storedObject(key)).toBeUndefined();
+    // The multipart upload was aborted (s3rver cannot list open uploads; the proxy saw the abort).
+    const aborts = proxy.requests.filter(
+      (r) => r.method === 'DELETE' && r.key === key && r.query.has('uploadId'),
+    );
+    expect(aborts.length).toBeGreaterThanOrEqual(1);
+    await storage.close();
+  });
+});
