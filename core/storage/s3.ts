@@ -15,6 +15,7 @@ import { silentLogger } from '../log.ts';
 import { type BackupManifest, MANIFEST_FILE, serializeManifest } from '../manifest.ts';
 import { BackupName, parseBackupDir, StoredFileName } from '../paths.ts';
 import { isAbort, isNotFound, S3CallError, s3CallError } from './s3-call.ts';
+import { resumingBody } from './s3-download.ts';
 import { partSizeFor, uploadObject } from './s3-upload.ts';
 import type {
   BackupHandle,
@@ -219,18 +220,26 @@ class S3BackupHandle implements BackupHandle {
     }
   }
 
+  /** The stored bytes; a body that breaks off is resumed from where it stopped (see resumingBody). */
   async readFile(name: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
     const key = `${this.prefix}/${StoredFileName.parse(name)}`;
     const storage = this.#storage;
+    const { bucket } = storage.options;
     try {
-      const result = await storage.send('GetObject', () =>
+      const first = await storage.send(`GetObject of ${key}`, () =>
         storage.client.send(
-          new GetObjectCommand({ Bucket: storage.options.bucket, Key: key }),
+          new GetObjectCommand({ Bucket: bucket, Key: key }),
           options.signal ? { abortSignal: options.signal } : {},
         ),
       );
-      if (!(result.Body instanceof Readable)) throw new StorageError(`GetObject ${key} returned no stream`);
-      return result.Body;
+      if (!(first.Body instanceof Readable)) throw new StorageError(`GetObject ${key} returned no stream`);
+      return resumingBody(first, {
+        client: storage.client,
+        bucket,
+        key,
+        signal: options.signal,
+        logger: this.#logger,
+      });
     } catch (error) {
       if (isNotFound(error))
         throw new MissingFileError(name, `backup ${this.dir}/${this.name}`, { cause: error });

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../core/errors.ts';
 import { S3BackupStorage } from '../../core/storage/s3.ts';
+import { ObjectChangedError } from '../../core/storage/s3-download.ts';
 import { s3rverCredentials, startS3, type TestS3 } from '../support/s3.ts';
 import { type S3FaultProxy, startS3FaultProxy } from '../support/s3-faults.ts';
 
@@ -127,6 +128,90 @@ describe('S3 storage under faults', () => {
       (r) => r.method === 'DELETE' && r.key === key && r.query.has('uploadId'),
     );
     expect(aborts.length).toBeGreaterThanOrEqual(1);
+    await storage.close();
+  });
+});
+
+/** Everything a stream gives, or the error it ends with. */
+async function drain(stream: Readable): Promise<{ data: Buffer; error?: unknown }> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+    return { data: Buffer.concat(chunks) };
+  } catch (error) {
+    return { data: Buffer.concat(chunks), error };
+  }
+}
+
+describe('S3 downloads under faults', () => {
+  const name = '2026-11-24.100000.db1';
+  const data = randomBytes(3 * MiB + 17);
+
+  beforeAll(async () => {
+    const storage = s3.storage('resume');
+    const handle = await storage.startBackup('ks/0', name);
+    await handle.writeFile('data', () => Readable.from([data]));
+    await storage.close();
+  });
+
+  const gets = (from: number) =>
+    proxy.requests.slice(from).filter((r) => r.method === 'GET' && r.key === `resume/ks/0/${name}/data`);
+
+  it('resumes a body that breaks off with a ranged GET from the first byte not passed on', async () => {
+    const storage = proxied('resume');
+    const from = proxy.requests.length;
+    proxy.setFaults([{ kind: 'truncate', method: 'GET', key: /resume\/.*\/data$/, nth: [1, 2] }]);
+    const read = await drain(await storage.openBackup('ks/0', name).readFile('data'));
+    proxy.setFaults([]);
+    expect(read.error).toBeUndefined();
+    expect(read.data.length).toBe(data.length);
+    expect(sha256(read.data)).toBe(sha256(data));
+    const requests = gets(from);
+    expect(requests.map((r) => r.fault)).toEqual(['truncate', 'truncate', undefined]);
+    expect(requests[0]?.range).toBeUndefined();
+    const starts = requests.slice(1).map((r) => Number(/^bytes=(\d+)-$/.exec(r.range ?? '')?.[1]));
+    // Each resumption starts past the previous one, never at byte 0.
+    expect(starts[0]).toBeGreaterThan(0);
+    expect(starts[1]).toBeGreaterThan(starts[0]!);
+    expect(starts[1]).toBeLessThan(data.length);
+    await storage.close();
+  });
+
+  it('refuses to join the bytes of an object that changed between two requests', async () => {
+    const storage = proxied('resume-changed');
+    const writer = s3.storage('resume-changed');
+    const handle = await writer.startBackup('ks/0', name);
+    await handle.writeFile('data', () => Readable.from([data]));
+    const key = `resume-changed/ks/0/${name}/data`;
+    proxy.setFaults([{ kind: 'truncate', method: 'GET', key: /resume-changed\//, nth: [1] }]);
+    proxy.onRequest(async (request) => {
+      if (request.key !== key || !request.range) return;
+      // Another writer replaces the object before the resumed request reaches the server.
+      await writer.client.send(
+        new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: Buffer.alloc(data.length, 1) }),
+      );
+    });
+    const read = await drain(await storage.openBackup('ks/0', name).readFile('data'));
+    proxy.onRequest(undefined);
+    proxy.setFaults([]);
+    expect(read.error).toBeInstanceOf(ObjectChangedError);
+    expect((read.error as Error).message).toContain(key);
+    expect(read.data.length).toBeLessThan(data.length);
+    expect(data.subarray(0, read.data.length).equals(read.data)).toBe(true);
+    await writer.close();
+    await storage.close();
+  });
+
+  it('gives up after five attempts in a row that pass on nothing, naming the object', async () => {
+    const storage = proxied('resume');
+    const from = proxy.requests.length;
+    proxy.setFaults([{ kind: 'truncate', method: 'GET', key: /resume\/.*\/data$/, bytes: 0 }]);
+    const read = await drain(await storage.openBackup('ks/0', name).readFile('data'));
+    proxy.setFaults([]);
+    expect(read.error).toBeInstanceOf(StorageError);
+    expect((read.error as Error).message).toContain(`resume/ks/0/${name}/data`);
+    expect(read.data.length).toBe(0);
+    expect(gets(from)).toHaveLength(5);
     await storage.close();
   });
 });

@@ -70,6 +70,8 @@ export interface S3FaultProxy {
   readonly requests: readonly S3ProxyRequest[];
   /** Replaces the rules (and their counters) and the seed; past requests stay recorded. */
   setFaults(rules: readonly S3FaultRule[], seed?: number): void;
+  /** Calls `hook` with each request before its fault is picked; the request waits for its promise. */
+  onRequest(hook: ((request: S3ProxyRequest) => Promise<void> | void) | undefined): void;
   /** Requests that were hit, by kind. */
   hits(): Partial<Record<S3FaultKind, number>>;
   stop(): Promise<void>;
@@ -106,6 +108,7 @@ export async function startS3FaultProxy(
   let hitCount = new Map<S3FaultRule, number>();
   const seen = new Map<string, number>();
   const sockets = new Set<import('node:net').Socket>();
+  let hook: ((request: S3ProxyRequest) => Promise<void> | void) | undefined;
 
   const pick = (record: S3ProxyRequest): S3FaultRule | undefined => {
     const part = record.query.get('partNumber');
@@ -160,6 +163,7 @@ export async function startS3FaultProxy(
     outgoing.once('response', (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders);
       if (rule?.kind === 'truncate') {
+        res.flushHeaders();
         const length = Number(answer.headers['content-length'] ?? 0);
         let left = rule.bytes ?? Math.floor(length / 2);
         answer.on('data', (chunk: Buffer) => {
@@ -213,6 +217,17 @@ export async function startS3FaultProxy(
       bodyBytes: undefined,
     };
     requests.push(record);
+    if (hook) {
+      Promise.resolve(hook(record)).then(
+        () => handle(req, res, record),
+        () => req.socket.destroy(),
+      );
+      return;
+    }
+    handle(req, res, record);
+  });
+
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse, record: S3ProxyRequest) => {
     const rule = pick(record);
     record.fault = rule?.kind;
     switch (rule?.kind) {
@@ -243,7 +258,7 @@ export async function startS3FaultProxy(
       default:
         forward(req, res, record, rule);
     }
-  });
+  };
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -260,6 +275,9 @@ export async function startS3FaultProxy(
       matched = new Map();
       hitCount = new Map();
       seen.clear();
+    },
+    onRequest(next) {
+      hook = next;
     },
     hits() {
       const counts: Partial<Record<S3FaultKind, number>> = {};
