@@ -85,12 +85,18 @@ export class S3BackupStorage implements BackupStorage {
     return [this.#prefix, ...parts].filter((part) => part !== '').join('/');
   }
 
-  async send<T>(what: string, call: () => Promise<T>): Promise<T> {
+  /** The s3:// URL of one object, for messages. */
+  objectUrl(key: string): string {
+    return `s3://${this.#options.bucket}/${key}`;
+  }
+
+  /** Runs one SDK call; a failure (after the SDK's retries) names the call and `where`. */
+  async send<T>(what: string, call: () => Promise<T>, where = this.url): Promise<T> {
     try {
       return await call();
     } catch (error) {
       if (isNotFound(error) || isAbort(error)) throw error;
-      throw s3CallError(what, this.url, error);
+      throw s3CallError(what, where, error);
     }
   }
 
@@ -226,11 +232,14 @@ class S3BackupHandle implements BackupHandle {
     const storage = this.#storage;
     const { bucket } = storage.options;
     try {
-      const first = await storage.send(`GetObject of ${key}`, () =>
-        storage.client.send(
-          new GetObjectCommand({ Bucket: bucket, Key: key }),
-          options.signal ? { abortSignal: options.signal } : {},
-        ),
+      const first = await storage.send(
+        'GetObject',
+        () =>
+          storage.client.send(
+            new GetObjectCommand({ Bucket: bucket, Key: key }),
+            options.signal ? { abortSignal: options.signal } : {},
+          ),
+        storage.objectUrl(key),
       );
       if (!(first.Body instanceof Readable)) throw new StorageError(`GetObject ${key} returned no stream`);
       return resumingBody(first, {
@@ -273,13 +282,20 @@ class S3BackupHandle implements BackupHandle {
       throw new StorageError(`backup ${this.dir}/${this.name} was not started by this handle`);
   }
 
-  async #putObject(key: string, body: Buffer, signal?: AbortSignal): Promise<void> {
+  async #putObject(key: string, body: Buffer): Promise<void> {
     const storage = this.#storage;
-    await storage.send('PutObject', () =>
-      storage.client.send(
-        new PutObjectCommand({ Bucket: storage.options.bucket, Key: key, Body: body, ...this.#encryption() }),
-        signal ? { abortSignal: signal } : {},
-      ),
+    await storage.send(
+      'PutObject',
+      () =>
+        storage.client.send(
+          new PutObjectCommand({
+            Bucket: storage.options.bucket,
+            Key: key,
+            Body: body,
+            ...this.#encryption(),
+          }),
+        ),
+      storage.objectUrl(key),
     );
   }
 

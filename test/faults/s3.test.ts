@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../core/errors.ts';
 import { S3BackupStorage } from '../../core/storage/s3.ts';
 import { ObjectChangedError } from '../../core/storage/s3-download.ts';
 import { s3rverCredentials, startS3, type TestS3 } from '../support/s3.ts';
-import { type S3FaultProxy, startS3FaultProxy } from '../support/s3-faults.ts';
+import { moderateFaults, type S3FaultProxy, startS3FaultProxy, storedObject } from '../support/s3-faults.ts';
 
 const MiB = 1024 * 1024;
 let s3: TestS3;
@@ -36,19 +36,6 @@ function proxied(prefix: string, options: { minPartSize?: number } = {}): S3Back
 }
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-/** The object's bytes read straight from the server, or undefined when there is none. */
-async function storedObject(key: string): Promise<Buffer | undefined> {
-  const storage = s3.storage('');
-  try {
-    const result = await storage.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
-    return Buffer.from(await result.Body!.transformToByteArray());
-  } catch {
-    return undefined;
-  } finally {
-    await storage.close();
-  }
-}
 
 /**
  * A 15 MiB source in 1 MiB chunks that holds back its last 3 MiB until part 2 has failed for good (the
@@ -102,7 +89,7 @@ describe('S3 storage under faults', () => {
     proxy.setFaults([]);
     // Before, part 3 took the failed part's number and the upload completed 5 MiB short, reported
     // with the hash and size of the whole source. Now the file fails and its one retry stores it whole.
-    const back = await storedObject(key);
+    const back = await storedObject(s3, key);
     expect(back?.length).toBe(data.length);
     expect(back?.equals(data)).toBe(true);
     expect(stored).toEqual({ name: 'big', size: data.length, sha256: sha256(data) });
@@ -122,7 +109,7 @@ describe('S3 storage under faults', () => {
     proxy.setFaults([]);
     expect(error).toBeInstanceOf(StorageError);
     expect((error as Error).message).toContain(key);
-    expect(await storedObject(key)).toBeUndefined();
+    expect(await storedObject(s3, key)).toBeUndefined();
     // The multipart upload was aborted (s3rver cannot list open uploads; the proxy saw the abort).
     const aborts = proxy.requests.filter(
       (r) => r.method === 'DELETE' && r.key === key && r.query.has('uploadId'),
@@ -214,4 +201,38 @@ describe('S3 downloads under faults', () => {
     expect(gets(from)).toHaveLength(5);
     await storage.close();
   });
+});
+
+/** Seeded rounds of the fault-rate tests: a few in `npm test`, more with FAULTS_FULL=1. */
+const rounds = process.env.FAULTS_FULL === '1' ? 12 : 2;
+
+describe('S3 storage round-trips under a moderate fault rate', () => {
+  for (let round = 1; round <= rounds; round++) {
+    it(`writes and reads back files of one and several parts byte-identical (seed ${round})`, async () => {
+      const storage = proxied(`rate-${round}`, { minPartSize: 5 * MiB });
+      const files = new Map<string, Buffer>([
+        ['empty', Buffer.alloc(0)],
+        ['small', randomBytes(100 * 1024)],
+        ['parts', randomBytes(12 * MiB + 5)],
+      ]);
+      const name = '2026-11-24.100000.db1';
+      proxy.setFaults(moderateFaults(0.05), round);
+      const handle = await storage.startBackup('ks/0', name);
+      for (const [file, data] of files) {
+        const stored = await handle.writeFile(file, () => Readable.from([data]), { sizeHint: data.length });
+        expect(stored).toEqual({ name: file, size: data.length, sha256: sha256(data) });
+      }
+      const reader = storage.openBackup('ks/0', name);
+      for (const [file, data] of files) {
+        const read = await drain(await reader.readFile(file));
+        expect(read.error).toBeUndefined();
+        expect(sha256(read.data)).toBe(sha256(data));
+      }
+      proxy.setFaults([]);
+      for (const [file, data] of files) {
+        expect((await storedObject(s3, `rate-${round}/ks/0/${name}/${file}`))?.equals(data)).toBe(true);
+      }
+      await storage.close();
+    });
+  }
 });

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import type { TestS3 } from './s3.ts';
 
 /**
  * What the proxy does to a request it picks:
@@ -62,6 +64,8 @@ export interface S3ProxyRequest {
   fault: S3FaultKind | undefined;
   /** Request body bytes the proxy read (undefined when it never read the body). */
   bodyBytes: number | undefined;
+  /** `slowBody`: the pieces the response body went out in, a pause after each. */
+  pieces?: number;
 }
 
 export interface S3FaultProxy {
@@ -188,6 +192,7 @@ export async function startS3FaultProxy(
           try {
             for await (const chunk of answer as AsyncIterable<Buffer>) {
               for (let at = 0; at < chunk.length; at += pieceBytes) {
+                record.pieces = (record.pieces ?? 0) + 1;
                 if (!res.write(chunk.subarray(at, at + pieceBytes)))
                   await new Promise((resolve) => res.once('drain', resolve));
                 await sleep(pauseMs);
@@ -291,4 +296,33 @@ export async function startS3FaultProxy(
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * A moderate fault rate: about one request in ten fails or stalls in some way, all kinds mixed.
+ * Truncation is kept to GETs: a truncated answer to a forwarded CompleteMultipartUpload would leave
+ * s3rver's upload completed and its retry refused, where S3 answers the retry with success.
+ */
+export function moderateFaults(rate = 0.02): S3FaultRule[] {
+  return [
+    { kind: 'slowDown', rate },
+    { kind: 'internalError', rate },
+    { kind: 'resetBeforeBody', rate },
+    { kind: 'resetAfterBody', rate },
+    { kind: 'truncate', method: 'GET', rate: rate * 2 },
+    { kind: 'slowBody', rate, pieceBytes: 64 * 1024, pauseMs: 1 },
+  ];
+}
+
+/** An object's bytes read straight from the server (around the proxy), or undefined when there is none. */
+export async function storedObject(s3: TestS3, key: string): Promise<Buffer | undefined> {
+  const storage = s3.storage('');
+  try {
+    const result = await storage.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+    return Buffer.from(await result.Body!.transformToByteArray());
+  } catch {
+    return undefined;
+  } finally {
+    await storage.close();
+  }
 }
