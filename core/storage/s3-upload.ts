@@ -84,12 +84,8 @@ export async function uploadObject(
         signal?.throwIfAborted();
         size += chunk.length;
         if (size > capacity) {
-          throw new StorageError(
-            `${where} needs more than ${S3_MAX_PARTS} parts of ${upload.partSize} bytes`,
-            {
-              hint: 'the size expected for this file was too small',
-            },
-          );
+          const message = `${where} needs more than ${S3_MAX_PARTS} parts of ${upload.partSize} bytes`;
+          throw new StorageError(message, { hint: 'the size expected for this file was too small' });
         }
         hash.update(chunk);
         yield chunk;
@@ -100,12 +96,11 @@ export async function uploadObject(
     }
   }
 
-  const send = async (command: Parameters<S3Client['send']>[0]) => {
+  const send = async (command: Parameters<S3Client['send']>[0]): Promise<unknown> => {
     const call = callName(command);
     const aborting = command instanceof AbortMultipartUploadCommand;
     try {
-      // biome-ignore lint/suspicious/noExplicitAny: Upload sends commands of several output types.
-      const result: any = await client.send(command, signal && !aborting ? { abortSignal: signal } : {});
+      const result = await client.send(command, signal && !aborting ? { abortSignal: signal } : {});
       if (command instanceof CreateMultipartUploadCommand) {
         const id = (result as CreateMultipartUploadCommandOutput).UploadId;
         if (id) upload.onMultipartUpload?.(id, true);
