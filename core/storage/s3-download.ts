@@ -73,7 +73,9 @@ export function resumingBody(first: GetObjectCommandOutput, download: ObjectDown
         throw new Error(`the body ended at byte ${offset} of ${total}`);
       } catch (error) {
         body = undefined;
-        if (error instanceof ObjectChangedError || isAbort(error) || signal?.aborted) throw error;
+        // A stopped read ends with the stop's reason, not the broken body it left behind.
+        if (signal?.aborted) throw signal.reason;
+        if (error instanceof ObjectChangedError || isAbort(error)) throw error;
         if ((error as { name?: string }).name === 'PreconditionFailed') {
           throw new ObjectChangedError(
             `${where} changed while it was being read (ETag ${etag} no longer matches)`,

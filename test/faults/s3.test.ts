@@ -130,6 +130,58 @@ async function drain(stream: Readable): Promise<{ data: Buffer; error?: unknown 
   }
 }
 
+describe('S3 transfers stopped by their signal', () => {
+  it('stops an upload mid-way, rejects with the abort and aborts the multipart upload', async () => {
+    const storage = proxied('signal-up', { minPartSize: 5 * MiB });
+    const key = 'signal-up/ks/0/2026-11-24.100000.db1/big';
+    const controller = new AbortController();
+    // Part 2 is held at the proxy until the operation is stopped.
+    proxy.onRequest((request) => {
+      if (request.key === key && request.query.get('partNumber') === '2') controller.abort();
+    });
+    const data = randomBytes(20 * MiB);
+    const handle = await storage.startBackup('ks/0', '2026-11-24.100000.db1');
+    const error = await handle
+      .writeFile('big', () => Readable.from([data.subarray(0, 10 * MiB), data.subarray(10 * MiB)]), {
+        signal: controller.signal,
+      })
+      .catch((e: unknown) => e);
+    proxy.onRequest(undefined);
+    expect((error as Error).name).toBe('AbortError');
+    expect(await storedObject(s3, key)).toBeUndefined();
+    expect(
+      proxy.requests.some((r) => r.method === 'DELETE' && r.key === key && r.query.has('uploadId')),
+    ).toBe(true);
+    await storage.close();
+  });
+
+  it('stops a download mid-way with the abort, asking for nothing more', async () => {
+    const writer = s3.storage('signal-down');
+    const written = await writer.startBackup('ks/0', '2026-11-24.100000.db1');
+    await written.writeFile('data', () => Readable.from([randomBytes(4 * MiB)]));
+    await writer.close();
+    const storage = proxied('signal-down');
+    const controller = new AbortController();
+    proxy.setFaults([{ kind: 'slowBody', method: 'GET', key: /signal-down\//, pauseMs: 1 }]);
+    const from = proxy.requests.length;
+    const stream = await storage
+      .openBackup('ks/0', '2026-11-24.100000.db1')
+      .readFile('data', { signal: controller.signal });
+    let received = 0;
+    const error = await (async () => {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        received += chunk.length;
+        controller.abort();
+      }
+    })().catch((e: unknown) => e);
+    proxy.setFaults([]);
+    expect((error as Error).name).toBe('AbortError');
+    expect(received).toBeLessThan(4 * MiB);
+    expect(proxy.requests.slice(from).filter((r) => r.method === 'GET')).toHaveLength(1);
+    await storage.close();
+  });
+});
+
 describe('S3 downloads under faults', () => {
   const name = '2026-11-24.100000.db1';
   const data = randomBytes(3 * MiB + 17);
