@@ -201,6 +201,34 @@ describe('stepback through S3 faults', () => {
     expect(await stateOf(source)).toMatchObject({ running: true, readOnly: false });
   });
 
+  it('fails a snapshot whose data file fails past the retries, naming the object, with no MANIFEST', async () => {
+    proxy.setFaults([{ kind: 'internalError', method: 'PUT', key: /\.csv\.zst$/ }]);
+    const run = await runStepback(
+      [
+        'snapshot',
+        '--defaults-file',
+        source.cnf,
+        ...storageArgs('cli-logical-fail'),
+        '--dir',
+        'shop/snap',
+        '--database',
+        'shop',
+      ],
+      { env },
+    );
+    proxy.setFaults([]);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(
+      new RegExp(`s3://${s3.bucket}/cli-logical-fail/shop/snap/[^/ ]+/[\\d.]+\\.csv\\.zst`),
+    );
+    const direct = s3.storage('cli-logical-fail');
+    const keys: string[] = [];
+    for await (const entry of direct.listKeys('cli-logical-fail/')) keys.push(entry.key);
+    expect(keys.filter((key) => key.endsWith('/MANIFEST'))).toEqual([]);
+    await direct.close();
+    expect(await stateOf(source)).toMatchObject({ running: true, readOnly: false });
+  });
+
   it('fails a restore whose file cannot be read past the retries, naming the object', async () => {
     const name = '2026-11-24.100000.faults';
     proxy.setFaults([{ kind: 'internalError', method: 'GET', key: /shop\.blobs\.ibd/ }]);
