@@ -1,9 +1,6 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectsV2Command,
@@ -11,13 +8,15 @@ import {
   S3Client,
   type S3ClientConfig,
   type ServerSideEncryption,
-  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { MissingFileError, StorageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import { type BackupManifest, MANIFEST_FILE, serializeManifest } from '../manifest.ts';
 import { BackupName, parseBackupDir, StoredFileName } from '../paths.ts';
+import { isAbort, isNotFound, S3CallError, s3CallError } from './s3-call.ts';
+import { resumingBody } from './s3-download.ts';
+import { partSizeFor, uploadObject } from './s3-upload.ts';
 import type {
   BackupHandle,
   BackupStorage,
@@ -27,11 +26,9 @@ import type {
   WriteFileOptions,
 } from './types.ts';
 
+export { partSizeFor, S3_MAX_PART, S3_MAX_PARTS, S3_MIN_PART } from './s3-upload.ts';
+
 const MiB = 1024 * 1024;
-/** S3 limits: parts of 5 MiB to 5 GiB, at most 10,000 of them. */
-export const S3_MIN_PART = 5 * MiB;
-export const S3_MAX_PART = 5 * 1024 * MiB;
-export const S3_MAX_PARTS = 10_000;
 
 export interface S3StorageOptions {
   bucket: string;
@@ -43,7 +40,7 @@ export interface S3StorageOptions {
   forcePathStyle?: boolean;
   serverSideEncryption?: 'AES256' | 'aws:kms';
   kmsKeyId?: string;
-  /** Size of the first parts of a multipart upload; parts grow from there. Default 8 MiB. */
+  /** Smallest part of a multipart upload; a file's expected size may make its parts larger. Default 8 MiB. */
   minPartSize?: number;
   /** Parts of one file uploading at once (each held in memory). Default 2. */
   partConcurrency?: number;
@@ -51,28 +48,6 @@ export interface S3StorageOptions {
   logger?: Logger;
   /** Use this client instead of building one (tests, shared connection pools). */
   client?: S3Client;
-}
-
-/**
- * Part `partNumber` (1-based) of a file: `base` for the first 1,000 parts, doubling every 1,000 after,
- * so 10,000 parts reach 1,023 × 1,000 × base (8 TiB at 8 MiB) while small files keep small parts.
- * A size hint raises `base` so a file of that size fits in 9,000 parts without growing.
- */
-export function partSizeFor(partNumber: number, minPartSize: number, sizeHint?: number): number {
-  let base = Math.max(minPartSize, 1);
-  if (sizeHint !== undefined && sizeHint > base * 9000) base = Math.ceil(sizeHint / 9000 / MiB) * MiB;
-  const doublings = Math.floor((partNumber - 1) / 1000);
-  return Math.min(S3_MAX_PART, base * 2 ** doublings);
-}
-
-/** Failure of a call to S3 itself (after the SDK's own retries): worth one whole-file retry. */
-class S3CallError extends StorageError {
-  override readonly code = 'STORAGE_S3';
-}
-
-function isNotFound(error: unknown): boolean {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }
 
 /** Backup storage in an S3 bucket (or any S3-compatible server), through the AWS SDK v3. */
@@ -110,15 +85,18 @@ export class S3BackupStorage implements BackupStorage {
     return [this.#prefix, ...parts].filter((part) => part !== '').join('/');
   }
 
-  async send<T>(what: string, call: () => Promise<T>): Promise<T> {
+  /** The s3:// URL of one object, for messages. */
+  objectUrl(key: string): string {
+    return `s3://${this.#options.bucket}/${key}`;
+  }
+
+  /** Runs one SDK call; a failure (after the SDK's retries) names the call and `where`. */
+  async send<T>(what: string, call: () => Promise<T>, where = this.url): Promise<T> {
     try {
       return await call();
     } catch (error) {
-      if (isNotFound(error) || (error as Error).name === 'AbortError') throw error;
-      throw new S3CallError(`S3 ${what} failed on ${this.url}: ${(error as Error).message}`, {
-        cause: error,
-        hint: 'check the endpoint, the credentials and the bucket policy',
-      });
+      if (isNotFound(error) || isAbort(error)) throw error;
+      throw s3CallError(what, where, error);
     }
   }
 
@@ -248,18 +226,29 @@ class S3BackupHandle implements BackupHandle {
     }
   }
 
+  /** The stored bytes; a body that breaks off is resumed from where it stopped (see resumingBody). */
   async readFile(name: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
     const key = `${this.prefix}/${StoredFileName.parse(name)}`;
     const storage = this.#storage;
+    const { bucket } = storage.options;
     try {
-      const result = await storage.send('GetObject', () =>
-        storage.client.send(
-          new GetObjectCommand({ Bucket: storage.options.bucket, Key: key }),
-          options.signal ? { abortSignal: options.signal } : {},
-        ),
+      const first = await storage.send(
+        'GetObject',
+        () =>
+          storage.client.send(
+            new GetObjectCommand({ Bucket: bucket, Key: key }),
+            options.signal ? { abortSignal: options.signal } : {},
+          ),
+        storage.objectUrl(key),
       );
-      if (!(result.Body instanceof Readable)) throw new StorageError(`GetObject ${key} returned no stream`);
-      return result.Body;
+      if (!(first.Body instanceof Readable)) throw new StorageError(`GetObject ${key} returned no stream`);
+      return resumingBody(first, {
+        client: storage.client,
+        bucket,
+        key,
+        signal: options.signal,
+        logger: this.#logger,
+      });
     } catch (error) {
       if (isNotFound(error))
         throw new MissingFileError(name, `backup ${this.dir}/${this.name}`, { cause: error });
@@ -293,13 +282,20 @@ class S3BackupHandle implements BackupHandle {
       throw new StorageError(`backup ${this.dir}/${this.name} was not started by this handle`);
   }
 
-  async #putObject(key: string, body: Buffer, signal?: AbortSignal): Promise<void> {
+  async #putObject(key: string, body: Buffer): Promise<void> {
     const storage = this.#storage;
-    await storage.send('PutObject', () =>
-      storage.client.send(
-        new PutObjectCommand({ Bucket: storage.options.bucket, Key: key, Body: body, ...this.#encryption() }),
-        signal ? { abortSignal: signal } : {},
-      ),
+    await storage.send(
+      'PutObject',
+      () =>
+        storage.client.send(
+          new PutObjectCommand({
+            Bucket: storage.options.bucket,
+            Key: key,
+            Body: body,
+            ...this.#encryption(),
+          }),
+        ),
+      storage.objectUrl(key),
     );
   }
 
@@ -327,10 +323,7 @@ class S3BackupHandle implements BackupHandle {
     this.#uploads.delete(uploadId);
   }
 
-  /**
-   * Streams `source()` to `key`: one PutObject when it fits in the first part, else a multipart
-   * upload holding at most `partConcurrency + 1` parts in memory.
-   */
+  /** Streams `source()` to `key`, one part per `partSize` bytes (see uploadObject). */
   async #upload(
     key: string,
     name: string,
@@ -339,93 +332,20 @@ class S3BackupHandle implements BackupHandle {
   ): Promise<StoredFile> {
     const storage = this.#storage;
     const { bucket, minPartSize = 8 * MiB, partConcurrency = 2 } = storage.options;
-    const signal = options.signal;
-    const hash = createHash('sha256');
-    let size = 0;
-    let uploadId: string | undefined;
-    const parts: { ETag: string; PartNumber: number }[] = [];
-    const inFlight = new Map<number, Promise<void>>();
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-
-    const uploadPart = (partNumber: number, body: Buffer) => {
-      const id = uploadId!;
-      const task = storage
-        .send('UploadPart', () =>
-          storage.client.send(
-            new UploadPartCommand({
-              Bucket: bucket,
-              Key: key,
-              UploadId: id,
-              PartNumber: partNumber,
-              Body: body,
-            }),
-            signal ? { abortSignal: signal } : {},
-          ),
-        )
-        .then((result) => {
-          parts.push({ ETag: result.ETag ?? '', PartNumber: partNumber });
-        })
-        .finally(() => inFlight.delete(partNumber));
-      task.catch(() => {});
-      inFlight.set(partNumber, task);
-    };
-
-    const flushPart = async () => {
-      const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
-      if (!uploadId) {
-        const created = await storage.send('CreateMultipartUpload', () =>
-          storage.client.send(
-            new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...this.#encryption() }),
-          ),
-        );
-        uploadId = created.UploadId;
-        if (!uploadId) throw new S3CallError(`CreateMultipartUpload for ${key} returned no upload id`);
-        this.#uploads.set(uploadId, key);
-      }
-      const partNumber = parts.length + inFlight.size + 1;
-      if (partNumber > S3_MAX_PARTS) throw new StorageError(`${name} needs more than ${S3_MAX_PARTS} parts`);
-      while (inFlight.size >= partConcurrency) await Promise.race(inFlight.values());
-      uploadPart(partNumber, body);
-    };
-
-    try {
-      const input = await source();
-      for await (const chunk of input as AsyncIterable<Buffer>) {
-        signal?.throwIfAborted();
-        hash.update(chunk);
-        size += chunk.length;
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        const partNumber = parts.length + inFlight.size + 1;
-        if (pendingBytes >= partSizeFor(partNumber, minPartSize, options.sizeHint)) await flushPart();
-      }
-      if (!uploadId) {
-        await this.#putObject(key, Buffer.concat(pending, pendingBytes), signal);
-      } else {
-        if (pendingBytes > 0) await flushPart();
-        await Promise.all(inFlight.values());
-        parts.sort((a, b) => a.PartNumber - b.PartNumber);
-        const id = uploadId;
-        await storage.send('CompleteMultipartUpload', () =>
-          storage.client.send(
-            new CompleteMultipartUploadCommand({
-              Bucket: bucket,
-              Key: key,
-              UploadId: id,
-              MultipartUpload: { Parts: parts },
-            }),
-          ),
-        );
-        this.#uploads.delete(uploadId);
-      }
-    } catch (error) {
-      await Promise.allSettled(inFlight.values());
-      if (uploadId) await this.#abortUpload(key, uploadId);
-      throw error;
-    }
-    return { name, size, sha256: hash.digest('hex') };
+    const stored = await uploadObject(await source(), {
+      client: storage.client,
+      bucket,
+      key,
+      encryption: this.#encryption(),
+      partSize: partSizeFor(minPartSize, options.sizeHint),
+      queueSize: partConcurrency,
+      signal: options.signal,
+      logger: this.#logger,
+      onMultipartUpload: (uploadId, open) => {
+        if (open) this.#uploads.set(uploadId, key);
+        else this.#uploads.delete(uploadId);
+      },
+    });
+    return { name, ...stored };
   }
 }

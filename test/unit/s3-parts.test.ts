@@ -2,33 +2,29 @@ import { describe, expect, it } from 'vitest';
 import { partSizeFor, S3_MAX_PART, S3_MAX_PARTS, S3_MIN_PART } from '../../core/storage/s3.ts';
 
 const MiB = 1024 * 1024;
-const TiB = 1024 * 1024 * MiB;
-
-/** Bytes that `parts` parts hold under the growth schedule. */
-function capacity(parts: number, minPartSize: number, sizeHint?: number): number {
-  let total = 0;
-  for (let n = 1; n <= parts; n++) total += partSizeFor(n, minPartSize, sizeHint);
-  return total;
-}
+const GiB = 1024 * MiB;
+const TiB = 1024 * GiB;
 
 describe('partSizeFor', () => {
-  it('keeps small files at the minimum part size', () => {
-    expect(partSizeFor(1, 8 * MiB)).toBe(8 * MiB);
-    expect(partSizeFor(1000, 8 * MiB)).toBe(8 * MiB);
+  it('keeps files of unknown or small size at the minimum part size', () => {
+    expect(partSizeFor(8 * MiB)).toBe(8 * MiB);
+    expect(partSizeFor(8 * MiB, 1 * GiB)).toBe(8 * MiB);
   });
 
-  it('grows so that 10,000 parts hold a 5 TiB file of unknown size', () => {
-    expect(capacity(S3_MAX_PARTS, 8 * MiB)).toBeGreaterThan(5 * TiB);
-    for (const n of [1, 1001, 5000, 10_000]) {
-      expect(partSizeFor(n, 8 * MiB)).toBeGreaterThanOrEqual(S3_MIN_PART);
-      expect(partSizeFor(n, 8 * MiB)).toBeLessThanOrEqual(S3_MAX_PART);
+  it('never goes below the 5 MiB S3 minimum', () => {
+    expect(partSizeFor(1 * MiB)).toBe(S3_MIN_PART);
+  });
+
+  it('grows with the expected size so the file fits in 9,000 parts, in whole MiB', () => {
+    for (const size of [100 * GiB, 1 * TiB, 5 * TiB]) {
+      const part = partSizeFor(8 * MiB, size);
+      expect(part * 9000).toBeGreaterThanOrEqual(size);
+      expect(part % MiB).toBe(0);
+      expect(part).toBeLessThanOrEqual(S3_MAX_PART);
     }
   });
 
-  it('starts large enough when the size is known, so the file fits in 9,000 parts without growing', () => {
-    const size = 5 * TiB;
-    const first = partSizeFor(1, 8 * MiB, size);
-    expect(first * 9000).toBeGreaterThanOrEqual(size);
-    expect(first % MiB).toBe(0);
+  it('holds the largest S3 object (5 TiB) within 10,000 parts', () => {
+    expect(partSizeFor(8 * MiB, 5 * TiB) * S3_MAX_PARTS).toBeGreaterThanOrEqual(5 * TiB);
   });
 });
