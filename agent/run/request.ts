@@ -1,5 +1,6 @@
 import { AgentRequest, REQUEST_B64_PATTERN } from '../../core/agent-request.ts';
 import { UsageError } from '../../core/errors.ts';
+import { quoted } from '../../core/paths.ts';
 
 /** Decodes `--request-b64` and validates it; UsageError naming the field otherwise. */
 export function decodeRequest(base64: string): AgentRequest {
@@ -17,8 +18,14 @@ export function decodeRequest(base64: string): AgentRequest {
   const parsed = AgentRequest.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const field = issue?.path.length ? `request.${issue.path.join('.')}` : 'request';
-    throw new UsageError(`${field}: ${issue?.message ?? 'invalid'}`, {
+    // A key that is not a plain name (" ", a huge one) is quoted and cut, so the field stays visible.
+    const keys = issue?.path.map((k) =>
+      typeof k === 'number' || /^[A-Za-z_$][\w$-]{0,63}$/.test(String(k)) ? String(k) : quoted(String(k)),
+    );
+    const field = keys?.length ? `request.${keys.join('.')}` : 'request';
+    // zod quotes an unknown key whole: cut, so a hostile request cannot make a huge error.
+    const message = (issue?.message ?? 'invalid').slice(0, 300);
+    throw new UsageError(`${field}: ${message}`, {
       hint: 'operation is one of backup, restore, snapshot, multirestore, diff, with that command’s fields',
     });
   }
