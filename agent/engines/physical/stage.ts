@@ -159,15 +159,16 @@ async function stageFile(
   } catch (error) {
     onBytes(-counter.bytes);
     if (error instanceof HashMismatchError || signal.aborted) throw error;
-    if (decompressor.errored === error) {
-      throw new VerificationError(`file ${where} is corrupt: it does not decompress (${messageOf(error)})`, {
-        cause: error,
-      });
-    }
+    // First: a write error reaches the decompressor too, and a full disk is not a corrupt file.
     if (isDiskFull(error)) {
       throw await diskFullError(`staging ${where}`, space.dir, space.needed, {
         cause: error,
         hint: 'free space on the datadir filesystem; the instance was not changed',
+      });
+    }
+    if (decompressor.errored === error) {
+      throw new VerificationError(`file ${where} is corrupt: it does not decompress (${messageOf(error)})`, {
+        cause: error,
       });
     }
     throw error;
