@@ -85,7 +85,7 @@ export async function dumpTable(options: DumpTableOptions): Promise<DumpedTable>
       sql,
       [outfile],
       AbortSignal.any([signal, stopQuery.signal]),
-      { dir: options.workDir, database, table: table.name },
+      { dir: options.workDir, file: outfile, database, table: table.name },
     );
     finished.catch(() => {});
     const splitter = new RowSplitter({
@@ -134,7 +134,7 @@ async function selectIntoOutfile(
   sql: string,
   values: unknown[],
   signal: AbortSignal,
-  target: { dir: string; database: string; table: string },
+  target: { dir: string; file: string; database: string; table: string },
 ): Promise<void> {
   const connection = await connect();
   try {
@@ -147,7 +147,11 @@ async function selectIntoOutfile(
       throw await diskFullError(
         `SELECT … INTO OUTFILE of table ${JSON.stringify(target.table)}`,
         target.dir,
-        await tableBytes(connect, target.database, target.table),
+        // The server's estimate, or what the OUTFILE had reached when its statistics are behind.
+        Math.max(
+          await tableBytes(connect, target.database, target.table),
+          (await fs.stat(target.file).catch(() => undefined))?.size ?? 0,
+        ),
         {
           cause: error,
           hint: 'free space there: each table being dumped needs about its size on disk in the work directory (secure_file_priv) while it is read',
