@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeRequest } from '../../agent/run/request.ts';
 import { type AgentRequest, AgentRequest as AgentRequestSchema } from '../../core/agent-request.ts';
 import { UsageError } from '../../core/errors.ts';
-import { recordFault, runs } from '../support/faults.ts';
+import { checkProperty, runs } from '../support/faults.ts';
 import { applyMutation, mutationOf, onOneBranch } from '../support/mutations.ts';
 
 /**
@@ -69,19 +69,19 @@ function decode(base64: string): AgentRequest | UsageError {
 }
 
 describe('agent requests under fuzzing', () => {
-  it('decodes every valid request as it was', () => {
+  it('decodes every valid request as it was', async () => {
     for (const request of valid) expect(decode(encode(request))).toEqual(request);
   });
 
-  it('refuses a mutated request with USAGE naming the field, or decodes a valid one', () => {
+  it('refuses a mutated request with USAGE naming the field, or decodes a valid one', async () => {
     const arbitrary = fc
       .constantFrom(...valid)
       .chain((request) =>
         mutationOf(request).map((mutation) => ({ mutation, value: applyMutation(request, mutation) })),
       );
     const numRuns = runs(300, 5_000);
-    let survived = 0;
-    fc.assert(
+    await checkProperty(
+      'hostile agent request',
       fc.property(arbitrary, ({ mutation, value }) => {
         const text = encode(value);
         const result = decode(text);
@@ -106,20 +106,12 @@ describe('agent requests under fuzzing', () => {
             AgentRequestSchema.safeParse(JSON.parse(Buffer.from(text, 'base64').toString('utf8'))).success,
           ).toBe(true);
         }
-        survived++;
       }),
       { numRuns, seed: 20261220 },
     );
-    recordFault({
-      fault: 'hostile agent request',
-      cases: numRuns,
-      survived,
-      rowsLost: null,
-      filesLeft: null,
-    });
   });
 
-  it('refuses text that is not base64 JSON with USAGE', () => {
+  it('refuses text that is not base64 JSON with USAGE', async () => {
     const arbitrary = fc.oneof(
       fc.string({ unit: 'binary' }),
       fc.base64String(),
@@ -127,21 +119,13 @@ describe('agent requests under fuzzing', () => {
       fc.jsonValue().map(encode),
     );
     const numRuns = runs(300, 5_000);
-    let survived = 0;
-    fc.assert(
+    await checkProperty(
+      'junk agent request text',
       fc.property(arbitrary, (text) => {
         const result = decode(text);
         if (!(result instanceof UsageError)) expect(AgentRequestSchema.safeParse(result).success).toBe(true);
-        survived++;
       }),
       { numRuns, seed: 20261221 },
     );
-    recordFault({
-      fault: 'junk agent request text',
-      cases: numRuns,
-      survived,
-      rowsLost: null,
-      filesLeft: null,
-    });
   });
 });

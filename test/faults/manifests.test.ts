@@ -15,7 +15,7 @@ import {
 import { resolveUnder, unsafeRelativePathReason } from '../../core/paths.ts';
 import { runStepback } from '../support/cli.ts';
 import { stateOf, tableChecksums } from '../support/data.ts';
-import { newPaths, recordFault, runs, treeOf } from '../support/faults.ts';
+import { checkProperty, newPaths, recordFault, runs, treeOf } from '../support/faults.ts';
 import { logicalManifest, physicalManifest } from '../support/manifests.ts';
 import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
 import { applyMutation, type FieldPath, junk, mutationOf, withField } from '../support/mutations.ts';
@@ -197,9 +197,9 @@ const hostileManifest: fc.Arbitrary<Hostile> = fc.oneof(
 const schemaRuns = runs(300, 5_000);
 
 describe('MANIFEST schema under fuzzing', () => {
-  it('refuses every hostile manifest with INVALID_MANIFEST naming the field it breaks', () => {
-    let survived = 0;
-    fc.assert(
+  it('refuses every hostile manifest with INVALID_MANIFEST naming the field it breaks', async () => {
+    await checkProperty(
+      'hostile MANIFEST (schema)',
       fc.property(hostileManifest, ({ manifest, field }) => {
         const result = parseStored(manifest);
         expect(result).toBeInstanceOf(ManifestError);
@@ -215,28 +215,20 @@ describe('MANIFEST schema under fuzzing', () => {
           `${error.message} should name ${fieldLabel(field)}`,
         ).toBe(true);
         expect(error.message.length).toBeLessThan(2_000);
-        survived++;
       }),
       { numRuns: schemaRuns, seed: 20261201 },
     );
-    recordFault({
-      fault: 'hostile MANIFEST (schema)',
-      cases: schemaRuns,
-      survived,
-      rowsLost: null,
-      filesLeft: null,
-    });
   });
 
-  it('answers any mutation of a valid manifest with a valid manifest or INVALID_MANIFEST, never another error', () => {
+  it('answers any mutation of a valid manifest with a valid manifest or INVALID_MANIFEST, never another error', async () => {
     const valid: BackupManifest[] = [physicalManifest(), logicalManifest()];
     const arbitrary = fc
       .constantFrom(...valid)
       .chain((manifest) =>
         mutationOf(manifest).map((mutation) => ({ mutation, value: applyMutation(manifest, mutation) })),
       );
-    let survived = 0;
-    fc.assert(
+    await checkProperty(
+      'mutated MANIFEST (schema)',
       fc.property(arbitrary, ({ value }) => {
         const result = parseStored(value);
         if (result instanceof ManifestError) {
@@ -246,52 +238,36 @@ describe('MANIFEST schema under fuzzing', () => {
         } else {
           checkAccepted(result);
         }
-        survived++;
       }),
       { numRuns: schemaRuns, seed: 20261202 },
     );
-    recordFault({
-      fault: 'mutated MANIFEST (schema)',
-      cases: schemaRuns,
-      survived,
-      rowsLost: null,
-      filesLeft: null,
-    });
   });
 
-  it('answers arbitrary bytes and JSON with INVALID_MANIFEST', () => {
+  it('answers arbitrary bytes and JSON with INVALID_MANIFEST', async () => {
     const arbitrary = fc.oneof(
       fc.string({ unit: 'binary' }),
       fc.json(),
       fc.jsonValue().map((v) => JSON.stringify(v)),
       fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes).toString('utf8')),
     );
-    let survived = 0;
-    fc.assert(
+    await checkProperty(
+      'junk MANIFEST text',
       fc.property(arbitrary, (text) => {
         expect(parseStored(text)).toBeInstanceOf(ManifestError);
-        survived++;
       }),
       { numRuns: schemaRuns, seed: 20261203 },
     );
-    recordFault({
-      fault: 'junk MANIFEST text',
-      cases: schemaRuns,
-      survived,
-      rowsLost: null,
-      filesLeft: null,
-    });
   });
 
-  it('never resolves a relative path outside its base, whatever the path', () => {
+  it('never resolves a relative path outside its base, whatever the path', async () => {
     const base = '/srv/mysql/data';
     const pathLike = fc
       .array(fc.oneof(safeSegment, fc.constantFrom('..', '.', '', '/', '\\', '\0', '~', '%2e%2e')), {
         maxLength: 8,
       })
       .map((parts) => parts.join(fc.sample(fc.constantFrom('/', ''), 1)[0]!));
-    let survived = 0;
-    fc.assert(
+    await checkProperty(
+      'hostile relative path (resolveUnder)',
       fc.property(fc.oneof(pathLike, fc.string({ unit: 'binary' })), (relative) => {
         let target: string | undefined;
         try {
@@ -300,20 +276,12 @@ describe('MANIFEST schema under fuzzing', () => {
           expect(error).toBeInstanceOf(ManifestError);
         }
         if (target !== undefined) expect(target.startsWith(`${base}/`)).toBe(true);
-        survived++;
       }),
       { numRuns: runs(1_000, 20_000), seed: 20261204 },
     );
-    recordFault({
-      fault: 'hostile relative path (resolveUnder)',
-      cases: runs(1_000, 20_000),
-      survived,
-      rowsLost: null,
-      filesLeft: null,
-    });
   });
 
-  it('plans restores only into the base directories and the staging area', () => {
+  it('plans restores only into the base directories and the staging area', async () => {
     const layout = {
       datadir: '/srv/db/data',
       baseDirs: {
@@ -350,8 +318,8 @@ describe('MANIFEST schema under fuzzing', () => {
         hostilePath,
       ),
     });
-    let survived = 0;
-    fc.assert(
+    await checkProperty(
+      'restore plan of fuzzed entries',
       fc.property(fc.array(entry, { minLength: 1, maxLength: 6 }), (entries) => {
         const manifest = physicalManifest({
           files: [
@@ -365,7 +333,7 @@ describe('MANIFEST schema under fuzzing', () => {
           ],
         });
         const parsed = parseStored(manifest);
-        if (parsed instanceof ManifestError) return void survived++;
+        if (parsed instanceof ManifestError) return;
         try {
           const planned = planRestoreFiles(layout, area, parsed as PhysicalManifest);
           for (const plan of planned) {
@@ -376,17 +344,9 @@ describe('MANIFEST schema under fuzzing', () => {
         } catch (error) {
           expect(error).toBeInstanceOf(ManifestError);
         }
-        survived++;
       }),
       { numRuns: schemaRuns, seed: 20261205 },
     );
-    recordFault({
-      fault: 'restore plan of fuzzed entries',
-      cases: schemaRuns,
-      survived,
-      rowsLost: null,
-      filesLeft: null,
-    });
   });
 });
 
@@ -469,7 +429,7 @@ describe('restoring hostile manifests through the CLI', () => {
   }
 
   /** Restores `dir`@`name` and checks the refusal; returns what the case measured. */
-  async function restoreRefused(kind: string, dir: string, name: string, codes: string[]) {
+  async function restoreRefused(fault: string, dir: string, name: string, codes: string[]) {
     const before = await observe();
     const run = await runStepback([
       'restore',
@@ -492,13 +452,13 @@ describe('restoring hostile manifests through the CLI', () => {
     const survived =
       run.code === 5 && codes.includes(String(error?.code)) && rowsLost === 0 && filesLeft === 0;
     recordFault({
-      fault: `hostile MANIFEST restored (${kind})`,
+      fault,
       cases: 1,
       survived: survived ? 1 : 0,
       rowsLost,
       filesLeft,
     });
-    expect(run.code, `${kind}: ${run.stderr}`).toBe(5);
+    expect(run.code, `${fault}: ${run.stderr}`).toBe(5);
     expect(codes).toContain(error?.code);
     expect(after).toEqual(before);
   }
@@ -508,7 +468,9 @@ describe('restoring hostile manifests through the CLI', () => {
     for (const [index, { kind, manifest }] of cases.entries()) {
       const dir = `shop/fuzz${index}`;
       await writeBackup(dir, '2026-11-24.000000.fuzz', manifest);
-      await restoreRefused(kind, dir, '2026-11-24.000000.fuzz', ['INVALID_MANIFEST']);
+      await restoreRefused(`hostile MANIFEST restored (fuzzed: ${kind})`, dir, '2026-11-24.000000.fuzz', [
+        'INVALID_MANIFEST',
+      ]);
     }
   });
 
@@ -526,9 +488,12 @@ describe('restoring hostile manifests through the CLI', () => {
         { name: '0001', path: aim, content: secret },
       ]);
       await writeBackup(`shop/aim${index}`, '2026-11-24.000000.aim', manifest);
-      await restoreRefused('path aimed at a canary', `shop/aim${index}`, '2026-11-24.000000.aim', [
-        'INVALID_MANIFEST',
-      ]);
+      await restoreRefused(
+        'hostile MANIFEST restored (path aimed outside the datadir)',
+        `shop/aim${index}`,
+        '2026-11-24.000000.aim',
+        ['INVALID_MANIFEST'],
+      );
       expect(await treeOf(canary)).toEqual(['secret']);
     }
   });
@@ -544,7 +509,9 @@ describe('restoring hostile manifests through the CLI', () => {
     const stored = path.join(storageRoot, 'shop/filelink', name, '0001');
     await fs.rm(stored);
     await fs.symlink(path.join(canary, 'secret'), stored);
-    await restoreRefused('stored file is a link', 'shop/filelink', name, ['SYMLINK_IN_STORAGE']);
+    await restoreRefused('link in file storage, restored (stored file)', 'shop/filelink', name, [
+      'SYMLINK_IN_STORAGE',
+    ]);
   });
 
   it('refuses a MANIFEST, a backup directory or a shard directory that is a link', async () => {
@@ -563,13 +530,19 @@ describe('restoring hostile manifests through the CLI', () => {
       path.join(elsewhere, name, MANIFEST_FILE),
       path.join(storageRoot, 'shop/manifestlink', name, MANIFEST_FILE),
     );
-    await restoreRefused('MANIFEST is a link', 'shop/manifestlink', name, ['SYMLINK_IN_STORAGE']);
+    await restoreRefused('link in file storage, restored (MANIFEST)', 'shop/manifestlink', name, [
+      'SYMLINK_IN_STORAGE',
+    ]);
 
     await fs.mkdir(path.join(storageRoot, 'shop/backuplink'), { recursive: true });
     await fs.symlink(path.join(elsewhere, name), path.join(storageRoot, 'shop/backuplink', name));
-    await restoreRefused('backup directory is a link', 'shop/backuplink', name, ['SYMLINK_IN_STORAGE']);
+    await restoreRefused('link in file storage, restored (backup directory)', 'shop/backuplink', name, [
+      'SYMLINK_IN_STORAGE',
+    ]);
 
     await fs.symlink(elsewhere, path.join(storageRoot, 'shop/shardlink'));
-    await restoreRefused('shard directory is a link', 'shop/shardlink', name, ['SYMLINK_IN_STORAGE']);
+    await restoreRefused('link in file storage, restored (shard directory)', 'shop/shardlink', name, [
+      'SYMLINK_IN_STORAGE',
+    ]);
   });
 });

@@ -1,6 +1,7 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import fc from 'fast-check';
 
 /**
  * What each fault case measured, for `npm run faults`: every case appends one JSON line to the
@@ -52,7 +53,7 @@ export function readFaultRecords(file: string): FaultRecord[] {
 const addMeasured = (a: number | null, b: number | null) =>
   a === null && b === null ? null : (a ?? 0) + (b ?? 0);
 
-/** One row per fault, in first-seen order: counts and measures summed. */
+/** One row per fault, sorted by fault: counts and measures summed. */
 export function summarizeFaults(records: readonly FaultRecord[]): FaultRecord[] {
   const rows = new Map<string, FaultRecord>();
   for (const record of records) {
@@ -67,7 +68,7 @@ export function summarizeFaults(records: readonly FaultRecord[]): FaultRecord[] 
     row.filesLeft = addMeasured(row.filesLeft, record.filesLeft);
     if (record.skipped) row.skipped = record.skipped;
   }
-  return [...rows.values()];
+  return [...rows.values()].sort((a, b) => (a.fault < b.fault ? -1 : a.fault > b.fault ? 1 : 0));
 }
 
 /** The Markdown table `npm run faults` prints and docs/reliability.md shows. */
@@ -97,4 +98,24 @@ export async function treeOf(dir: string): Promise<string[]> {
 export function newPaths(before: readonly string[], after: readonly string[]): string[] {
   const known = new Set(before);
   return after.filter((entry) => !known.has(entry));
+}
+
+/**
+ * Checks a fast-check property and records it as a fault row: the cases run, and all but the
+ * failing one survived. Throws fast-check's report (the shrunk counterexample) when one fails.
+ */
+export async function checkProperty<T>(
+  fault: string,
+  property: fc.IProperty<T> | fc.IAsyncProperty<T>,
+  parameters: fc.Parameters<T>,
+): Promise<void> {
+  const details = await fc.check(property, parameters);
+  recordFault({
+    fault,
+    cases: details.numRuns,
+    survived: details.numRuns - (details.failed ? 1 : 0),
+    rowsLost: null,
+    filesLeft: null,
+  });
+  if (details.failed) throw new Error(fc.defaultReportMessage(details));
 }
