@@ -38,6 +38,7 @@ const problem = await mountProblem();
 const faults = {
   restore: 'disk full while a restore stages files',
   snapshot: 'disk full while a snapshot writes OUTFILEs',
+  multirestore: 'disk full while multirestore fetches files',
 };
 if (problem) {
   for (const fault of Object.values(faults)) {
@@ -75,6 +76,7 @@ async function unmount(dir: string): Promise<void> {
 describe.skipIf(problem !== undefined)('a full disk', () => {
   let source: TestInstance;
   let target: TestInstance | undefined;
+  let destination: TestInstance | undefined;
   let storageRoot: string;
   let small: string;
 
@@ -93,8 +95,8 @@ describe.skipIf(problem !== undefined)('a full disk', () => {
   });
 
   afterAll(async () => {
-    await target?.dispose();
-    await source?.dispose();
+    for (const dir of [...mounted]) await unmount(dir).catch(() => {});
+    await Promise.all([target?.dispose(), destination?.dispose(), source?.dispose()]);
     for (const dir of [...mounted]) await unmount(dir);
   });
 
@@ -262,5 +264,72 @@ describe.skipIf(problem !== undefined)('a full disk', () => {
     } finally {
       await unmount(source.filesDir);
     }
+  });
+
+  it('fails a multirestore with DISK_FULL naming its fetch directory, leaves no fetched file, and the next run loads every row', async () => {
+    const snapshot = await runStepback([
+      'snapshot',
+      '--defaults-file',
+      source.cnf,
+      '--storage',
+      `file://${storageRoot}`,
+      '--dir',
+      'shop/whole',
+      '--database',
+      'shop',
+      '--json',
+    ]);
+    expect(snapshot.code, snapshot.stderr).toBe(0);
+    destination = await createTestInstance({ name: 'faults-disk-destination' });
+    const multirestore = () =>
+      runStepback([
+        'multirestore',
+        '--defaults-file',
+        destination!.cnf,
+        '--storage',
+        `file://${storageRoot}`,
+        '--sources',
+        'shop/whole',
+        '--database',
+        'shop',
+        '--json',
+      ]);
+    // secure_file_priv on 8 MiB; the big table's data file is about 30 MiB once decompressed.
+    await mountTmpfs(destination.filesDir, '8m');
+    let result: Awaited<ReturnType<typeof runStepback>>;
+    let left: string[];
+    try {
+      result = await multirestore();
+      left = await filesUnder(destination.filesDir);
+    } finally {
+      await unmount(destination.filesDir);
+    }
+    const error = (result.json as { error?: { code: string; message: string } }).error;
+    // The interrupted load resumes on a disk with room, and must then hold every row.
+    const resumed = await multirestore();
+    const expected = (await rowCount(source, 'shop.big')) + (await rowCount(source, 'shop.small'));
+    const loaded =
+      resumed.code === 0
+        ? (await rowCount(destination, 'shop.big')) + (await rowCount(destination, 'shop.small'))
+        : 0;
+    const rowsLost = expected - loaded;
+    recordFault({
+      fault: faults.multirestore,
+      cases: 1,
+      survived:
+        result.code === 1 && error?.code === 'DISK_FULL' && rowsLost === 0 && left.length === 0 ? 1 : 0,
+      rowsLost,
+      filesLeft: left.length,
+    });
+    expect(result.code, result.stderr).toBe(1);
+    expect(error?.code).toBe('DISK_FULL');
+    expect(error?.message).toMatch(
+      new RegExp(
+        `^fetching shop/whole@\\S+/\\S+ \\(table "big"\\): the filesystem of ${destination.filesDir}/stepback-multirestore-\\d+ is full \\(it needs \\d+\\.\\d MiB \\(\\d+ bytes\\)`,
+      ),
+    );
+    expect(left).toEqual([]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(await tableChecksums(destination, 'shop')).toEqual(await tableChecksums(source, 'shop'));
   });
 });
