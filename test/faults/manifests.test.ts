@@ -474,6 +474,54 @@ describe('restoring hostile manifests through the CLI', () => {
     }
   });
 
+  it('refuses hostile logical manifests in a multirestore with exit 5, creating nothing', async () => {
+    const hostile: [string, unknown][] = [
+      [
+        'duplicate part',
+        withField(logicalManifest(), ['files', 1], { ...logicalManifest().files[0]!, name: 'again.csv' }),
+      ],
+      ['duplicate table', withField(logicalManifest(), ['tables', 2], logicalManifest().tables[0])],
+      ['huge number', withField(logicalManifest(), ['files', 0, 'rows'], 2 ** 64)],
+      ['unsafe name', withField(logicalManifest(), ['files', 0, 'name'], '../../canary/pwned')],
+    ];
+    for (const [index, [kind, manifest]] of hostile.slice(0, runs(2, hostile.length)).entries()) {
+      const dir = `shop/logical${index}`;
+      await writeBackup(dir, '2026-11-24.000000.logical', manifest);
+      const before = await observe();
+      const run = await runStepback([
+        'multirestore',
+        '--defaults-file',
+        target.cnf,
+        '--storage',
+        `file://${storageRoot}`,
+        '--sources',
+        `${dir}@2026-11-24.000000.logical`,
+        '--database',
+        'fuzzed',
+        '--json',
+      ]);
+      const after = await observe();
+      const created = await target.query("SHOW DATABASES LIKE 'fuzzed'");
+      const error = (run.json as { error?: { code: string } } | undefined)?.error;
+      const filesLeft =
+        newPaths(before.tree, after.tree).length + newPaths(before.outside, after.outside).length;
+      recordFault({
+        fault: `hostile MANIFEST multirestored (${kind})`,
+        cases: 1,
+        survived:
+          run.code === 5 && error?.code === 'INVALID_MANIFEST' && filesLeft === 0 && created.length === 0
+            ? 1
+            : 0,
+        rowsLost: Math.max(0, before.rows - after.rows),
+        filesLeft,
+      });
+      expect(run.code, `${kind}: ${run.stderr}`).toBe(5);
+      expect(error?.code).toBe('INVALID_MANIFEST');
+      expect(after).toEqual(before);
+      expect(created).toEqual([]);
+    }
+  });
+
   it('refuses manifests whose paths aim at the canary beside the datadir, absolute or relative', async () => {
     const datadir = target.datadir;
     const aims = [
