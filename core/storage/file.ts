@@ -46,7 +46,9 @@ async function refuseLinks(root: string, relative: string): Promise<void> {
     try {
       stats = await fs.lstat(current);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      // Missing (or under a file): the operation itself reports that, in its own words.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
       throw storageError('inspect', current, error);
     }
     if (stats.isSymbolicLink()) throw new SymlinkInStorageError(current);
