@@ -6,6 +6,7 @@ import { fieldErrorOf } from './operations/issues.ts';
 import { MultirestoreRequest } from './operations/multirestore.ts';
 import { RestoreRequest } from './operations/restore.ts';
 import { SnapshotRequest } from './operations/snapshot.ts';
+import { quoted } from './paths.ts';
 
 /**
  * What a state machine asks the on-host agent to do (`stepback run`): `{ operation, ...fields }`,
@@ -36,9 +37,15 @@ export type AgentRequest = { [K in OperationName]: AgentRequestFor<K> }[Operatio
 /** A request once validated: the operation's name and its typed, defaulted fields. */
 export type ParsedRequest = { [K in OperationName]: { operation: K; request: RequestOf<K> } }[OperationName];
 
-/** How a request names a field in errors: `request.replicateFrom.port`. */
+/**
+ * How a request names a field in errors: `request.replicateFrom.port`; a key that is not a plain
+ * name (" ", a huge one) is quoted and cut, so a hostile request can neither hide the field nor
+ * make a huge error.
+ */
 export const requestFieldName = (path: readonly string[]) =>
-  path.length > 0 ? `request.${path.join('.')}` : 'request';
+  ['request', ...path.map((key) => (/^[A-Za-z_$][\w$-]{0,63}$|^\d+$/.test(key) ? key : quoted(key)))].join(
+    '.',
+  );
 
 function isOperationName(value: unknown): value is OperationName {
   return typeof value === 'string' && Object.hasOwn(OPERATION_REQUESTS, value);

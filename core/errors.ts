@@ -164,6 +164,20 @@ export class PrimaryRefusedError extends StepbackError {
   override readonly exitCode = ExitCode.usage;
 }
 
+/** A path in backup storage that is a symbolic link: it could lead outside the storage, so it is never followed. */
+export class SymlinkInStorageError extends VerificationError {
+  override readonly code = 'SYMLINK_IN_STORAGE';
+  readonly path: string;
+
+  constructor(path: string, options?: StepbackErrorOptions) {
+    super(`${path} in backup storage is a symbolic link; refusing to follow it`, {
+      hint: 'backup storage holds only directories and files: replace the link by what it points to, if that is trusted',
+      ...options,
+    });
+    this.path = path;
+  }
+}
+
 /** Another stepback operation holds this instance. */
 export class InstanceBusyError extends StepbackError {
   override readonly code = 'INSTANCE_BUSY';

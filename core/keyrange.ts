@@ -1,4 +1,5 @@
 import { UsageError } from './errors.ts';
+import { quoted } from './paths.ts';
 
 /**
  * A Vitess key range: hex start inclusive, hex end exclusive, either side empty for unbounded
@@ -29,7 +30,7 @@ export class KeyRange {
     if (value === '0' || value === '-') return KeyRange.full();
     const match = /^((?:[0-9a-f]{2}){0,32})-((?:[0-9a-f]{2}){0,32})$/.exec(value);
     if (!match) {
-      throw new UsageError(`${JSON.stringify(text)} is not a key range`, {
+      throw new UsageError(`${quoted(text)} is not a key range`, {
         hint: 'use hex boundaries with an even number of digits: -80, 40-80, 80-, or - for everything',
       });
     }

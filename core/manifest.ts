@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ManifestError } from './errors.ts';
 import { FlavorName, GtidSetText, isValidGtidSet } from './gtid.ts';
-import { BackupDir, BackupName, RelativePath, StoredFileName } from './paths.ts';
+import { BackupDir, BackupName, quoted, RelativePath, StoredFileName } from './paths.ts';
 
 /**
  * The MANIFEST: the commit marker of a backup (written last) and untrusted input when read back.
@@ -159,7 +159,7 @@ export const BackupManifest = z
         ctx.addIssue({
           code: 'custom',
           path: ['files', index, 'name'],
-          message: `duplicate name ${file.name}`,
+          message: `duplicate name ${quoted(file.name)}`,
         });
       }
       names.add(file.name);
@@ -169,22 +169,44 @@ export const BackupManifest = z
           ctx.addIssue({
             code: 'custom',
             path: ['files', index, 'path'],
-            message: `duplicate path ${file.path}`,
+            message: `duplicate path ${quoted(file.path)}`,
           });
         }
         destinations.add(destination);
       }
     });
     if (manifest.engine === 'logical') {
+      const objects = new Set<string>();
+      manifest.tables.forEach((table, index) => {
+        if (objects.has(table.name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tables', index, 'name'],
+            message: `duplicate table or view ${quoted(table.name)}`,
+          });
+        }
+        objects.add(table.name);
+      });
       const tables = new Set(manifest.tables.filter((t) => t.type === 'table').map((t) => t.name));
+      const parts = new Set<string>();
       manifest.files.forEach((file, index) => {
         if (!tables.has(file.table)) {
           ctx.addIssue({
             code: 'custom',
             path: ['files', index, 'table'],
-            message: `unknown table ${file.table}`,
+            message: `unknown table ${quoted(file.table)}`,
           });
         }
+        // One part loaded twice would load its rows twice.
+        const part = JSON.stringify([file.table, file.part]);
+        if (parts.has(part)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['files', index, 'part'],
+            message: `duplicate part ${file.part} of table ${quoted(file.table)}`,
+          });
+        }
+        parts.add(part);
       });
     }
   });

@@ -47,6 +47,11 @@ export function keyspaceAndShard(dir: string): { keyspace: string; shard: string
   return { keyspace, shard: [shard, ...rest].filter(Boolean).join('/') };
 }
 
+/** A value quoted for a message, cut to 100 characters: a hostile manifest must not make a huge error. */
+export function quoted(value: string): string {
+  return value.length <= 100 ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, 100))}…`;
+}
+
 /**
  * Why a relative path is unsafe, or undefined when it is safe: relative, `/`-separated, no empty,
  * `.` or `..` segment, no backslash or NUL.
@@ -66,7 +71,7 @@ export function unsafeRelativePathReason(value: string): string | undefined {
 
 export const RelativePath = z.string().superRefine((value, ctx) => {
   const reason = unsafeRelativePathReason(value);
-  if (reason) ctx.addIssue({ code: 'custom', message: `path ${JSON.stringify(value)} ${reason}` });
+  if (reason) ctx.addIssue({ code: 'custom', message: `path ${quoted(value)} ${reason}` });
 });
 
 /**
@@ -75,11 +80,11 @@ export const RelativePath = z.string().superRefine((value, ctx) => {
  */
 export function resolveUnder(base: string, relative: string): string {
   const reason = unsafeRelativePathReason(relative);
-  if (reason) throw new ManifestError(`path ${JSON.stringify(relative)} ${reason}; refusing to write it`);
+  if (reason) throw new ManifestError(`path ${quoted(relative)} ${reason}; refusing to write it`);
   const root = path.resolve(base);
   const target = path.resolve(root, relative);
   if (target !== root && !target.startsWith(root + path.sep)) {
-    throw new ManifestError(`path ${JSON.stringify(relative)} escapes ${root}; refusing to write it`);
+    throw new ManifestError(`path ${quoted(relative)} escapes ${root}; refusing to write it`);
   }
   return target;
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { KeyRangeText } from '../core/manifest.ts';
 import { EnvVarName as EnvVar } from '../core/operations/fields.ts';
 import { ReplicationSource } from '../core/operations/restore.ts';
-import { BackupName, Segment } from '../core/paths.ts';
+import { BackupName, quoted, Segment } from '../core/paths.ts';
 
 /**
  * The execution inputs of the three state machines, as an operator types them in the console or
@@ -135,11 +135,21 @@ export type ReshardInput = z.infer<typeof ReshardInput>;
 export const machineInputs = { backup: BackupInput, restore: RestoreInput, reshard: ReshardInput } as const;
 export type MachineName = keyof typeof machineInputs;
 
-/** `targets[0].host` from a zod issue path. */
+/**
+ * `targets[0].host` from a zod issue path; a key that is not a plain name is quoted and cut
+ * (`localMetadata[""]`), so a hostile key can neither hide the field nor make a huge message.
+ */
 export function fieldName(path: PropertyKey[]): string {
-  return path.reduce<string>(
-    (name, key) =>
-      typeof key === 'number' ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key),
-    '',
-  );
+  return path.reduce<string>((name, key) => {
+    if (typeof key === 'number') return `${name}[${key}]`;
+    const text = String(key);
+    if (!/^[A-Za-z_$][\w$-]{0,63}$/.test(text)) return `${name}[${quoted(text)}]`;
+    return name ? `${name}.${text}` : text;
+  }, '');
+}
+
+/** `input.targets[0].host: <message>` for the first issue, the message cut to 300 characters (zod quotes unknown keys whole). */
+export function describeIssue(prefix: string, issue: z.core.$ZodIssue | undefined): string {
+  const message = issue?.message ?? 'invalid';
+  return `${fieldName([prefix, ...(issue?.path ?? [])])}: ${message.length > 300 ? `${message.slice(0, 300)}…` : message}`;
 }

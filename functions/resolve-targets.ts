@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AgentRequestFor } from '../core/agent-request.ts';
 import { UsageError } from '../core/errors.ts';
 import { KeyRange } from '../core/keyrange.ts';
+import { KeyRangeText } from '../core/manifest.ts';
 import type { HostRecord, TopologyStore } from '../core/topology/index.ts';
 import { defineFunction, type FunctionContext, lambdaHandler, withTopology } from './runtime.ts';
 
@@ -43,7 +44,7 @@ const ReshardPlan = z.object({
       z.object({
         host: z.string(),
         defaultsFile: z.string(),
-        keyRange: Nullable(z.string()),
+        keyRange: Nullable(KeyRangeText),
         uri: z.string(),
         passwordEnv: Nullable(z.string()),
       }),
@@ -52,7 +53,7 @@ const ReshardPlan = z.object({
   /** The snapshot command's result. */
   snapshot: z.object({
     snapshots: z
-      .array(z.object({ keyRange: z.string().nullish(), dir: z.string(), name: z.string() }))
+      .array(z.object({ keyRange: KeyRangeText.nullish(), dir: z.string(), name: z.string() }))
       .min(1),
   }),
 });

@@ -5,6 +5,7 @@ import { openStorage } from '../core/storage/index.ts';
 import type { BackupStorage } from '../core/storage/types.ts';
 import { openTopology, type TopologyStore } from '../core/topology/index.ts';
 import { type FunctionSettings, readFunctionSettings } from './environment.ts';
+import { describeIssue } from './inputs.ts';
 
 /** What a function's logic gets besides its event. */
 export interface FunctionContext {
@@ -58,9 +59,7 @@ export async function withTopology<T>(
 
 /** Names the first field of the event that fails the schema: `event.input.keyspace: …`. */
 export function eventError(error: z.ZodError): UsageError {
-  const issue = error.issues[0];
-  const field = ['event', ...(issue?.path ?? []).map(String)].join('.');
-  return new UsageError(`${field}: ${issue?.message ?? 'invalid'}`);
+  return new UsageError(describeIssue('event', error.issues[0]));
 }
 
 /**

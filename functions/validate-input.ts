@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AgentRequestFor } from '../core/agent-request.ts';
 import { UsageError } from '../core/errors.ts';
 import { defaultsFileFor } from './environment.ts';
-import { BackupInput, fieldName, machineInputs, ReshardInput, RestoreInput } from './inputs.ts';
+import { BackupInput, describeIssue, machineInputs, ReshardInput, RestoreInput } from './inputs.ts';
 import { defineFunction, type FunctionContext, lambdaHandler } from './runtime.ts';
 
 /**
@@ -122,9 +122,7 @@ export const validateInput = defineFunction({
   async run(event, context) {
     const parsed = machineInputs[event.machine].safeParse(event.input ?? {});
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const field = fieldName(['input', ...(issue?.path ?? [])]);
-      throw new UsageError(`${field}: ${issue?.message ?? 'invalid'}`, {
+      throw new UsageError(describeIssue('input', parsed.error.issues[0]), {
         hint: `see the ${event.machine} input in the README`,
       });
     }

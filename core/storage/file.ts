@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { MissingFileError, StorageError } from '../errors.ts';
+import { MissingFileError, StorageError, SymlinkInStorageError } from '../errors.ts';
 import { type BackupManifest, MANIFEST_FILE, serializeManifest } from '../manifest.ts';
 import { BackupName, parseBackupDir, StoredFileName } from '../paths.ts';
 import { HashingStream } from '../stream/hash.ts';
@@ -33,6 +33,28 @@ function storageError(action: string, target: string, error: unknown): StorageEr
   return new StorageError(`cannot ${action} ${target}: ${(error as Error).message}`, { cause: error, hint });
 }
 
+/**
+ * Refuses a symbolic link anywhere below `root` on the way to `relative` (the root itself may be
+ * one: the operator chose it). Storage may be shared between hosts, so a link planted in it could
+ * make a restore read, or a backup write, outside it. Stops at the first missing component.
+ */
+async function refuseLinks(root: string, relative: string): Promise<void> {
+  let current = root;
+  for (const segment of relative.split('/')) {
+    current = path.join(current, segment);
+    let stats: import('node:fs').Stats;
+    try {
+      stats = await fs.lstat(current);
+    } catch (error) {
+      // Missing (or under a file): the operation itself reports that, in its own words.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw storageError('inspect', current, error);
+    }
+    if (stats.isSymbolicLink()) throw new SymlinkInStorageError(current);
+  }
+}
+
 /** Backup storage in a local directory tree: `<root>/<dir>/<name>/<file>`. */
 export class FileBackupStorage implements BackupStorage {
   readonly url: string;
@@ -46,6 +68,7 @@ export class FileBackupStorage implements BackupStorage {
 
   async listBackups(dir: string): Promise<BackupHandle[]> {
     const dirPath = path.join(this.root, parseBackupDir(dir));
+    await refuseLinks(this.root, dir);
     let entries: import('node:fs').Dirent[];
     try {
       entries = await fs.readdir(dirPath, { withFileTypes: true });
@@ -53,6 +76,8 @@ export class FileBackupStorage implements BackupStorage {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw storageError('list', dirPath, error);
     }
+    const link = entries.find((entry) => entry.isSymbolicLink() && BackupName.safeParse(entry.name).success);
+    if (link) throw new SymlinkInStorageError(path.join(dirPath, link.name));
     return entries
       .filter((entry) => entry.isDirectory() && BackupName.safeParse(entry.name).success)
       .map((entry) => entry.name)
@@ -66,6 +91,7 @@ export class FileBackupStorage implements BackupStorage {
 
   async startBackup(dir: string, name: string): Promise<BackupHandle> {
     const handle = new FileBackupHandle(this.root, parseBackupDir(dir), BackupName.parse(name), true);
+    await refuseLinks(this.root, `${handle.dir}/${handle.name}`);
     try {
       await fs.mkdir(path.dirname(handle.path), { recursive: true });
       await fs.mkdir(handle.path);
@@ -82,6 +108,7 @@ export class FileBackupStorage implements BackupStorage {
 
   async removeBackup(dir: string, name: string): Promise<void> {
     const target = path.join(this.root, parseBackupDir(dir), BackupName.parse(name));
+    await refuseLinks(this.root, dir);
     try {
       await fs.rm(target, { recursive: true, force: true });
     } catch (error) {
@@ -96,6 +123,7 @@ class FileBackupHandle implements BackupHandle {
   readonly dir: string;
   readonly name: string;
   readonly path: string;
+  readonly #root: string;
   readonly #writable: boolean;
   /** Files written by this handle, made durable together before the MANIFEST is written. */
   readonly #written = new Set<string>();
@@ -104,6 +132,7 @@ class FileBackupHandle implements BackupHandle {
     this.dir = dir;
     this.name = name;
     this.path = path.join(root, dir, name);
+    this.#root = root;
     this.#writable = writable;
   }
 
@@ -114,12 +143,16 @@ class FileBackupHandle implements BackupHandle {
 
   async readFile(name: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
     const target = path.join(this.path, StoredFileName.parse(name));
+    await refuseLinks(this.#root, `${this.dir}/${this.name}`);
     let handle: fs.FileHandle;
     try {
-      handle = await fs.open(target, 'r');
+      handle = await fs.open(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new MissingFileError(name, `backup ${this.dir}/${this.name}`, { cause: error });
+      }
+      if ((error as NodeJS.ErrnoException).code === 'ELOOP') {
+        throw new SymlinkInStorageError(target, { cause: error });
       }
       throw storageError('read', target, error);
     }
@@ -131,6 +164,7 @@ class FileBackupHandle implements BackupHandle {
   }
 
   async listFiles(): Promise<ListedFile[]> {
+    await refuseLinks(this.#root, `${this.dir}/${this.name}`);
     let entries: import('node:fs').Dirent[];
     try {
       entries = await fs.readdir(this.path, { withFileTypes: true });

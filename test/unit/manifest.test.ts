@@ -87,7 +87,7 @@ describe('parseManifest', () => {
   it('refuses a logical file for a table the schema does not have, and a non-CREATE statement', () => {
     const manifest = logicalManifest();
     expect(refusal({ ...manifest, files: [{ ...manifest.files[0], table: 'users' }] })).toContain(
-      'unknown table users',
+      'unknown table "users"',
     );
     const tables = [{ ...manifest.tables[0], create: 'DROP TABLE `orders`' }];
     expect(refusal({ ...manifest, tables })).toContain('CREATE TABLE');

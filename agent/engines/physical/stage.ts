@@ -2,13 +2,8 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import {
-  HashMismatchError,
-  ManifestError,
-  messageOf,
-  StepbackError,
-  VerificationError,
-} from '../../../core/errors.ts';
+import { DiskFullError, diskFullError, freeBytes, isDiskFull } from '../../../core/disk-space.ts';
+import { HashMismatchError, ManifestError, messageOf, VerificationError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/log.ts';
 import type { FileBase, PhysicalFile, PhysicalManifest } from '../../../core/manifest.ts';
 import { resolveUnder } from '../../../core/paths.ts';
@@ -18,7 +13,6 @@ import { mapConcurrent } from '../../../core/stream/concurrency.ts';
 import { CountingStream } from '../../../core/stream/hash.ts';
 import { syncFiles } from '../../../core/stream/sync.ts';
 import { VerifyingStream } from '../../../core/stream/verify.ts';
-import { formatBytes } from '../../report/format.ts';
 import { type DataLayout, refusedPath } from './layout.ts';
 import type { RestoreArea } from './swap.ts';
 
@@ -81,12 +75,6 @@ export async function ownerOf(dir: string): Promise<{ uid: number; gid: number }
   return stats.uid === 0 && stats.gid === 0 ? undefined : { uid: stats.uid, gid: stats.gid };
 }
 
-/** Free bytes on the filesystem of `dir`. */
-async function freeBytes(dir: string): Promise<number> {
-  const stats = await fs.statfs(dir);
-  return stats.bavail * stats.bsize;
-}
-
 export interface StageOptions {
   concurrency: number;
   signal: AbortSignal;
@@ -111,10 +99,12 @@ export async function stageFiles(
 ): Promise<void> {
   const needed = planned.reduce((sum, entry) => sum + entry.file.rawSize, 0);
   for (const dir of area.holding) await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  const available = await freeBytes(area.holding[0]!);
-  if (needed > available) {
-    throw new StepbackError(
-      `restoring ${manifest.name} needs ${formatBytes(needed)} beside the datadir, and only ${formatBytes(available)} is free`,
+  const stagingDir = area.holding[0]!;
+  const available = await freeBytes(stagingDir);
+  if (available !== undefined && needed > available) {
+    throw new DiskFullError(
+      `restoring ${manifest.name} stages its files beside the datadir`,
+      { dir: stagingDir, neededBytes: needed, freeBytes: available },
       { hint: 'free space on the datadir filesystem (the old files stay until the restore is complete)' },
     );
   }
@@ -137,7 +127,7 @@ export async function stageFiles(
     options.concurrency,
     async (entry, _index, signal) => {
       await makeDirectory(path.dirname(entry.staged));
-      await stageFile(handle, manifest, entry, signal, options.onBytes);
+      await stageFile(handle, manifest, entry, signal, options.onBytes, { dir: stagingDir, needed });
       if (owner) await fs.chown(entry.staged, owner.uid, owner.gid);
       options.onFileDone();
     },
@@ -156,6 +146,7 @@ async function stageFile(
   entry: PlannedFile,
   signal: AbortSignal,
   onBytes: (delta: number) => void,
+  space: { dir: string; needed: number },
 ): Promise<void> {
   const { file } = entry;
   const where = `${file.name} (${file.base}:${file.path})`;
@@ -168,15 +159,16 @@ async function stageFile(
   } catch (error) {
     onBytes(-counter.bytes);
     if (error instanceof HashMismatchError || signal.aborted) throw error;
+    // First: a write error reaches the decompressor too, and a full disk is not a corrupt file.
+    if (isDiskFull(error)) {
+      throw await diskFullError(`staging ${where}`, space.dir, space.needed, {
+        cause: error,
+        hint: 'free space on the datadir filesystem; the instance was not changed',
+      });
+    }
     if (decompressor.errored === error) {
       throw new VerificationError(`file ${where} is corrupt: it does not decompress (${messageOf(error)})`, {
         cause: error,
-      });
-    }
-    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
-      throw new StepbackError(`the disk filled up while restoring ${where}`, {
-        cause: error,
-        hint: 'free space on the datadir filesystem; the instance was not changed',
       });
     }
     throw error;

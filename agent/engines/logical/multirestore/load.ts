@@ -1,5 +1,7 @@
 import { createWriteStream } from 'node:fs';
+import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { diskFullError, isDiskFull } from '../../../../core/disk-space.ts';
 import { messageOf, StepbackError, VerificationError } from '../../../../core/errors.ts';
 import type { TableDataFile, TableDefinition } from '../../../../core/manifest.ts';
 import { createDecompressor } from '../../../../core/stream/compress.ts';
@@ -36,13 +38,21 @@ export function loadStatement(database: string, table: TableDefinition): string 
 /** Fetches a file into `path` (where the server may read it): verified, decompressed. */
 export async function fetchFile(job: FileJob, path: string, signal: AbortSignal): Promise<void> {
   const stored = await job.source.handle.readFile(job.file.name, { signal });
-  await pipeline(
-    stored,
-    new VerifyingStream(job.file),
-    createDecompressor(job.source.manifest.compression),
-    createWriteStream(path, { mode: 0o644, highWaterMark: 1024 * 1024 }),
-    { signal },
-  );
+  try {
+    await pipeline(
+      stored,
+      new VerifyingStream(job.file),
+      createDecompressor(job.source.manifest.compression),
+      createWriteStream(path, { mode: 0o644, highWaterMark: 1024 * 1024 }),
+      { signal },
+    );
+  } catch (error) {
+    if (!isDiskFull(error)) throw error;
+    throw await diskFullError(`fetching ${jobLabel(job)}`, dirname(path), job.file.rawSize, {
+      cause: error,
+      hint: 'free space in the work directory (secure_file_priv), or lower --fetch-concurrency',
+    });
+  }
 }
 
 export interface LoadFileOptions {

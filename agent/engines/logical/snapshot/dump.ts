@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { diskFullError, isDiskFull } from '../../../../core/disk-space.ts';
 import { messageOf, StepbackError } from '../../../../core/errors.ts';
 import type { Logger } from '../../../../core/log.ts';
 import type { Compression, TableDataFile, TableDefinition } from '../../../../core/manifest.ts';
@@ -80,6 +81,7 @@ export async function dumpTable(options: DumpTableOptions): Promise<DumpedTable>
       sql,
       [outfile],
       AbortSignal.any([signal, stopQuery.signal]),
+      { dir: options.workDir, file: outfile, database, table: table.name },
     );
     finished.catch(() => {});
     const splitter = new RowSplitter({
@@ -128,6 +130,7 @@ async function selectIntoOutfile(
   sql: string,
   values: unknown[],
   signal: AbortSignal,
+  target: { dir: string; file: string; database: string; table: string },
 ): Promise<void> {
   const connection = await connect();
   try {
@@ -136,6 +139,21 @@ async function selectIntoOutfile(
     await killableQuery(connection, connect, signal, () => connection.query(sql, values));
   } catch (error) {
     if (signal.aborted) throw error;
+    if (isDiskFull(error)) {
+      throw await diskFullError(
+        `SELECT … INTO OUTFILE of table ${JSON.stringify(target.table)}`,
+        target.dir,
+        // The server's estimate, or what the OUTFILE had reached when its statistics are behind.
+        Math.max(
+          await tableBytes(connect, target.database, target.table),
+          (await fs.stat(target.file).catch(() => undefined))?.size ?? 0,
+        ),
+        {
+          cause: error,
+          hint: 'free space there: each table being dumped needs about its size on disk in the work directory (secure_file_priv) while it is read',
+        },
+      );
+    }
     const code = (error as { errno?: number }).errno;
     throw new StepbackError(`SELECT … INTO OUTFILE failed: ${messageOf(error)}`, {
       cause: error,
@@ -146,5 +164,27 @@ async function selectIntoOutfile(
     });
   } finally {
     await connection.end().catch(() => connection.destroy());
+  }
+}
+
+/** The server's estimate of a table's size (data and indexes), 0 when it cannot be read. */
+async function tableBytes(
+  connect: () => Promise<Connection>,
+  database: string,
+  table: string,
+): Promise<number> {
+  try {
+    const connection = await connect();
+    try {
+      const [rows] = await connection.query(
+        'SELECT DATA_LENGTH + INDEX_LENGTH AS bytes FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+        [database, table],
+      );
+      return Number((rows as { bytes: unknown }[])[0]?.bytes ?? 0);
+    } finally {
+      await connection.end().catch(() => connection.destroy());
+    }
+  } catch {
+    return 0;
   }
 }
