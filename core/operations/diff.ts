@@ -34,6 +34,6 @@ export const DiffRequest = z
   })
   .refine((request) => (request.leftKeyRange === undefined) === (request.keyColumn === undefined), {
     path: ['keyColumn'],
-    message: 'leftKeyRange and keyColumn go together',
+    message: 'goes with the left key range: give both or neither',
   });
 export type DiffRequest = z.output<typeof DiffRequest>;

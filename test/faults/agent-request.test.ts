@@ -53,6 +53,7 @@ const valid: AgentRequest[] = [
     right: 'mysql://root@h2/db',
     tables: ['t'],
     leftKeyRange: '-80',
+    keyColumn: 'k',
   },
 ];
 

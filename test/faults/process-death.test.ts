@@ -1,9 +1,11 @@
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultPhase } from '../../agent/instance/fault.ts';
 import type { InstanceState } from '../../agent/instance/state.ts';
 import { runStepback } from '../support/cli.ts';
 import { fillRandom, stateOf, tableChecksums } from '../support/data.ts';
+import { recordFault } from '../support/faults.ts';
 import {
   createTestInstance,
   startReplication,
@@ -89,6 +91,18 @@ const followersOn: Record<'replica' | 'target', Command[]> = {
   target: ['restore', 'multirestore', 'backup', 'snapshot'],
 };
 
+/** What a killed operation may leave: the marker, a restore's staging and holding areas, dump and fetch files. */
+async function leftovers(instance: TestInstance): Promise<string[]> {
+  const parent = path.dirname(instance.datadir);
+  const beside = (await fs.readdir(parent)).filter(
+    (name) => name.startsWith(`${path.basename(instance.datadir)}.`) && name !== path.basename(instance.cnf),
+  );
+  const work = (await fs.readdir(instance.filesDir).catch(() => [] as string[])).filter((name) =>
+    name.startsWith('stepback-'),
+  );
+  return [...beside, ...work];
+}
+
 async function markerLeft(instance: TestInstance): Promise<boolean> {
   return Boolean(await fs.stat(`${instance.datadir}.stepback.json`).catch(() => undefined));
 }
@@ -135,6 +149,21 @@ describe('the agent killed at every phase', () => {
         const again = await runStepback(argsOf(testCase.command, instance, `${attempt}c`));
         expect(again.code, again.stderr).toBe(0);
         expect(await stateOf(instance)).toEqual(before);
+        const left = await leftovers(instance);
+        const [{ source }] = await replica.query<[{ source: number }]>(
+          'SELECT COUNT(*) AS source FROM shop.items',
+        );
+        const [{ kept }] = await instance.query<[{ kept: number }]>(
+          'SELECT COUNT(*) AS kept FROM shop.items',
+        );
+        recordFault({
+          fault: `agent killed at ${testCase.phase}, then another command`,
+          cases: 1,
+          survived: left.length === 0 ? 1 : 0,
+          rowsLost: Number(source) - Number(kept),
+          filesLeft: left.length,
+        });
+        expect(left).toEqual([]);
         if (instance === replica) await waitForReplica(replica, primary);
       });
     }

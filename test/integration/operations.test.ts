@@ -280,6 +280,112 @@ describe('one operation, two edges: the CLI and stepback run', () => {
     expect((agent.outcome as { cause: string }).cause).toContain('"mismatched":1');
   });
 
+  it('two operations on one instance: the second is refused with INSTANCE_BUSY, the first completes', async () => {
+    let second: Promise<AgentRun> | undefined;
+    const first = await runAgentRequest(
+      { operation: 'backup', storage, dir: 'shop/busy', defaultsFile: replica.cnf, name: 'busy' },
+      {},
+      (stderr) => {
+        if (!second && stderr.includes('stopping replication')) {
+          second = runAgentRequest({
+            operation: 'snapshot',
+            storage,
+            dir: 'shop/busy2',
+            defaultsFile: replica.cnf,
+            database: 'shop',
+          });
+        }
+      },
+    );
+    expect(second).toBeDefined();
+    const refused = await second!;
+    expect(refused.outcome).toMatchObject({ callback: 'failure', error: 'INSTANCE_BUSY' });
+    expect(refused.code).toBe(6);
+    expect(first.outcome, first.stderr).toMatchObject({ callback: 'success' });
+  });
+
+  it('never shows a password given through a variable: not in logs, progress, results or errors', async () => {
+    const secret = 'Pa55-w0rd-never-shown';
+    await replica.query(`CREATE USER IF NOT EXISTS 'differ'@'localhost' IDENTIFIED BY '${secret}'`);
+    await replica.query("GRANT SELECT ON *.* TO 'differ'@'localhost'");
+    await target.query(`CREATE USER IF NOT EXISTS 'differ'@'localhost' IDENTIFIED BY '${secret}'`);
+    await target.query("GRANT SELECT ON *.* TO 'differ'@'localhost'");
+    const side = (instance: TestInstance, database: string) =>
+      `mysql://differ@localhost/${database}?socket=${encodeURIComponent(instance.socket)}`;
+    const env = { DIFF_PASSWORD: secret, WRONG_PASSWORD: `${secret}-wrong` };
+    const captured: string[] = [];
+    const good = await runStepback(
+      [
+        'diff',
+        '--left',
+        side(replica, 'shop'),
+        '--right',
+        side(target, 'merged_run'),
+        '--tables',
+        'customers',
+        '--left-password-env',
+        'DIFF_PASSWORD',
+        '--right-password-env',
+        'DIFF_PASSWORD',
+        '--json',
+        '--verbose',
+      ],
+      { env },
+    );
+    expect(good.code, good.stderr).toBe(0);
+    captured.push(good.stdout, good.stderr);
+    const bad = await runStepback(
+      [
+        'diff',
+        '--left',
+        side(replica, 'shop'),
+        '--right',
+        side(target, 'merged_run'),
+        '--left-password-env',
+        'WRONG_PASSWORD',
+        '--json',
+        '--verbose',
+      ],
+      { env },
+    );
+    expect(bad.code).toBe(1);
+    captured.push(bad.stdout, bad.stderr);
+    for (const passwordEnv of ['DIFF_PASSWORD', 'WRONG_PASSWORD']) {
+      const agent = await runAgentRequest(
+        {
+          operation: 'diff',
+          left: side(replica, 'shop'),
+          right: side(target, 'merged_run'),
+          tables: ['customers'],
+          leftPasswordEnv: passwordEnv,
+          rightPasswordEnv: 'DIFF_PASSWORD',
+        },
+        env,
+      );
+      captured.push(agent.stderr, JSON.stringify(agent.callbacks));
+    }
+    const restore = await runAgentRequest(
+      {
+        operation: 'restore',
+        storage,
+        dir: 'shop/cli',
+        defaultsFile: target.cnf,
+        deleteBeforeRestore: true,
+        replicateFrom: {
+          host: '127.0.0.1',
+          port: primary.port,
+          user: 'nobody',
+          passwordEnv: 'DIFF_PASSWORD',
+        },
+        replicationTimeout: 5,
+      },
+      env,
+    );
+    captured.push(restore.stderr, JSON.stringify(restore.callbacks));
+    expect(captured.join('\n').length).toBeGreaterThan(1000);
+    for (const text of captured) expect(text).not.toContain(secret);
+  });
+
   it('a wrong field: the CLI names the flag, stepback run the field path in the failure cause', async () => {
     const cli = await runStepback([
       'restore',

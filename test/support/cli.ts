@@ -74,7 +74,12 @@ export interface AgentRun {
  * Carries out a state machine request as the SSM document's command does, through `stepback run`,
  * its callbacks read as JSON lines from fd 3.
  */
-export function runAgentRequest(request: object, env: Record<string, string> = {}): Promise<AgentRun> {
+export function runAgentRequest(
+  request: object,
+  env: Record<string, string> = {},
+  /** Called with everything written to stderr so far, after each write (to act on progress). */
+  onStderr?: (stderr: string) => void,
+): Promise<AgentRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -88,6 +93,7 @@ export function runAgentRequest(request: object, env: Record<string, string> = {
     let lines = '';
     child.stderr?.on('data', (data: Buffer) => {
       stderr += data.toString();
+      onStderr?.(stderr);
     });
     child.stdio[3]?.on('data', (data: Buffer) => {
       lines += data.toString();
