@@ -14,6 +14,7 @@ import { KeyRange, parseKeyRanges, uint64KeyspaceId } from '../../core/keyrange.
 import { silentLogger } from '../../core/log.ts';
 import type { LogicalManifest } from '../../core/manifest.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
+import { snapshotDir } from '../../core/storage/layout.ts';
 import { runStepback } from '../support/cli.ts';
 import { rangeCondition, tableRows } from '../support/logical.ts';
 import {
@@ -310,7 +311,8 @@ describe('stepback snapshot', () => {
     expect(run.stderr).toContain('table "t" (keyspace id column ksid): row 2: keyspace id is NULL');
     expect(run.stderr).toContain('--exclude-tables');
     expect(await replicationRunning(replica)).toBe(true);
-    for (const dir of ['nullkey/0/-80', 'nullkey/0/80-']) expect(await storage.listBackups(dir)).toEqual([]);
+    for (const dir of ['nullkey/0/-80', 'nullkey/0/80-'])
+      expect(await storage.listBackups(snapshotDir(dir))).toEqual([]);
   });
 
   it.each([
@@ -372,7 +374,7 @@ describe('stepback snapshot', () => {
       '--json',
     ]);
     expect(run.code, run.stderr).toBe(0);
-    const [summary] = await inspectBackups(storage, 'shop/small');
+    const [summary] = await inspectBackups(storage, snapshotDir('shop/small'));
     const manifest = (summary as { manifest: LogicalManifest }).manifest;
     expect(manifest.tables.map((t) => t.name)).toEqual(['orders', 'big_orders']);
     const files = manifest.files.filter((f) => f.table === 'orders');
@@ -525,7 +527,7 @@ describe('stepback snapshot', () => {
     expect((error as Error).message).toMatch(
       /the position moved during the snapshot, from 0-\d+-\d+ to 0-\d+-\d+/,
     );
-    expect(await storage.listBackups('shop/moved')).toEqual([]);
+    expect(await storage.listBackups(snapshotDir('shop/moved'))).toEqual([]);
     expect(await readOnly(primary)).toBe(false);
   });
 });

@@ -170,7 +170,7 @@ export async function multirestore(options: MultirestoreOptions): Promise<Multir
     result = {
       database,
       sources: plan.sources.map((source) => ({
-        dir: source.handle.dir,
+        dir: source.dir,
         name: source.handle.name,
         keyRange: source.manifest.keyRange,
         position: source.manifest.position,

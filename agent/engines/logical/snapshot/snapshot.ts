@@ -12,6 +12,7 @@ import {
 import { KeyRange } from '../../../../core/keyrange.ts';
 import type { Logger } from '../../../../core/log.ts';
 import type { Compression } from '../../../../core/manifest.ts';
+import { snapshotAddress, snapshotDir } from '../../../../core/storage/layout.ts';
 import type { BackupHandle, BackupStorage } from '../../../../core/storage/types.ts';
 import { mapConcurrent } from '../../../../core/stream/concurrency.ts';
 import { acquireInstance, registerRecoverer } from '../../../instance/lease.ts';
@@ -68,9 +69,9 @@ export interface SnapshotResult {
   seconds: number;
 }
 
-/** The backup directory of one range: the full range is `dir` itself. */
+/** The address of one range (`shop/0/-80`): the full range is `dir` itself. */
 export function rangeDir(dir: string, range: KeyRange): string {
-  return range.isFull() ? dir : `${dir}/${range.toString()}`;
+  return snapshotAddress(dir, range);
 }
 
 /** Checks the combination of flags before anything touches the instance. */
@@ -91,9 +92,12 @@ export function checkSnapshotOptions(options: SnapshotOptions): KeyRange[] {
   }
   if (options.keyColumn && !options.keyType)
     throw new UsageError('--key-column needs --key-type uint64 or bytes');
+  if (options.dir.split('/').length !== 2) {
+    throw new UsageError(`--dir ${options.dir}: a snapshot's source is KEYSPACE/SOURCE, e.g. shop/0`);
+  }
   const dirs = new Set<string>();
   for (const range of ranges) {
-    const dir = rangeDir(options.dir, range);
+    const dir = snapshotDir(rangeDir(options.dir, range));
     if (dirs.has(dir)) throw new UsageError(`key range ${range} is listed twice`);
     dirs.add(dir);
   }
@@ -186,7 +190,7 @@ export async function createSnapshot(options: SnapshotOptions): Promise<Snapshot
         const handles: BackupHandle[] = [];
         try {
           for (const range of ranges)
-            handles.push(await storage.startBackup(rangeDir(options.dir, range), name));
+            handles.push(await storage.startBackup(snapshotDir(rangeDir(options.dir, range)), name));
           const dumped = await dumpTables(schema, handles, {
             ...options,
             workDir,
@@ -217,7 +221,7 @@ export async function createSnapshot(options: SnapshotOptions): Promise<Snapshot
               serverVersion,
               serverUuid,
               name,
-              dir: handle.dir,
+              dir: rangeDir(options.dir, range),
               range,
               rangeIndex,
               database,
@@ -235,7 +239,7 @@ export async function createSnapshot(options: SnapshotOptions): Promise<Snapshot
             await handle.endBackup(manifest);
             snapshots.push({
               keyRange: manifest.keyRange,
-              dir: handle.dir,
+              dir: manifest.dir,
               name,
               rows: manifest.files.reduce((sum, file) => sum + file.rows, 0),
               bytes: manifest.bytes.stored,
