@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { errorCodeOf, messageOf, StepbackError } from '../../core/errors.ts';
 import { formatBytes, formatCount, formatSeconds } from './format.ts';
+import { fitToTerminal, progressFinished } from './progress.ts';
 import type { Progress, Reporter } from './reporter.ts';
 
 export interface ConsoleReporterOptions {
@@ -31,6 +32,10 @@ export class ConsoleReporter implements Reporter {
   #phaseStarted = 0;
   #lastDraw = 0;
   #drawn = false;
+  /** The current phase's finished line has been written. */
+  #finishedShown = false;
+  /** The current phase's last update, for its finished line. */
+  #last: Progress | undefined;
 
   constructor(options: ConsoleReporterOptions) {
     this.#options = options;
@@ -47,20 +52,22 @@ export class ConsoleReporter implements Reporter {
     const now = this.#now();
     const newPhase = update.phase !== this.#phase;
     if (newPhase) {
+      this.#finishPhase();
       this.#phase = update.phase;
       this.#phaseStarted = now;
     }
-    // The last update of a phase is always drawn; one without totals is never "finished".
-    const finished =
-      update.bytesTotal !== undefined
-        ? update.bytesDone === update.bytesTotal
-        : update.itemsTotal !== undefined && update.itemsDone === update.itemsTotal;
+    this.#last = update;
+    // The last update of a phase is always drawn, once: later updates that change nothing (the
+    // last file counted after its bytes) would repeat it. One without totals is never "finished".
+    const finished = progressFinished(update);
+    if (finished && !newPhase && this.#finishedShown && !this.#tty) return;
     if (!newPhase && !finished && now - this.#lastDraw < (this.#tty ? ttyInterval : plainInterval)) return;
     this.#lastDraw = now;
+    this.#finishedShown = finished;
     const line = describeProgress(update, (now - this.#phaseStarted) / 1000);
     if (this.#tty) {
-      const columns = (this.#options.stderr as { columns?: number }).columns || 120;
-      this.#options.stderr.write(`\r\x1b[2K${line.slice(0, columns - 1)}`);
+      const columns = (this.#options.stderr as { columns?: number }).columns;
+      this.#options.stderr.write(`\r\x1b[2K${fitToTerminal(line, columns)}`);
       this.#drawn = true;
     } else {
       this.#options.stderr.write(`${line}\n`);
@@ -74,6 +81,7 @@ export class ConsoleReporter implements Reporter {
   }
 
   async succeed(result: object): Promise<void> {
+    this.#finishPhase();
     this.#clearLine();
     if (this.#options.json) {
       this.#options.stdout.write(`${JSON.stringify(result)}\n`);
@@ -110,6 +118,20 @@ export class ConsoleReporter implements Reporter {
     }
   }
 
+  /**
+   * Without a terminal, every phase ends with a line that says it finished: a phase whose updates
+   * never reached their totals (rows counted against an estimate) gets it when the next phase
+   * starts or the command succeeds.
+   */
+  #finishPhase(): void {
+    const last = this.#last;
+    this.#last = undefined;
+    if (!last || this.#finishedShown || this.#tty || this.#options.quiet) return;
+    this.#finishedShown = true;
+    const seconds = (this.#now() - this.#phaseStarted) / 1000;
+    this.#options.stderr.write(`${describeProgress(last, seconds, true)}\n`);
+  }
+
   #clearLine(): void {
     if (this.#drawn) {
       this.#options.stderr.write('\r\x1b[2K');
@@ -118,12 +140,22 @@ export class ConsoleReporter implements Reporter {
   }
 }
 
-/** `copying files 1.2 GiB / 2.6 GiB (46%) 120 MiB/s ETA 12s` */
-export function describeProgress(update: Progress, seconds: number): string {
-  const parts = [update.phase];
+/**
+ * `copying files 1.2 GiB / 2.6 GiB (46%) 120 MiB/s ETA 12s`; a phase's last update says it
+ * finished, and in how long: `copying files finished in 21.7s: 2.6 GiB 120 MiB/s [207/207]`.
+ */
+export function describeProgress(
+  update: Progress,
+  seconds: number,
+  finished = progressFinished(update),
+): string {
+  const parts = [finished ? `${update.phase} finished in ${formatSeconds(seconds)}:` : update.phase];
   if (update.bytesDone !== undefined) {
     const rate = seconds > 0 ? update.bytesDone / seconds : 0;
-    if (update.bytesTotal) {
+    if (finished) {
+      parts.push(formatBytes(update.bytesDone));
+      if (rate > 0) parts.push(`${formatBytes(rate)}/s`);
+    } else if (update.bytesTotal) {
       const share = Math.min(100, (update.bytesDone / update.bytesTotal) * 100);
       parts.push(
         `${formatBytes(update.bytesDone)} / ${formatBytes(update.bytesTotal)} (${share.toFixed(0)}%)`,
@@ -142,7 +174,7 @@ export function describeProgress(update: Progress, seconds: number): string {
   if (update.rowsDone !== undefined) {
     const rate = seconds > 0 ? update.rowsDone / seconds : 0;
     parts.push(
-      `${formatCount(update.rowsDone)}${update.rowsTotal ? ` / ${formatCount(update.rowsTotal)}` : ''} rows`,
+      `${formatCount(update.rowsDone)}${update.rowsTotal && !finished ? ` / ${formatCount(update.rowsTotal)}` : ''} rows`,
       ...(rate > 0 ? [`${formatCount(Math.round(rate))} rows/s`] : []),
     );
   }
