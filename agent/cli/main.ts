@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import type { z } from 'zod';
 import { readEnvironment, type StepbackEnvironment } from '../../core/environment.ts';
 import { ExitCode, exitCodeOf, UsageError } from '../../core/errors.ts';
@@ -14,6 +14,7 @@ import { registerMultirestore } from './commands/multirestore.ts';
 import { registerRestore } from './commands/restore.ts';
 import { registerSnapshot } from './commands/snapshot.ts';
 import { registerTopology, registerVSchema } from './commands/topology.ts';
+import { StepbackCommand } from './program.ts';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -26,7 +27,7 @@ export interface CliIo {
 
 /** Builds the program; `run` records the outcome of whichever action commander dispatches. */
 function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { exitCode: number }): Command {
-  const program = new Command('stepback')
+  const program = new StepbackCommand('stepback')
     .description('Backup, restore and resharding for MySQL and MariaDB, driven by AWS Step Functions')
     .option('--json', 'print the result as one JSON object on the last line of stdout')
     .option('--quiet', 'no progress output')
