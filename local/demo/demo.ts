@@ -17,14 +17,7 @@ import {
 } from '../private-instance.ts';
 import { type ExecutionOutcome, LocalStateMachines } from '../runner.ts';
 import { demoDatabase, loadSampleData } from './sample-data.ts';
-import {
-  allPassed,
-  bytesPerSecond,
-  type Check,
-  type ExecutionReport,
-  renderSummary,
-  rowsPerSecond,
-} from './summary.ts';
+import { allPassed, type Check, type ExecutionReport, renderSummary } from './summary.ts';
 
 export interface DemoOptions {
   /** Rows of sample data in all (default 200,000). */
@@ -194,8 +187,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         machine: 'Backup',
         status: 'SUCCEEDED',
         seconds: backup.seconds,
-        bytes: shard.bytes.stored,
-        throughput: bytesPerSecond(shard.bytes.raw, shard.seconds),
+        bytes: shard.bytes,
+        throughput: {
+          unit: 'bytes',
+          amount: shard.bytes.raw,
+          counted: 'raw',
+          seconds: shard.seconds,
+          during: 'agent backup',
+        },
         checks: [
           {
             name: 'backup',
@@ -247,8 +246,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         machine: 'Restore',
         status: 'SUCCEEDED',
         seconds: restore.seconds,
-        bytes: output.restore.bytes.stored,
-        throughput: bytesPerSecond(output.restore.bytes.raw, output.restore.seconds),
+        bytes: output.restore.bytes,
+        throughput: {
+          unit: 'bytes',
+          amount: output.restore.bytes.raw,
+          counted: 'raw',
+          seconds: output.restore.seconds,
+          during: 'agent restore',
+        },
         checks: [
           {
             name: 'replication caught up',
@@ -292,8 +297,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         machine: 'Reshard',
         status: 'SUCCEEDED',
         seconds: reshard.seconds,
-        bytes: output.snapshots.reduce((sum, s) => sum + s.bytes, 0),
-        throughput: rowsPerSecond(copied, reshard.seconds),
+        bytes: { stored: output.snapshots.reduce((sum, s) => sum + s.bytes, 0) },
+        throughput: {
+          unit: 'rows',
+          amount: copied,
+          counted: 'rows loaded',
+          seconds: reshard.seconds,
+          during: 'execution',
+        },
         checks: [
           ...output.destinations.map((d) => diffCheck(`diff ${d.keyRange}`, d.diff)),
           {

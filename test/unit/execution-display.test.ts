@@ -158,20 +158,35 @@ describe('the demo summary', () => {
     machine: 'Backup',
     status: 'SUCCEEDED',
     seconds: 3.2,
-    bytes: 20 * 1024 * 1024,
-    throughput: '80.0 MiB/s',
+    bytes: { raw: 80 * 1024 * 1024, stored: 20 * 1024 * 1024 },
+    throughput: {
+      unit: 'bytes',
+      amount: 80 * 1024 * 1024,
+      counted: 'raw',
+      seconds: 1,
+      during: 'agent backup',
+    },
     checks: [
       { name: 'backup', ok: true, detail: 'commerce/0/b1 from replica' },
       { name: 'replica put back', ok: true, detail: 'replicating, read_only=OFF' },
     ],
   };
 
-  it('renders each execution with its time, bytes, throughput and every check', () => {
-    expect(renderSummary([passing])).toBe(
+  it('renders each execution with its time, raw and stored bytes, a throughput that names what it divides, and every check', () => {
+    const reshard: ExecutionReport = {
+      machine: 'Reshard',
+      status: 'SUCCEEDED',
+      seconds: 8,
+      bytes: { stored: 3 * 1024 * 1024 },
+      throughput: { unit: 'rows', amount: 2000, counted: 'rows loaded', seconds: 8, during: 'execution' },
+      checks: [{ name: 'diff -80', ok: true, detail: '1,000 rows match' }],
+    };
+    expect(renderSummary([passing, reshard])).toBe(
       [
-        'EXECUTION  STATUS     TIME  BYTES     THROUGHPUT  VERIFICATION',
-        'Backup     SUCCEEDED  3.2s  20.0 MiB  80.0 MiB/s  PASS backup: commerce/0/b1 from replica',
-        '                                                  PASS replica put back: replicating, read_only=OFF',
+        'EXECUTION  STATUS     TIME  RAW       STORED    THROUGHPUT                                       VERIFICATION',
+        'Backup     SUCCEEDED  3.2s  80.0 MiB  20.0 MiB  80.0 MiB/s = raw 80.0 MiB / agent backup 1.0s    PASS backup: commerce/0/b1 from replica',
+        '                                                                                                 PASS replica put back: replicating, read_only=OFF',
+        'Reshard    SUCCEEDED  8.0s  -         3.00 MiB  250 rows/s = 2,000 rows loaded / execution 8.0s  PASS diff -80: 1,000 rows match',
       ].join('\n'),
     );
     expect(allPassed([passing])).toBe(true);
