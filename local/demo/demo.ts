@@ -16,6 +16,7 @@ import {
   waitForReplica,
 } from '../private-instance.ts';
 import { type ExecutionOutcome, LocalStateMachines } from '../runner.ts';
+import { demoEpilogue } from './epilogue.ts';
 import { demoDatabase, loadSampleData } from './sample-data.ts';
 import { allPassed, type Check, type ExecutionReport, renderSummary } from './summary.ts';
 
@@ -74,6 +75,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const root = await fs.mkdtemp(path.join(options.parent ?? os.tmpdir(), 'stepback-demo-'));
   const instances = new Map<InstanceName, PrivateInstance>();
   const reports: ExecutionReport[] = [];
+  const topologyUrl = pathToFileURL(path.join(root, 'topology')).href;
+  const storageUrl = options.storageUrl ?? pathToFileURL(path.join(root, 'backups')).href;
   let exitCode = 1;
   try {
     say(`stepback demo in ${root} (MariaDB ${binaries.version})`);
@@ -115,7 +118,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         .join(', ')}) and replicated them in ${formatSeconds((performance.now() - mark) / 1000)}`,
     );
 
-    const topologyUrl = pathToFileURL(path.join(root, 'topology')).href;
     const topology = await openTopology(topologyUrl);
     await topology.addCell('local');
     await topology.setShard({
@@ -136,7 +138,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         ]),
       ),
     });
-    const storageUrl = options.storageUrl ?? pathToFileURL(path.join(root, 'backups')).href;
     const env = { ...options.env, [passwordEnv]: '' };
 
     const execute = async (machine: 'backup' | 'restore' | 'reshard', title: string, input: unknown) => {
@@ -335,12 +336,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     exitCode = 1;
   } finally {
     display.done();
-    if (options.keep) {
-      options.stdout.write(keepInstructions(root, instances));
-    } else {
+    if (!options.keep) {
       await Promise.allSettled([...instances.values()].map((i) => i.dispose()));
       await fs.rm(root, { recursive: true, force: true });
     }
+    options.stdout.write(
+      await demoEpilogue({ root, storageUrl, topologyUrl, instances, keep: options.keep }),
+    );
   }
   return exitCode;
 }
@@ -435,23 +437,4 @@ function diffDatabases(
       );
     });
   });
-}
-
-function keepInstructions(root: string, instances: Map<InstanceName, PrivateInstance>): string {
-  const lines = [
-    '',
-    `Kept everything in ${root}. The instances run on 127.0.0.1 as root without a password:`,
-  ];
-  for (const [name, instance] of instances) {
-    lines.push(
-      `  ${name.padEnd(9)} port ${instance.port}: mariadb --defaults-file=${instance.cnf} ${demoDatabase}`,
-    );
-  }
-  lines.push(
-    'Stop them and remove everything with:',
-    ...[...instances.values()].map((i) => `  mariadb-admin --defaults-file=${i.cnf} shutdown`),
-    `  rm -rf ${root}`,
-    '',
-  );
-  return lines.join('\n');
 }
