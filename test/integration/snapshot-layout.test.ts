@@ -212,6 +212,52 @@ describe('the snapshot namespace', () => {
     expect(await loadedRows('legacy_low')).toBe(rowsIn['-80']);
   });
 
+  it("finds a full-range snapshot that an older release left among the shard's backups, and restores never choose it", async () => {
+    const run = await stepback(
+      'snapshot',
+      '--defaults-file',
+      source.cnf,
+      '--dir',
+      'commerce/0',
+      '--database',
+      'commerce',
+      '--json',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const { snapshots } = run.json as { snapshots: { dir: string; name: string }[] };
+    expect(snapshots).toMatchObject([{ dir: 'commerce/0', keyRange: '-' }]);
+    const name = snapshots[0]!.name;
+    await fs.stat(path.join(storageRoot, 'snapshots/commerce/0/-', name, 'MANIFEST'));
+    await fs.rename(
+      path.join(storageRoot, 'snapshots/commerce/0/-', name),
+      path.join(storageRoot, 'commerce/0', name),
+    );
+
+    const listed = await stepback('backups', 'list', '--dir', 'commerce/0', '--snapshots', '--json');
+    expect(listed.json).toContainEqual(
+      expect.objectContaining({ dir: 'commerce/0', keyRange: '-', name, legacy: true }),
+    );
+
+    const settings = { storageUrl } as FunctionSettings;
+    const context = { settings, logger: createLogger(() => {}), now: () => new Date() };
+    await expect(
+      invokeFunction(functionDefinitions['choose-backup']!, { dir: 'commerce/0' }, context),
+    ).rejects.toMatchObject({ name: 'NO_BACKUP' });
+
+    const load = await stepback(
+      'multirestore',
+      '--defaults-file',
+      source.cnf,
+      '--sources',
+      'commerce/0',
+      '--database',
+      'legacy_full',
+      '--json',
+    );
+    expect(load.code, load.stderr).toBe(0);
+    expect(await loadedRows('legacy_full')).toBe(rowsIn['-80'] + rowsIn['80-']);
+  });
+
   it('refuses a backup directory that names a keyspace without its shard', async () => {
     const run = await stepback('backups', 'list', '--dir', 'commerce');
     expect(run.code).toBe(2);
