@@ -285,7 +285,12 @@ export async function pruneBackups(
   policy: RetentionPolicy,
   options: { dryRun?: boolean; now?: Date; logger: Logger },
 ): Promise<PrunePlan & { dryRun: boolean }> {
-  const plan = planPrune(await inspectBackups(storage, dir), policy, options.now ?? new Date());
+  // A logical snapshot an older release kept among the shard's backups is not one of them: counted,
+  // it could be taken for the newest backup and let the last physical one go.
+  const summaries = (await inspectBackups(storage, dir)).filter(
+    (summary) => !summary.complete || summary.manifest.engine !== 'logical',
+  );
+  const plan = planPrune(summaries, policy, options.now ?? new Date());
   if (!options.dryRun) {
     for (const { name, reason } of plan.remove) {
       options.logger.info(`removing backup ${dir}/${name}: ${reason}`);

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chooseBackup } from '../../core/backups.ts';
 import { NoBackupError } from '../../core/errors.ts';
@@ -10,6 +11,7 @@ import type { FunctionSettings } from '../../functions/environment.ts';
 import { functionDefinitions } from '../../functions/index.ts';
 import { invokeFunction } from '../../functions/runtime.ts';
 import { runStepback } from '../support/cli.ts';
+import { physicalManifest } from '../support/manifests.ts';
 import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
 import { tempDir } from '../support/root.ts';
 
@@ -228,6 +230,7 @@ describe('the snapshot namespace', () => {
     expect(snapshots).toMatchObject([{ dir: 'commerce/0', keyRange: '-' }]);
     const name = snapshots[0]!.name;
     await fs.stat(path.join(storageRoot, 'snapshots/commerce/0/-', name, 'MANIFEST'));
+    await fs.mkdir(path.join(storageRoot, 'commerce/0'), { recursive: true });
     await fs.rename(
       path.join(storageRoot, 'snapshots/commerce/0/-', name),
       path.join(storageRoot, 'commerce/0', name),
@@ -243,6 +246,45 @@ describe('the snapshot namespace', () => {
     await expect(
       invokeFunction(functionDefinitions['choose-backup']!, { dir: 'commerce/0' }, context),
     ).rejects.toMatchObject({ name: 'NO_BACKUP' });
+
+    // Prune keeps the newest physical backup: the newer snapshot is not a backup it counts.
+    const older = new FileBackupStorage(storageRoot);
+    const physical = await older.startBackup('commerce/0', '2020-01-01.000000.db1');
+    const stored = await physical.writeFile('0000', () => Readable.from([Buffer.from('data')]));
+    await physical.endBackup(
+      physicalManifest({
+        name: physical.name,
+        dir: 'commerce/0',
+        keyspace: 'commerce',
+        shard: '0',
+        startedAt: '2020-01-01T00:00:00.000Z',
+        finishedAt: '2020-01-01T00:01:00.000Z',
+        files: [
+          {
+            name: '0000',
+            base: 'data',
+            path: 'ibdata1',
+            rawSize: 4,
+            storedSize: stored.size,
+            sha256: stored.sha256,
+          },
+        ],
+        bytes: { raw: 4, stored: stored.size },
+      }),
+    );
+    const prune = await stepback(
+      'backups',
+      'prune',
+      '--dir',
+      'commerce/0',
+      '--keep-count',
+      '1',
+      '--keep-days',
+      '0',
+      '--json',
+    );
+    expect(prune.code, prune.stderr).toBe(0);
+    expect(prune.json).toMatchObject({ remove: [], keep: ['2020-01-01.000000.db1'] });
 
     const load = await stepback(
       'multirestore',
