@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { ManifestError, MissingFileError, messageOf, NoBackupError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { type BackupManifest, MANIFEST_FILE, parseManifest } from './manifest.ts';
+import { isLegacySnapshotRange } from './storage/layout.ts';
 import type { BackupHandle, BackupStorage } from './storage/types.ts';
 import { mapConcurrent } from './stream/concurrency.ts';
 import { HashingStream } from './stream/hash.ts';
@@ -49,13 +50,21 @@ export async function inspectBackup(handle: BackupHandle): Promise<BackupSummary
   }
 }
 
+/**
+ * The backups of a shard's directory, oldest first. The range directories an older release put
+ * there for its snapshots (`80-`) are not backups, and are left out.
+ */
+export async function listShardBackups(storage: BackupStorage, dir: string): Promise<BackupHandle[]> {
+  return (await storage.listBackups(dir)).filter((handle) => !isLegacySnapshotRange(handle.name));
+}
+
 /** Every backup in `dir`, oldest first, each with its manifest read (a few at a time). */
 export async function inspectBackups(
   storage: BackupStorage,
   dir: string,
   concurrency = 16,
 ): Promise<BackupSummary[]> {
-  const handles = await storage.listBackups(dir);
+  const handles = await listShardBackups(storage, dir);
   return mapConcurrent(handles, concurrency, (handle) => inspectBackup(handle));
 }
 
@@ -81,6 +90,8 @@ export interface BackupChoice {
   name?: string | undefined;
   /** The newest complete backup that finished at or before this time. */
   atOrBefore?: Date | undefined;
+  /** Only backups of this engine qualify when none is named (others are skipped, each with why). */
+  engine?: BackupManifest['engine'] | undefined;
 }
 
 export interface ChosenBackup {
@@ -101,7 +112,7 @@ export async function chooseBackup(
   choice: BackupChoice,
   logger: Logger,
 ): Promise<ChosenBackup> {
-  const handles = await storage.listBackups(dir);
+  const handles = await listShardBackups(storage, dir);
   const skipped: ChosenBackup['skipped'] = [];
   const candidates = choice.name ? handles.filter((h) => h.name === choice.name) : [...handles].reverse();
   if (choice.name && candidates.length === 0) {
@@ -117,6 +128,10 @@ export async function chooseBackup(
       if (choice.name && !(summary.error.cause instanceof MissingFileError)) throw summary.error;
       logger.warn(`skipping backup ${handle.name}: ${summary.problem}`, { dir });
       skipped.push({ name: handle.name, problem: summary.problem });
+      continue;
+    }
+    if (!choice.name && choice.engine && summary.manifest.engine !== choice.engine) {
+      skipped.push({ name: handle.name, problem: `a ${summary.manifest.engine} backup` });
       continue;
     }
     if (choice.atOrBefore && new Date(summary.manifest.finishedAt) > choice.atOrBefore) {
@@ -270,7 +285,12 @@ export async function pruneBackups(
   policy: RetentionPolicy,
   options: { dryRun?: boolean; now?: Date; logger: Logger },
 ): Promise<PrunePlan & { dryRun: boolean }> {
-  const plan = planPrune(await inspectBackups(storage, dir), policy, options.now ?? new Date());
+  // A logical snapshot an older release kept among the shard's backups is not one of them: counted,
+  // it could be taken for the newest backup and let the last physical one go.
+  const summaries = (await inspectBackups(storage, dir)).filter(
+    (summary) => !summary.complete || summary.manifest.engine !== 'logical',
+  );
+  const plan = planPrune(summaries, policy, options.now ?? new Date());
   if (!options.dryRun) {
     for (const { name, reason } of plan.remove) {
       options.logger.info(`removing backup ${dir}/${name}: ${reason}`);

@@ -3,6 +3,7 @@ import { KeyRangeText } from '../core/manifest.ts';
 import { EnvVarName as EnvVar } from '../core/operations/fields.ts';
 import { ReplicationSource } from '../core/operations/restore.ts';
 import { BackupName, quoted, Segment } from '../core/paths.ts';
+import { SNAPSHOT_NAMESPACE } from '../core/storage/layout.ts';
 
 /**
  * The execution inputs of the three state machines, as an operator types them in the console or
@@ -17,8 +18,13 @@ const MysqlUri = z
   .string()
   .regex(/^mysql:\/\/[^\s:@/]*@\S+$/, 'must be mysql://user@host:port/db (no password)');
 
+/** A keyspace with physical backups: `snapshots` is the storage namespace of logical snapshots. */
+const Keyspace = Segment.refine((name) => name !== SNAPSHOT_NAMESPACE, {
+  message: `"${SNAPSHOT_NAMESPACE}" is where snapshots are stored, not a keyspace name backups can use`,
+});
+
 export const BackupTarget = z.strictObject({
-  keyspace: Segment,
+  keyspace: Keyspace,
   shard: Segment,
   host: Host,
   defaultsFile: DefaultsFile.optional(),
@@ -49,7 +55,7 @@ export type BackupInput = z.infer<typeof BackupInput>;
 
 export const RestoreInput = z
   .strictObject({
-    keyspace: Segment,
+    keyspace: Keyspace,
     shard: Segment,
     /** The instance to restore into. */
     host: Host,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { inspectBackups } from '../core/backups.ts';
-import { BackupDir } from '../core/paths.ts';
+import { ShardDir } from '../core/storage/layout.ts';
 import { defineFunction, lambdaHandler, withStorage } from './runtime.ts';
 
 /**
@@ -8,7 +8,7 @@ import { defineFunction, lambdaHandler, withStorage } from './runtime.ts';
  * state's payload is limited to 256 KiB, so not every name).
  */
 
-export const ListBackupsEvent = z.object({ dir: BackupDir });
+export const ListBackupsEvent = z.object({ dir: ShardDir });
 
 export const listBackups = defineFunction({
   name: 'list-backups',

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { pruneBackups as prune } from '../core/backups.ts';
-import { BackupDir } from '../core/paths.ts';
+import { ShardDir } from '../core/storage/layout.ts';
 import { defineFunction, lambdaHandler, withStorage } from './runtime.ts';
 
 /** Applies the retention rules to one shard after a good backup. */
 
 export const PruneBackupsEvent = z.object({
-  dir: BackupDir,
+  dir: ShardDir,
   retention: z.object({ keepCount: z.number().int().min(1), keepDays: z.number().min(0) }),
   dryRun: z.boolean().optional(),
 });

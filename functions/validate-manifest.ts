@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { readManifest, validateBackup } from '../core/backups.ts';
 import { VerificationError } from '../core/errors.ts';
 import { BackupDir, BackupName } from '../core/paths.ts';
+import { openSnapshot } from '../core/snapshots.ts';
 import { mapConcurrent } from '../core/stream/concurrency.ts';
 import { defineFunction, lambdaHandler, withStorage } from './runtime.ts';
 
@@ -16,6 +17,8 @@ const BackupRef = z.object({ dir: BackupDir, name: BackupName });
 export const ValidateManifestEvent = z.union([
   BackupRef.extend({ deep: z.boolean().optional() }),
   z.object({ backups: z.array(BackupRef).min(1).max(1000), deep: z.boolean().optional() }),
+  /** Snapshots by address (`shop/0/-80`), as `snapshot` reports them; found where storage keeps them. */
+  z.object({ snapshots: z.array(BackupRef).min(1).max(1000), deep: z.boolean().optional() }),
 ]);
 
 export const validateManifest = defineFunction({
@@ -23,12 +26,20 @@ export const validateManifest = defineFunction({
   event: ValidateManifestEvent,
   run: (event, context) =>
     withStorage(context, async (storage) => {
-      const refs = 'backups' in event ? event.backups : [{ dir: event.dir, name: event.name }];
+      const snapshots = 'snapshots' in event;
+      const refs =
+        'snapshots' in event
+          ? event.snapshots
+          : 'backups' in event
+            ? event.backups
+            : [{ dir: event.dir, name: event.name }];
       const reports = await mapConcurrent(refs, 4, async (ref) => {
-        const handle = storage.openBackup(ref.dir, ref.name);
+        const handle = snapshots
+          ? await openSnapshot(storage, ref.dir, ref.name)
+          : storage.openBackup(ref.dir, ref.name);
         const manifest = await readManifest(handle);
         const report = await validateBackup(handle, manifest, { deep: Boolean(event.deep) });
-        return { ...report, position: manifest.position };
+        return { ...report, dir: ref.dir, position: manifest.position };
       });
       const problems = reports.flatMap((report) =>
         report.problems.map((p) => `${report.dir}/${report.name}${p.file ? ` ${p.file}` : ''}: ${p.problem}`),

@@ -1,4 +1,5 @@
 import { describeProgress } from '../agent/report/console.ts';
+import { fitToTerminal, progressFinished } from '../agent/report/progress.ts';
 import type { Progress } from '../agent/report/reporter.ts';
 import type { ExecutionEvent } from './runner.ts';
 
@@ -31,7 +32,12 @@ export class ExecutionDisplay {
   readonly #now: () => number;
   readonly #plainIntervalMs: number;
   /** Per task and host: the phase shown, when it started, when it was last drawn. */
-  readonly #tasks = new Map<string, { phase: string; started: number; drawn: number }>();
+  readonly #tasks = new Map<
+    string,
+    { phase: string; started: number; drawn: number; finished: boolean; last: Progress; label: string }
+  >();
+  /** States whose last attempt failed: the runner still reports them as left (to their Catch). */
+  readonly #failed = new Set<string>();
   #barShown = false;
 
   constructor(out: DisplayStream, options: ExecutionDisplayOptions = {}) {
@@ -55,7 +61,8 @@ export class ExecutionDisplay {
         if (workStates.has(event.stateType)) this.line(`  ▶ ${name(event.state, event.index)}`);
         break;
       case 'exited':
-        this.#forget(event.state);
+        this.#forget(event.state, !this.#failed.has(name(event.state, event.index)));
+        if (this.#failed.delete(name(event.state, event.index))) break;
         if (workStates.has(event.stateType)) {
           this.line(`  ✓ ${name(event.state, event.index)} ${event.seconds.toFixed(1)}s`);
         } else {
@@ -63,10 +70,12 @@ export class ExecutionDisplay {
         }
         break;
       case 'failed':
-        this.#forget(event.state);
+        this.#forget(event.state, false);
+        this.#failed.add(name(event.state, event.index));
         this.line(`  ✗ ${name(event.state, event.index)}: ${event.error}: ${event.cause}`);
         break;
       case 'retried':
+        this.#failed.delete(name(event.state, event.index));
         this.line(`  ↻ ${name(event.state, event.index)}: retry ${event.attempt}`);
         break;
       case 'caught':
@@ -88,27 +97,44 @@ export class ExecutionDisplay {
     const now = this.#now();
     let task = this.#tasks.get(key);
     const newPhase = task?.phase !== update.phase;
+    const label = `    ${state} on ${this.#hostNames.get(host) ?? host}: `;
     if (!task || newPhase) {
-      task = { phase: update.phase, started: now, drawn: 0 };
+      if (task) this.#finishTask(task);
+      task = { phase: update.phase, started: now, drawn: 0, finished: false, last: update, label };
       this.#tasks.set(key, task);
     }
-    const finished =
-      (update.bytesTotal !== undefined && update.bytesDone === update.bytesTotal) ||
-      (update.itemsTotal !== undefined && update.itemsDone === update.itemsTotal);
+    task.last = update;
+    const finished = progressFinished(update);
+    // A finished phase is shown once: later updates that change nothing would repeat its line.
+    if (finished && task.finished && !this.#out.isTTY) return;
     const interval = this.#out.isTTY ? ttyIntervalMs : this.#plainIntervalMs;
     if (!newPhase && !finished && now - task.drawn < interval) return;
     task.drawn = now;
-    const text = `    ${state} on ${this.#hostNames.get(host) ?? host}: ${describeProgress(update, (now - task.started) / 1000)}`;
+    task.finished = finished;
+    const text = `${label}${describeProgress(update, (now - task.started) / 1000)}`;
     if (this.#out.isTTY) {
-      this.#out.write(`\r\x1b[2K${text.slice(0, (this.#out.columns ?? 120) - 1)}`);
+      this.#out.write(`\r\x1b[2K${fitToTerminal(text, this.#out.columns)}`);
       this.#barShown = true;
     } else {
       this.#out.write(`${text}\n`);
     }
   }
 
-  #forget(state: string): void {
-    for (const key of this.#tasks.keys()) if (key.startsWith(`${state}\0`)) this.#tasks.delete(key);
+  /** The state is left: each of its tasks' phases ends with a line that says it finished. */
+  #forget(state: string, finished: boolean): void {
+    for (const [key, task] of this.#tasks) {
+      if (!key.startsWith(`${state}\0`)) continue;
+      if (finished) this.#finishTask(task);
+      this.#tasks.delete(key);
+    }
+  }
+
+  /** Without a terminal, a phase whose updates never reached their totals still gets its last line. */
+  #finishTask(task: { finished: boolean; last: Progress; started: number; label: string }): void {
+    if (task.finished || this.#out.isTTY) return;
+    task.finished = true;
+    const seconds = (this.#now() - task.started) / 1000;
+    this.#out.write(`${task.label}${describeProgress(task.last, seconds, true)}\n`);
   }
 
   #clearBar(): void {

@@ -1,10 +1,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { reportCrash } from '../agent/report/console.ts';
-import { ExitCode } from '../core/errors.ts';
+import { ExitCode, UsageError } from '../core/errors.ts';
 import { createLogger, formatLogRecord } from '../core/log.ts';
+import { absoluteUrl, checkDemoFlags, type DemoFlags, type DemoFlagsGiven } from './demo/flags.ts';
 import { ExecutionDisplay } from './display.ts';
 import { LocalStateMachines } from './runner.ts';
 import type { MachineName } from './template.ts';
@@ -27,13 +27,6 @@ export interface LocalIo {
   cwd: string;
   /** Aborted on SIGINT/SIGTERM: the running execution stops its agents. */
   signal?: AbortSignal;
-}
-
-/** `file://./dir` relative to the working directory, as an absolute file URL. */
-function absoluteUrl(url: string, cwd: string): string {
-  return url.startsWith('file://./')
-    ? pathToFileURL(path.resolve(cwd, url.slice('file://'.length))).href
-    : url;
 }
 
 interface LocalMachineOptions {
@@ -124,18 +117,23 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
     .option('--keep', 'leave the instances running and the files in place, and print how to connect')
     .option('--rows <n>', 'rows of sample data in all', '200000')
     .option('--storage <url>', 'backup storage (default: a directory in the demo temp directory)')
-    .action(async (options: { keep?: boolean; rows: string; storage?: string }) => {
-      const rows = Number(options.rows);
-      if (!Number.isInteger(rows) || rows < 100 || rows > 100_000_000) {
-        io.stderr.write(`error: --rows must be a whole number from 100 to 100000000, got ${options.rows}\n`);
+    // `npm run demo --rows 5000` leaves `5000` as an argument: checkDemoFlags explains why.
+    .allowExcessArguments()
+    .action(async (options: DemoFlagsGiven, command: Command) => {
+      let flags: DemoFlags;
+      try {
+        flags = await checkDemoFlags(options, io.env, io.cwd, command.args);
+      } catch (error) {
+        if (!(error instanceof UsageError)) throw error;
+        io.stderr.write(`error: ${error.message}\n${error.hint ? `  what to do: ${error.hint}\n` : ''}`);
         exitCode = ExitCode.usage;
         return;
       }
       const { runDemo } = await import('./demo/demo.ts');
       exitCode = await runDemo({
-        rows,
-        keep: Boolean(options.keep),
-        ...(options.storage ? { storageUrl: absoluteUrl(options.storage, io.cwd) } : {}),
+        rows: flags.rows,
+        keep: flags.keep,
+        ...(flags.storageUrl ? { storageUrl: flags.storageUrl } : {}),
         stdout: io.stdout,
         stderr: io.stderr,
         env: io.env,

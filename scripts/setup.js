@@ -3,7 +3,15 @@
 // the database server binaries (and, for the bench, the peer tools) from Debian when run as root.
 // Plain JavaScript that runs on any Node >= 18, because it runs before the project's Node 22 exists.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,12 +53,53 @@ function onPath(binary) {
   });
 }
 
+/**
+ * The directory of a Node 22 to run npm with. The project runs on Node 22 (its npm dependency
+ * `node`), and a dependency (aws-local-stepfunctions) declares node >= 22: npm run by an older Node
+ * installs it with an EBADENGINE warning. So under an older Node the same `node` package is first
+ * fetched on its own into .stepback-node/<version>/, and npm ci runs under it.
+ */
+function node22Directory() {
+  if (Number(process.versions.node.split('.')[0]) >= 22) return undefined;
+  const version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).dependencies.node;
+  const dir = path.join(root, '.stepback-node', version);
+  const bin = path.join(dir, 'node_modules', 'node', 'bin');
+  if (existsSync(path.join(bin, 'node'))) return bin;
+  say(
+    `this is Node ${process.version}: fetching the project's Node ${version} (npm package node) to install with`,
+  );
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    path.join(dir, 'package.json'),
+    `${JSON.stringify({ private: true, dependencies: { node: version }, allowScripts: { node: true } })}\n`,
+  );
+  const result = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock'], {
+    cwd: dir,
+    stdio: 'inherit',
+  });
+  if (result.status !== 0 || !existsSync(path.join(bin, 'node'))) {
+    say(`could not fetch Node ${version}; install Node 22 and run this again`);
+    process.exit(result.status || 1);
+  }
+  return bin;
+}
+
+/**
+ * The environment to run npm in: npm's own script starts with `#!/usr/bin/env node`, so the Node
+ * first on PATH runs it.
+ */
+export function npmEnvironment() {
+  const bin = node22Directory();
+  return bin ? { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}` } : process.env;
+}
+
 function ensureNpmDependencies() {
   const marker = path.join(root, 'node_modules', '.package-lock.json');
   const node22 = path.join(root, 'node_modules', 'node', 'bin', 'node');
   if (existsSync(marker) && existsSync(node22)) return;
-  say('installing npm dependencies (npm ci)');
-  const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  const env = npmEnvironment();
+  say(`installing npm dependencies (npm ci${env === process.env ? '' : ' under Node 22'})`);
+  const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit', env });
   if (result.status !== 0) {
     say('npm ci failed; fix the error above and run it again');
     process.exit(result.status ?? 1);
@@ -90,5 +139,8 @@ function ensurePackages() {
   }
 }
 
-ensurePackages();
-ensureNpmDependencies();
+// Run as a script (`node scripts/setup.js --for test`); imported, it only lends npmEnvironment.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  ensurePackages();
+  ensureNpmDependencies();
+}

@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import type { z } from 'zod';
 import type { OperationName } from '../../core/agent-request.ts';
 import { readEnvironment, type StepbackEnvironment } from '../../core/environment.ts';
@@ -25,6 +25,7 @@ import { registerRun } from './commands/run.ts';
 import { snapshotCommand } from './commands/snapshot.ts';
 import { registerTopology, registerVSchema } from './commands/topology.ts';
 import { flagOf, type OperationCommand } from './operation-command.ts';
+import { StepbackCommand } from './program.ts';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -44,7 +45,7 @@ function commandPath(command: Command): string {
 
 /** Builds the program; each action records its exit code in `outcome`. */
 function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { exitCode: number }): Command {
-  const program = new Command('stepback')
+  const program = new StepbackCommand('stepback')
     .description('Backup, restore and resharding for MySQL and MariaDB, driven by AWS Step Functions')
     .option('--json', 'print the result as one JSON object on the last line of stdout')
     .option('--quiet', 'no progress output')

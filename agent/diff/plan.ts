@@ -177,7 +177,9 @@ export function planTable(
     encoding: rowEncodingSql(encoded),
     chunkable: keyColumns.length > 0 && keyColumns.every((k) => k.bound !== undefined),
     leftFilter,
-    estimatedRows: left.estimatedRows,
+    // With a key range the left is read only within it: the right (one destination of the split)
+    // holds about those rows, where the left's estimate counts the whole table.
+    estimatedRows: keyRange ? right.estimatedRows : left.estimatedRows,
   };
 }
 

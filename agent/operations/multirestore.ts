@@ -117,7 +117,7 @@ export async function multirestoreInstance(
         result = {
           database,
           sources: plan.sources.map((source) => ({
-            dir: source.handle.dir,
+            dir: source.dir,
             name: source.handle.name,
             keyRange: source.manifest.keyRange,
             position: source.manifest.position,

@@ -10,6 +10,7 @@ import {
 } from '../../core/errors.ts';
 import { evenKeyRanges, KeyRange, uncoveredRanges } from '../../core/keyrange.ts';
 import type { SnapshotRequest } from '../../core/operations/snapshot.ts';
+import { snapshotDir } from '../../core/storage/layout.ts';
 import type { BackupHandle, BackupStorage } from '../../core/storage/types.ts';
 import type { EngineContext } from '../engines/engine.ts';
 import { keyspaceIdRouter } from '../engines/logical/snapshot/keyspace-id.ts';
@@ -127,7 +128,7 @@ export async function snapshotInstance(
       const handles: BackupHandle[] = [];
       try {
         for (const range of ranges)
-          handles.push(await storage.startBackup(rangeDir(request.dir, range), name));
+          handles.push(await storage.startBackup(snapshotDir(rangeDir(request.dir, range)), name));
         const dumped = await dumpTables(schema, handles, {
           daemon,
           database,
@@ -164,7 +165,7 @@ export async function snapshotInstance(
             serverVersion,
             serverUuid,
             name,
-            dir: handle.dir,
+            dir: rangeDir(request.dir, range),
             range,
             rangeIndex,
             database,
@@ -182,7 +183,7 @@ export async function snapshotInstance(
           await handle.endBackup(manifest);
           snapshots.push({
             keyRange: manifest.keyRange,
-            dir: handle.dir,
+            dir: manifest.dir,
             name,
             rows: manifest.files.reduce((sum, file) => sum + file.rows, 0),
             bytes: manifest.bytes.stored,

@@ -45,3 +45,21 @@ export class ByteProgress {
     });
   }
 }
+
+/**
+ * Whether an update is its phase's last: every total it gives (bytes, items) is reached. Rows are
+ * not counted: their total is the server's estimate, which the count may never meet exactly.
+ */
+export function progressFinished(update: Progress): boolean {
+  const bytes = update.bytesTotal === undefined || update.bytesDone === update.bytesTotal;
+  const items = update.itemsTotal === undefined || update.itemsDone === update.itemsTotal;
+  return (update.bytesTotal !== undefined || update.itemsTotal !== undefined) && bytes && items;
+}
+
+/**
+ * A line cut to a terminal's width, leaving its last column free (a character written there wraps
+ * on some terminals). A terminal that reports no width (0, or none) gets the whole line.
+ */
+export function fitToTerminal(line: string, columns: number | undefined): string {
+  return columns !== undefined && columns > 1 ? line.slice(0, columns - 1) : line;
+}

@@ -1,10 +1,5 @@
+import { progressFinished } from './progress.ts';
 import type { Progress } from './reporter.ts';
-
-/** Whether an update ends its phase: everything counted is done. One without totals never does. */
-export function isFinished(update: Progress): boolean {
-  if (update.bytesTotal !== undefined) return update.bytesDone === update.bytesTotal;
-  return update.itemsTotal !== undefined && update.itemsDone === update.itemsTotal;
-}
 
 /**
  * Lets through the first update of each phase and the one that finishes it at once, and the others
@@ -30,7 +25,7 @@ export class ProgressThrottle {
       this.#phase = update.phase;
       this.#phaseStarted = time;
     }
-    if (!newPhase && !isFinished(update) && time - this.#last < this.#intervalMs()) return false;
+    if (!newPhase && !progressFinished(update) && time - this.#last < this.#intervalMs()) return false;
     this.#last = time;
     return true;
   }

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { connect, quoteIdentifier } from '../../agent/mysql/connection.ts';
+import { snapshotDir } from '../../core/storage/layout.ts';
 import { mapConcurrent } from '../../core/stream/concurrency.ts';
 import type { PrivateInstance } from '../../local/private-instance.ts';
 import {
@@ -174,7 +175,7 @@ export function multirestore(context: BenchContext): Comparison {
         role: 'stepback',
         missing: async () =>
           (await stepbackCommandMissing('multirestore')) ??
-          (await present(path.join(out.store, 'bench', 'src'), 'snapshot')),
+          (await present(path.join(out.store, snapshotDir('bench/src')), 'snapshot')),
         before: async () => {
           await drop('sbtest_stepback');
           await drop('_stepback');

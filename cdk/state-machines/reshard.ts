@@ -45,7 +45,7 @@ export class ReshardStateMachine extends Construct {
       this,
       'ValidateSnapshots',
       fns['validate-manifest'],
-      { backups: sfn.JsonPath.listAt('$.snapshot.snapshots') },
+      { snapshots: sfn.JsonPath.listAt('$.snapshot.snapshots') },
       '$.validation',
     );
     const resolve = invoke(

@@ -32,6 +32,8 @@ export const SnapshotRequest = z
   .superRefine((request, ctx) => {
     const problem = (path: string, message: string) =>
       ctx.addIssue({ code: 'custom', path: [path], message });
+    if (request.dir.split('/').length !== 2)
+      problem('dir', "a snapshot's source is KEYSPACE/SOURCE, e.g. shop/0");
     if (request.keyRanges !== undefined && request.shards !== undefined) {
       problem('shards', 'give key ranges or shards, not both');
     }

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { MissingFileError, StorageError, SymlinkInStorageError } from '../errors.ts';
 import { type BackupManifest, MANIFEST_FILE, serializeManifest } from '../manifest.ts';
-import { BackupName, parseBackupDir, StoredFileName } from '../paths.ts';
+import { BackupName, isSafeSegment, parseBackupDir, StoredFileName } from '../paths.ts';
 import { HashingStream } from '../stream/hash.ts';
 import { syncFiles } from '../stream/sync.ts';
 import type {
@@ -83,6 +83,20 @@ export class FileBackupStorage implements BackupStorage {
       .map((entry) => entry.name)
       .sort()
       .map((name) => this.openBackup(dir, name));
+  }
+
+  async listDirectories(dir: string): Promise<string[]> {
+    const dirPath = path.join(this.root, parseBackupDir(dir));
+    try {
+      const entries = await fs.readdir(dirPath, { withFileTypes: true });
+      return entries
+        .filter((entry) => entry.isDirectory() && isSafeSegment(entry.name))
+        .map((entry) => entry.name)
+        .sort();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw storageError('list', dirPath, error);
+    }
   }
 
   openBackup(dir: string, name: string): BackupHandle {

@@ -32,13 +32,21 @@ export async function openStorage(url: string, settings: StorageSettings = {}): 
     });
   }
   if (parsed.protocol === 'file:') {
-    if (parsed.host !== '')
-      throw new UsageError(`storage URL ${url} must be file:///absolute/path (no host)`);
+    if (parsed.host !== '') {
+      throw new UsageError(`storage URL ${url} must be file:///absolute/path (no host)`, {
+        hint: `three slashes, then the absolute directory: file:///${parsed.host}${parsed.pathname}`,
+      });
+    }
     const { FileBackupStorage } = await import('./file.ts');
     return new FileBackupStorage(fileURLToPath(parsed));
   }
   if (parsed.protocol === 's3:') {
-    if (!parsed.hostname) throw new UsageError(`storage URL ${url} names no bucket`);
+    if (!parsed.hostname) {
+      const path = parsed.pathname.replace(/^\/+/, '');
+      throw new UsageError(`storage URL ${url} names no bucket: an S3 URL is s3://bucket/prefix`, {
+        hint: `two slashes, then the bucket${path ? `: s3://${path}` : ', e.g. s3://my-backups/prod'}`,
+      });
+    }
     const query = parsed.searchParams;
     const sse = query.get('sse') ?? settings.serverSideEncryption;
     if (sse !== undefined && sse !== 'AES256' && sse !== 'aws:kms') {

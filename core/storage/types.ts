@@ -12,6 +12,11 @@ export interface BackupStorage {
   readonly url: string;
   /** Every backup in `dir`, complete or not, oldest first. */
   listBackups(dir: string): Promise<BackupHandle[]>;
+  /**
+   * The names of the directories directly under `dir` (each a safe path segment), sorted; what a
+   * listing of snapshot key ranges needs, since a range (`-80`) is not a backup name.
+   */
+  listDirectories(dir: string): Promise<string[]>;
   /** A handle on one named backup, for reading; it may not exist. */
   openBackup(dir: string, name: string): BackupHandle;
   /** Starts a new backup; refuses a name that already exists. */

@@ -16,15 +16,9 @@ import {
   waitForReplica,
 } from '../private-instance.ts';
 import { type ExecutionOutcome, LocalStateMachines } from '../runner.ts';
+import { demoEpilogue } from './epilogue.ts';
 import { demoDatabase, loadSampleData } from './sample-data.ts';
-import {
-  allPassed,
-  bytesPerSecond,
-  type Check,
-  type ExecutionReport,
-  renderSummary,
-  rowsPerSecond,
-} from './summary.ts';
+import { allPassed, type Check, type ExecutionReport, renderSummary } from './summary.ts';
 
 export interface DemoOptions {
   /** Rows of sample data in all (default 200,000). */
@@ -81,6 +75,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const root = await fs.mkdtemp(path.join(options.parent ?? os.tmpdir(), 'stepback-demo-'));
   const instances = new Map<InstanceName, PrivateInstance>();
   const reports: ExecutionReport[] = [];
+  const topologyUrl = pathToFileURL(path.join(root, 'topology')).href;
+  const storageUrl = options.storageUrl ?? pathToFileURL(path.join(root, 'backups')).href;
   let exitCode = 1;
   try {
     say(`stepback demo in ${root} (MariaDB ${binaries.version})`);
@@ -122,7 +118,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         .join(', ')}) and replicated them in ${formatSeconds((performance.now() - mark) / 1000)}`,
     );
 
-    const topologyUrl = pathToFileURL(path.join(root, 'topology')).href;
     const topology = await openTopology(topologyUrl);
     await topology.addCell('local');
     await topology.setShard({
@@ -143,7 +138,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         ]),
       ),
     });
-    const storageUrl = options.storageUrl ?? pathToFileURL(path.join(root, 'backups')).href;
     const env = { ...options.env, [passwordEnv]: '' };
 
     const execute = async (machine: 'backup' | 'restore' | 'reshard', title: string, input: unknown) => {
@@ -194,8 +188,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         machine: 'Backup',
         status: 'SUCCEEDED',
         seconds: backup.seconds,
-        bytes: shard.bytes.stored,
-        throughput: bytesPerSecond(shard.bytes.raw, shard.seconds),
+        bytes: shard.bytes,
+        throughput: {
+          unit: 'bytes',
+          amount: shard.bytes.raw,
+          counted: 'raw',
+          seconds: shard.seconds,
+          during: 'agent backup',
+        },
         checks: [
           {
             name: 'backup',
@@ -247,8 +247,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         machine: 'Restore',
         status: 'SUCCEEDED',
         seconds: restore.seconds,
-        bytes: output.restore.bytes.stored,
-        throughput: bytesPerSecond(output.restore.bytes.raw, output.restore.seconds),
+        bytes: output.restore.bytes,
+        throughput: {
+          unit: 'bytes',
+          amount: output.restore.bytes.raw,
+          counted: 'raw',
+          seconds: output.restore.seconds,
+          during: 'agent restore',
+        },
         checks: [
           {
             name: 'replication caught up',
@@ -292,8 +298,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         machine: 'Reshard',
         status: 'SUCCEEDED',
         seconds: reshard.seconds,
-        bytes: output.snapshots.reduce((sum, s) => sum + s.bytes, 0),
-        throughput: rowsPerSecond(copied, reshard.seconds),
+        bytes: { stored: output.snapshots.reduce((sum, s) => sum + s.bytes, 0) },
+        throughput: {
+          unit: 'rows',
+          amount: copied,
+          counted: 'rows loaded',
+          seconds: reshard.seconds,
+          during: 'execution',
+        },
         checks: [
           ...output.destinations.map((d) => diffCheck(`diff ${d.keyRange}`, d.diff)),
           {
@@ -324,12 +336,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     exitCode = 1;
   } finally {
     display.done();
-    if (options.keep) {
-      options.stdout.write(keepInstructions(root, instances));
-    } else {
+    if (!options.keep) {
       await Promise.allSettled([...instances.values()].map((i) => i.dispose()));
       await fs.rm(root, { recursive: true, force: true });
     }
+    options.stdout.write(
+      await demoEpilogue({ root, storageUrl, topologyUrl, instances, keep: options.keep }),
+    );
   }
   return exitCode;
 }
@@ -424,23 +437,4 @@ function diffDatabases(
       );
     });
   });
-}
-
-function keepInstructions(root: string, instances: Map<InstanceName, PrivateInstance>): string {
-  const lines = [
-    '',
-    `Kept everything in ${root}. The instances run on 127.0.0.1 as root without a password:`,
-  ];
-  for (const [name, instance] of instances) {
-    lines.push(
-      `  ${name.padEnd(9)} port ${instance.port}: mariadb --defaults-file=${instance.cnf} ${demoDatabase}`,
-    );
-  }
-  lines.push(
-    'Stop them and remove everything with:',
-    ...[...instances.values()].map((i) => `  mariadb-admin --defaults-file=${i.cnf} shutdown`),
-    `  rm -rf ${root}`,
-    '',
-  );
-  return lines.join('\n');
 }

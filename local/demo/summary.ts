@@ -12,21 +12,36 @@ export interface ExecutionReport {
   machine: string;
   status: 'SUCCEEDED' | 'FAILED' | 'NOT RUN';
   seconds: number;
-  /** Bytes the execution stored (backup, snapshots) or restored. */
-  bytes?: number;
-  /** What moved per second: bytes (backup, restore) or rows (reshard). */
-  throughput?: string;
+  /** Bytes the execution copied: raw (as on the instance, when known) and as stored (compressed). */
+  bytes?: { raw?: number | undefined; stored: number };
+  /** What moved per second, with what was counted and over which time. */
+  throughput?: Throughput;
   /** The execution's error code and cause when it failed. */
   error?: string;
   checks: Check[];
 }
 
-export function bytesPerSecond(bytes: number, seconds: number): string {
-  return seconds > 0 ? `${formatBytes(bytes / seconds)}/s` : '-';
+/** A rate whose numerator and denominator are both named: `11.2 MiB/s = raw 34.7 MiB / agent 3.1s`. */
+export interface Throughput {
+  unit: 'bytes' | 'rows';
+  amount: number;
+  /** What was counted: `raw`, `rows loaded`. */
+  counted: string;
+  seconds: number;
+  /** Over which time: `agent backup`, `execution`. */
+  during: string;
 }
 
-export function rowsPerSecond(rows: number, seconds: number): string {
-  return seconds > 0 ? `${formatCount(Math.round(rows / seconds))} rows/s` : '-';
+export function describeThroughput(throughput: Throughput | undefined): string {
+  if (!throughput || throughput.seconds <= 0) return '-';
+  const { unit, amount, counted, seconds, during } = throughput;
+  const rate =
+    unit === 'bytes'
+      ? `${formatBytes(amount / seconds)}/s`
+      : `${formatCount(Math.round(amount / seconds))} rows/s`;
+  const numerator =
+    unit === 'bytes' ? `${counted} ${formatBytes(amount)}` : `${formatCount(amount)} ${counted}`;
+  return `${rate} = ${numerator} / ${during} ${formatSeconds(seconds)}`;
 }
 
 /** Every execution succeeded and every check passed. */
@@ -50,11 +65,12 @@ export function renderSummary(reports: ExecutionReport[]): string {
       report.machine,
       report.status,
       report.status === 'NOT RUN' ? '-' : formatSeconds(report.seconds),
-      report.bytes === undefined ? '-' : formatBytes(report.bytes),
-      report.throughput ?? '-',
+      report.bytes?.raw === undefined ? '-' : formatBytes(report.bytes.raw),
+      report.bytes === undefined ? '-' : formatBytes(report.bytes.stored),
+      describeThroughput(report.throughput),
       verdict(checks[0]),
     ]);
-    for (const check of checks.slice(1)) rows.push(['', '', '', '', '', verdict(check)]);
+    for (const check of checks.slice(1)) rows.push(['', '', '', '', '', '', verdict(check)]);
   }
-  return renderTable(['EXECUTION', 'STATUS', 'TIME', 'BYTES', 'THROUGHPUT', 'VERIFICATION'], rows);
+  return renderTable(['EXECUTION', 'STATUS', 'TIME', 'RAW', 'STORED', 'THROUGHPUT', 'VERIFICATION'], rows);
 }

@@ -108,6 +108,38 @@ describe('stepback CLI', () => {
     );
   });
 
+  it('reports a mistyped flag as unknown, with the flag it resembles, before a required flag it leaves missing', async () => {
+    for (const typo of ['--defaults-fle', '--defaults-fle=/etc/my.cnf']) {
+      const run = await runStepback([
+        'restore',
+        ...(typo.includes('=') ? [typo] : [typo, '/etc/my.cnf']),
+        '--storage',
+        'file:///tmp/x',
+        '--dir',
+        'a/0',
+      ]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain("error: unknown option '--defaults-fle'");
+      expect(run.stderr).toContain('(Did you mean --defaults-file?)');
+      expect(run.stderr).not.toContain('not specified');
+    }
+    const missing = await runStepback(['restore', '--storage', 'file:///tmp/x', '--dir', 'a/0']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("required option '--defaults-file <path>' not specified");
+  });
+
+  it('says what a storage URL looks like when one is malformed', async () => {
+    const s3 = await runStepback(['backups', 'list', '--storage', 's3:/bucket/x', '--dir', 'a/0']);
+    expect(s3.code).toBe(2);
+    expect(s3.stderr).toContain('an S3 URL is s3://bucket/prefix');
+    expect(s3.stderr).toContain('what to do: two slashes, then the bucket: s3://bucket/x');
+    const file = await runStepback(['backups', 'list', '--storage', 'file://var/backups', '--dir', 'a/0']);
+    expect(file.code).toBe(2);
+    expect(file.stderr).toContain(
+      'what to do: three slashes, then the absolute directory: file:///var/backups',
+    );
+  });
+
   it('exits 1 with a storage error that says what failed, not a stack trace', async () => {
     const notADirectory = path.join(await tempDir('cli-unreadable'), 'file');
     await fs.writeFile(notADirectory, 'x');

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chooseBackup } from '../../core/backups.ts';
 import { silentLogger } from '../../core/log.ts';
 import type { LogicalManifest } from '../../core/manifest.ts';
+import { chooseSnapshot } from '../../core/snapshots.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
 import { type CliRun, runStepback } from '../support/cli.ts';
 import { objectNames, tableRows } from '../support/logical.ts';
@@ -373,7 +373,7 @@ describe('stepback multirestore', () => {
 
   it('loads only what is missing after being killed, and never a row twice', async () => {
     await snapshot('big/0', 'big', '--max-file-size', '4KiB');
-    const { manifest } = await chooseBackup(storage, 'big/0', {}, silentLogger);
+    const { manifest } = await chooseSnapshot(storage, 'big/0', {}, silentLogger);
     const total = (manifest as LogicalManifest).files.length;
     expect(total).toBeGreaterThan(100);
 
@@ -445,7 +445,7 @@ describe('stepback multirestore', () => {
   });
 
   it('refuses a manifest whose CREATE TABLE reaches outside the destination, before creating anything', async () => {
-    const { handle, manifest } = await chooseBackup(storage, 'awk/vertical', {}, silentLogger);
+    const { handle, manifest } = await chooseSnapshot(storage, 'awk/vertical', {}, silentLogger);
     const logical = manifest as LogicalManifest;
     const evil = await storage.startBackup('evil/0', logical.name);
     for (const file of logical.files) {

@@ -16,6 +16,7 @@ import type { LogicalManifest } from '../../core/manifest.ts';
 import { MultirestoreRequest } from '../../core/operations/multirestore.ts';
 import { SnapshotRequest } from '../../core/operations/snapshot.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
+import { snapshotDir } from '../../core/storage/layout.ts';
 import { runStepback } from '../support/cli.ts';
 import { rangeCondition, tableRows } from '../support/logical.ts';
 import {
@@ -324,7 +325,8 @@ describe('stepback snapshot', () => {
     expect(run.stderr).toContain('table "t" (keyspace id column ksid): row 2: keyspace id is NULL');
     expect(run.stderr).toContain('--exclude-tables');
     expect(await replicationRunning(replica)).toBe(true);
-    for (const dir of ['nullkey/0/-80', 'nullkey/0/80-']) expect(await storage.listBackups(dir)).toEqual([]);
+    for (const dir of ['nullkey/0/-80', 'nullkey/0/80-'])
+      expect(await storage.listBackups(snapshotDir(dir))).toEqual([]);
   });
 
   it.each([
@@ -395,7 +397,7 @@ describe('stepback snapshot', () => {
       '--json',
     ]);
     expect(run.code, run.stderr).toBe(0);
-    const [summary] = await inspectBackups(storage, 'shop/small');
+    const [summary] = await inspectBackups(storage, snapshotDir('shop/small'));
     const manifest = (summary as { manifest: LogicalManifest }).manifest;
     expect(manifest.tables.map((t) => t.name)).toEqual(['orders', 'big_orders']);
     const files = manifest.files.filter((f) => f.table === 'orders');
@@ -552,7 +554,7 @@ describe('stepback snapshot', () => {
     expect((error as Error).message).toMatch(
       /the position moved during the snapshot, from 0-\d+-\d+ to 0-\d+-\d+/,
     );
-    expect(await storage.listBackups('shop/moved')).toEqual([]);
+    expect(await storage.listBackups(snapshotDir('shop/moved'))).toEqual([]);
     expect(await readOnly(primary)).toBe(false);
   });
 });

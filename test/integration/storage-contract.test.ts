@@ -93,6 +93,16 @@ describe.each(implementations)('$name backup storage', (implementation) => {
     expect(await storage.listBackups('order/none')).toEqual([]);
   });
 
+  it('lists the directories under a directory, key ranges included (they are no backup names)', async () => {
+    for (const range of ['80-', '-80', '-']) {
+      const handle = await storage.startBackup(`snapshots/ks/0/${range}`, '2026-11-24.120000.db1');
+      await handle.writeFile('0000', () => Readable.from([Buffer.from(range)]));
+    }
+    expect(await storage.listDirectories('snapshots/ks/0')).toEqual(['-', '-80', '80-']);
+    expect(await storage.listDirectories('snapshots/ks')).toEqual(['0']);
+    expect(await storage.listDirectories('snapshots/none')).toEqual([]);
+  });
+
   it('lists a backup without a MANIFEST as incomplete, and one with a valid MANIFEST as complete', async () => {
     const complete = await storage.startBackup('state/0', '2026-11-24.100000.db1');
     const stored = await complete.writeFile('0000.zst', () => Readable.from([Buffer.from('data')]));

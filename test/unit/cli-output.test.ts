@@ -51,7 +51,7 @@ describe('progress', () => {
     );
   });
 
-  it('is a plain line at the start of a phase, every 10 s and at its end when not on a terminal', () => {
+  it('is a plain line at the start of a phase, every 10 s, and one saying it finished at its end, when not on a terminal', () => {
     const { console, stderr, at } = reporter();
     console.progress(copying(0));
     at(5000);
@@ -63,7 +63,7 @@ describe('progress', () => {
     expect(stderr.text.split('\n')).toEqual([
       'copying files 0 B / 100.0 MiB (0%)',
       'copying files 20.0 MiB / 100.0 MiB (20%) 2.00 MiB/s ETA 40s',
-      'copying files 100.0 MiB / 100.0 MiB (100%) 9.09 MiB/s ETA 0.0s',
+      'copying files finished in 11s: 100.0 MiB 9.09 MiB/s',
       '',
     ]);
   });

@@ -48,8 +48,66 @@ describe('ConsoleReporter', () => {
     const lines = stderr.text().trimEnd().split('\n');
     expect(lines).toHaveLength(4);
     expect(lines[1]).toMatch(/^copying files 60 B \/ 100 B \(60%\)/);
-    expect(lines[2]).toMatch(/\(100%\)/);
+    expect(lines[2]).toBe('copying files finished in 12s: 100 B 8 B/s');
     expect(lines[3]).toBe('starting mysqld');
+  });
+
+  it('without a terminal, ends each phase with one line that says it finished, never a repeated 100% with an ETA', async () => {
+    const { instance, stderr, advance } = reporter();
+    instance.progress({
+      phase: 'copying files',
+      bytesDone: 0,
+      bytesTotal: 2048,
+      itemsDone: 0,
+      itemsTotal: 2,
+    });
+    advance(2000);
+    // The bytes of the last file arrive before it is counted: not finished until both are.
+    instance.progress({
+      phase: 'copying files',
+      bytesDone: 2048,
+      bytesTotal: 2048,
+      itemsDone: 1,
+      itemsTotal: 2,
+    });
+    instance.progress({
+      phase: 'copying files',
+      bytesDone: 2048,
+      bytesTotal: 2048,
+      itemsDone: 2,
+      itemsTotal: 2,
+    });
+    instance.progress({
+      phase: 'copying files',
+      bytesDone: 2048,
+      bytesTotal: 2048,
+      itemsDone: 2,
+      itemsTotal: 2,
+    });
+    // Rows counted against the server's estimate never reach it: the next phase finishes it.
+    instance.progress({ phase: 'comparing orders', rowsDone: 0, rowsTotal: 1000 });
+    advance(1000);
+    instance.progress({ phase: 'comparing orders', rowsDone: 990, rowsTotal: 1000 });
+    instance.progress({ phase: 'comparing lines', rowsDone: 0, rowsTotal: 10 });
+    advance(500);
+    instance.progress({ phase: 'comparing lines', rowsDone: 12, rowsTotal: 12 });
+    await instance.succeed({});
+    expect(stderr.text().trimEnd().split('\n')).toEqual([
+      'copying files 0 B / 2.00 KiB (0%) [0/2]',
+      'copying files finished in 2.0s: 2.00 KiB 1.00 KiB/s [2/2]',
+      'comparing orders 0 / 1,000 rows',
+      'comparing orders finished in 1.0s: 990 rows 990 rows/s',
+      'comparing lines 0 / 10 rows',
+      'comparing lines finished in 0.5s: 12 rows 24 rows/s',
+    ]);
+    expect(stderr.text()).not.toContain('ETA');
+  });
+
+  it('does not cut the line on a terminal that reports no width', () => {
+    const { instance, stderr } = reporter({ tty: true });
+    Object.assign(stderr.stream, { columns: 0 });
+    instance.progress({ phase: 'loading', rowsDone: 5, itemsDone: 1, itemsTotal: 3 });
+    expect(stderr.text()).toBe('\r\x1b[2Kloading 5 rows [1/3]');
   });
 
   it('redraws one line on a terminal and clears it before the result', async () => {

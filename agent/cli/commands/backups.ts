@@ -10,11 +10,13 @@ import {
   validateBackup,
 } from '../../../core/backups.ts';
 import { ExitCode, NoBackupError } from '../../../core/errors.ts';
-import { BackupName } from '../../../core/paths.ts';
+import { BackupDir, BackupName } from '../../../core/paths.ts';
+import { checkShardDir, ShardDir } from '../../../core/storage/layout.ts';
 import { formatBytes, renderTable } from '../../report/format.ts';
 import { ByteProgress } from '../../report/progress.ts';
 import type { ActionRunner } from '../command.ts';
 import { addStorageOptions, DirOption, PositiveInt, StorageOptions, storageFrom } from '../options.ts';
+import { listSnapshots } from './snapshot-list.ts';
 
 /** One row of `backups list --json`. */
 export interface BackupListEntry {
@@ -79,17 +81,30 @@ export function renderBackupList(entries: BackupListEntry[], dir: string): strin
   return lines.join('\n');
 }
 
+const ListOptions = StorageOptions.extend({ dir: BackupDir, snapshots: z.boolean().optional() }).superRefine(
+  (options, ctx) => {
+    const problem = options.snapshots
+      ? options.dir.split('/').length === 2
+        ? undefined
+        : 'with --snapshots, --dir is the source, KEYSPACE/SOURCE (e.g. shop/0)'
+      : checkShardDir(options.dir);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['dir'], message: problem });
+  },
+);
+
 export function registerBackups(program: Command, action: ActionRunner): Command {
   const backups = program.command('backups').description('list, validate and prune the backups of a shard');
   const list = addStorageOptions(
     backups
       .command('list')
       .description('every backup in a directory, oldest first, complete or not')
-      .requiredOption('--dir <keyspace/shard>', 'backup directory, e.g. commerce/-80'),
+      .requiredOption('--dir <keyspace/shard>', 'backup directory, e.g. commerce/-80')
+      .option('--snapshots', "the source's logical snapshots instead, every key range"),
   );
-  action(list, StorageOptions.extend(DirOption.shape), async (options, context) => {
+  action(list, ListOptions, async (options, context) => {
     const storage = await storageFrom(options, context.env, context.logger);
     try {
+      if (options.snapshots) return await listSnapshots(storage, options.dir);
       const entries = (await inspectBackups(storage, options.dir)).map(listEntry);
       return { result: entries, summary: renderBackupList(entries, options.dir) };
     } finally {
@@ -177,7 +192,7 @@ export function renderPrunePlan(plan: PrunePlan & { dryRun: boolean }, dir: stri
   ].join('\n');
 }
 
-const PruneOptions = StorageOptions.extend(DirOption.shape).extend({
+const PruneOptions = StorageOptions.extend({ dir: ShardDir }).extend({
   keepCount: z.coerce.number().int().min(0).max(100_000),
   keepDays: z.coerce.number().min(0).max(100_000),
   dryRun: z.boolean().optional(),

@@ -29,7 +29,7 @@ export const snapshotCommand: OperationCommand<'snapshot'> = {
           )
           .requiredOption(
             '--dir <keyspace/source>',
-            'backup directory; each partial range goes to <dir>/<range>',
+            'the source, e.g. shop/0; each range is the snapshot <dir>/<range>, stored under snapshots/',
           )
           .requiredOption('--database <name>', 'the database to snapshot')
           .option('--key-column <name>', 'keyspace id column to split by')

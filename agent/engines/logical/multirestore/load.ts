@@ -21,7 +21,7 @@ export interface FileJob {
 }
 
 export function jobLabel(job: FileJob): string {
-  return `${job.source.handle.dir}@${job.source.handle.name}/${job.file.name} (table ${JSON.stringify(job.table.name)})`;
+  return `${job.source.dir}@${job.source.handle.name}/${job.file.name} (table ${JSON.stringify(job.table.name)})`;
 }
 
 /** LOAD DATA with the dump's options and an explicit column list (generated columns are computed). */

@@ -41,7 +41,7 @@ export function planRestore(sources: RestoreSource[]): RestorePlan {
 
 /** `dir@name`: how a source is named in the ledger, the checkpoints and `--sources`. */
 export function sourceKey(source: RestoreSource): string {
-  return `${source.handle.dir}@${source.handle.name}`;
+  return `${source.dir}@${source.handle.name}`;
 }
 
 /** Files interleaved table by table, so per-table limits never hold every worker on one table. */

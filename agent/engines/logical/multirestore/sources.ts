@@ -1,7 +1,7 @@
-import { chooseBackup } from '../../../../core/backups.ts';
 import { ManifestError, UsageError } from '../../../../core/errors.ts';
 import type { Logger } from '../../../../core/log.ts';
 import type { LogicalManifest, TableDefinition } from '../../../../core/manifest.ts';
+import { chooseSnapshot } from '../../../../core/snapshots.ts';
 import type { BackupHandle, BackupStorage } from '../../../../core/storage/types.ts';
 
 /** One `--sources` entry: a backup directory and, optionally, the backup in it. */
@@ -14,6 +14,8 @@ export interface SourceSpec {
 export interface RestoreSource {
   /** Position in `--sources`, from 0: the checkpoint row of this source. */
   index: number;
+  /** The snapshot's address (`shop/0/-80`), wherever storage keeps it. */
+  dir: string;
   handle: BackupHandle;
   manifest: LogicalManifest;
 }
@@ -26,7 +28,7 @@ export async function chooseSources(
 ): Promise<RestoreSource[]> {
   const sources: RestoreSource[] = [];
   for (const [index, spec] of specs.entries()) {
-    const { handle, manifest } = await chooseBackup(storage, spec.dir, { name: spec.name }, logger);
+    const { handle, manifest } = await chooseSnapshot(storage, spec.dir, { name: spec.name }, logger);
     if (manifest.engine !== 'logical') {
       throw new UsageError(
         `${spec.dir}/${handle.name} is a ${manifest.engine} backup, not a logical snapshot`,
@@ -35,11 +37,11 @@ export async function chooseSources(
         },
       );
     }
-    sources.push({ index, handle, manifest });
+    sources.push({ index, dir: spec.dir, handle, manifest });
   }
   const seen = new Map<string, number>();
   for (const source of sources) {
-    const key = `${source.handle.dir}@${source.handle.name}`;
+    const key = `${source.dir}@${source.handle.name}`;
     if (seen.has(key))
       throw new UsageError(`--sources entries ${seen.get(key)! + 1} and ${source.index + 1} are both ${key}`);
     seen.set(key, source.index);
@@ -58,7 +60,7 @@ function describeColumns(table: TableDefinition): string {
 export function checkSameSchema(sources: readonly RestoreSource[]): void {
   const [first, ...rest] = sources;
   if (!first) return;
-  const label = (source: RestoreSource) => `${source.handle.dir}@${source.handle.name}`;
+  const label = (source: RestoreSource) => `${source.dir}@${source.handle.name}`;
   const differences: string[] = [];
   const objects = (source: RestoreSource) => new Map(source.manifest.tables.map((t) => [t.name, t]));
   const reference = objects(first);

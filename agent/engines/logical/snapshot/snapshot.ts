@@ -2,6 +2,7 @@ import { FieldError } from '../../../../core/errors.ts';
 import { KeyRange } from '../../../../core/keyrange.ts';
 import type { Logger } from '../../../../core/log.ts';
 import type { Compression } from '../../../../core/manifest.ts';
+import { snapshotAddress, snapshotDir } from '../../../../core/storage/layout.ts';
 import type { BackupHandle } from '../../../../core/storage/types.ts';
 import { mapConcurrent } from '../../../../core/stream/concurrency.ts';
 import type { MysqlDaemon } from '../../../mysqld/daemon.ts';
@@ -15,9 +16,9 @@ export interface RangeChoice {
   keyRanges?: readonly KeyRange[] | undefined;
 }
 
-/** The backup directory of one range: the full range is `dir` itself. */
+/** The address of one range (`shop/0/-80`): the full range is `dir` itself. */
 export function rangeDir(dir: string, range: KeyRange): string {
-  return range.isFull() ? dir : `${dir}/${range.toString()}`;
+  return snapshotAddress(dir, range);
 }
 
 /**
@@ -28,7 +29,7 @@ export function snapshotRanges(choice: RangeChoice): KeyRange[] {
   const ranges = choice.keyRanges && choice.keyRanges.length > 0 ? [...choice.keyRanges] : [KeyRange.full()];
   const dirs = new Set<string>();
   for (const [index, range] of ranges.entries()) {
-    const dir = rangeDir(choice.dir, range);
+    const dir = snapshotDir(rangeDir(choice.dir, range));
     if (dirs.has(dir)) throw new FieldError(['keyRanges', String(index)], `lists key range ${range} twice`);
     dirs.add(dir);
   }
