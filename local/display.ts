@@ -1,6 +1,6 @@
-import { describeProgress } from '../agent/report/console.ts';
-import { fitToTerminal, progressFinished } from '../agent/report/progress.ts';
+import { fitToTerminal } from '../agent/report/progress.ts';
 import type { Progress } from '../agent/report/reporter.ts';
+import { ProgressLines } from '../agent/report/throttle.ts';
 import type { ExecutionEvent } from './runner.ts';
 
 export interface DisplayStream {
@@ -31,11 +31,8 @@ export class ExecutionDisplay {
   readonly #hostNames: Map<string, string>;
   readonly #now: () => number;
   readonly #plainIntervalMs: number;
-  /** Per task and host: the phase shown, when it started, when it was last drawn. */
-  readonly #tasks = new Map<
-    string,
-    { phase: string; started: number; drawn: number; finished: boolean; last: Progress; label: string }
-  >();
+  /** Per task and host: its progress lines and its label. */
+  readonly #tasks = new Map<string, { lines: ProgressLines; label: string }>();
   /** States whose last attempt failed: the runner still reports them as left (to their Catch). */
   readonly #failed = new Set<string>();
   #barShown = false;
@@ -94,29 +91,26 @@ export class ExecutionDisplay {
 
   #progress(state: string, host: string, update: Progress): void {
     const key = `${state}\0${host}`;
-    const now = this.#now();
     let task = this.#tasks.get(key);
-    const newPhase = task?.phase !== update.phase;
-    const label = `    ${state} on ${this.#hostNames.get(host) ?? host}: `;
-    if (!task || newPhase) {
-      if (task) this.#finishTask(task);
-      task = { phase: update.phase, started: now, drawn: 0, finished: false, last: update, label };
+    if (!task) {
+      task = {
+        label: `    ${state} on ${this.#hostNames.get(host) ?? host}: `,
+        lines: new ProgressLines({
+          tty: () => Boolean(this.#out.isTTY),
+          intervalMs: () => (this.#out.isTTY ? ttyIntervalMs : this.#plainIntervalMs),
+          now: this.#now,
+        }),
+      };
       this.#tasks.set(key, task);
     }
-    task.last = update;
-    const finished = progressFinished(update);
-    // A finished phase is shown once: later updates that change nothing would repeat its line.
-    if (finished && task.finished && !this.#out.isTTY) return;
-    const interval = this.#out.isTTY ? ttyIntervalMs : this.#plainIntervalMs;
-    if (!newPhase && !finished && now - task.drawn < interval) return;
-    task.drawn = now;
-    task.finished = finished;
-    const text = `${label}${describeProgress(update, (now - task.started) / 1000)}`;
-    if (this.#out.isTTY) {
-      this.#out.write(`\r\x1b[2K${fitToTerminal(text, this.#out.columns)}`);
-      this.#barShown = true;
-    } else {
-      this.#out.write(`${text}\n`);
+    for (const line of task.lines.update(update)) {
+      const text = `${task.label}${line}`;
+      if (this.#out.isTTY) {
+        this.#out.write(`\r\x1b[2K${fitToTerminal(text, this.#out.columns)}`);
+        this.#barShown = true;
+      } else {
+        this.#out.write(`${text}\n`);
+      }
     }
   }
 
@@ -124,17 +118,10 @@ export class ExecutionDisplay {
   #forget(state: string, finished: boolean): void {
     for (const [key, task] of this.#tasks) {
       if (!key.startsWith(`${state}\0`)) continue;
-      if (finished) this.#finishTask(task);
+      const line = finished ? task.lines.finish() : undefined;
+      if (line) this.#out.write(`${task.label}${line}\n`);
       this.#tasks.delete(key);
     }
-  }
-
-  /** Without a terminal, a phase whose updates never reached their totals still gets its last line. */
-  #finishTask(task: { finished: boolean; last: Progress; started: number; label: string }): void {
-    if (task.finished || this.#out.isTTY) return;
-    task.finished = true;
-    const seconds = (this.#now() - task.started) / 1000;
-    this.#out.write(`${task.label}${describeProgress(task.last, seconds, true)}\n`);
   }
 
   #clearBar(): void {

@@ -1,8 +1,10 @@
 import { errorCodeOf, messageOf, StepbackError } from '../../core/errors.ts';
-import { formatBytes, formatCount, formatSeconds } from './format.ts';
-import { fitToTerminal, progressFinished } from './progress.ts';
+import { fitToTerminal } from './progress.ts';
+
+export { describeProgress } from './progress.ts';
+
 import type { Progress, Reporter } from './reporter.ts';
-import { ProgressThrottle } from './throttle.ts';
+import { ProgressLines } from './throttle.ts';
 
 export interface ConsoleReporterOptions {
   json: boolean;
@@ -27,17 +29,16 @@ const ttyInterval = 200;
  */
 export class ConsoleReporter implements Reporter {
   readonly #options: ConsoleReporterOptions;
-  readonly #throttle: ProgressThrottle;
-  #phase = '';
+  readonly #lines: ProgressLines;
   #drawn = false;
-  /** The current phase's finished line has been written. */
-  #finishedShown = false;
-  /** The current phase's last update, for its finished line. */
-  #last: Progress | undefined;
 
   constructor(options: ConsoleReporterOptions) {
     this.#options = options;
-    this.#throttle = new ProgressThrottle(() => (this.#tty ? ttyInterval : plainInterval), options.now);
+    this.#lines = new ProgressLines({
+      tty: () => this.#tty,
+      intervalMs: () => (this.#tty ? ttyInterval : plainInterval),
+      ...(options.now ? { now: options.now } : {}),
+    });
   }
 
   get #tty(): boolean {
@@ -47,24 +48,13 @@ export class ConsoleReporter implements Reporter {
   progress(update: Progress): void {
     this.#options.onProgress?.(update);
     if (this.#options.quiet) return;
-    const newPhase = update.phase !== this.#phase;
-    if (newPhase) {
-      this.#finishPhase();
-      this.#phase = update.phase;
-    }
-    this.#last = update;
-    // The last update of a phase is always drawn, once: later updates that change nothing (the
-    // last file counted after its bytes) would repeat it. One without totals is never "finished".
-    const finished = progressFinished(update);
-    if (finished && !newPhase && this.#finishedShown && !this.#tty) return;
-    if (!this.#throttle.admit(update)) return;
-    this.#finishedShown = finished;
-    const line = describeProgress(update, this.#throttle.phaseSeconds);
-    if (this.#tty) {
-      this.#options.stderr.write(`\r\x1b[2K${fitToTerminal(line, this.#options.stderr.columns)}`);
-      this.#drawn = true;
-    } else {
-      this.#options.stderr.write(`${line}\n`);
+    for (const line of this.#lines.update(update)) {
+      if (this.#tty) {
+        this.#options.stderr.write(`\r\x1b[2K${fitToTerminal(line, this.#options.stderr.columns)}`);
+        this.#drawn = true;
+      } else {
+        this.#options.stderr.write(`${line}\n`);
+      }
     }
   }
 
@@ -112,17 +102,10 @@ export class ConsoleReporter implements Reporter {
     }
   }
 
-  /**
-   * Without a terminal, every phase ends with a line that says it finished: a phase whose updates
-   * never reached their totals (rows counted against an estimate) gets it when the next phase
-   * starts or the command succeeds.
-   */
+  /** Without a terminal, the running phase ends with a line that says it finished. */
   #finishPhase(): void {
-    const last = this.#last;
-    this.#last = undefined;
-    if (!last || this.#finishedShown || this.#tty || this.#options.quiet) return;
-    this.#finishedShown = true;
-    this.#options.stderr.write(`${describeProgress(last, this.#throttle.phaseSeconds, true)}\n`);
+    const line = this.#options.quiet ? undefined : this.#lines.finish();
+    if (line) this.#options.stderr.write(`${line}\n`);
   }
 
   #clearLine(): void {
@@ -131,48 +114,6 @@ export class ConsoleReporter implements Reporter {
       this.#drawn = false;
     }
   }
-}
-
-/**
- * `copying files 1.2 GiB / 2.6 GiB (46%) 120 MiB/s ETA 12s`; a phase's last update says it
- * finished, and in how long: `copying files finished in 21.7s: 2.6 GiB 120 MiB/s [207/207]`.
- */
-export function describeProgress(
-  update: Progress,
-  seconds: number,
-  finished = progressFinished(update),
-): string {
-  const parts = [finished ? `${update.phase} finished in ${formatSeconds(seconds)}:` : update.phase];
-  if (update.bytesDone !== undefined) {
-    const rate = seconds > 0 ? update.bytesDone / seconds : 0;
-    if (finished) {
-      parts.push(formatBytes(update.bytesDone));
-      if (rate > 0) parts.push(`${formatBytes(rate)}/s`);
-    } else if (update.bytesTotal) {
-      const share = Math.min(100, (update.bytesDone / update.bytesTotal) * 100);
-      parts.push(
-        `${formatBytes(update.bytesDone)} / ${formatBytes(update.bytesTotal)} (${share.toFixed(0)}%)`,
-      );
-      if (rate > 0) {
-        parts.push(
-          `${formatBytes(rate)}/s`,
-          `ETA ${formatSeconds((update.bytesTotal - update.bytesDone) / rate)}`,
-        );
-      }
-    } else {
-      parts.push(formatBytes(update.bytesDone));
-      if (rate > 0) parts.push(`${formatBytes(rate)}/s`);
-    }
-  }
-  if (update.rowsDone !== undefined) {
-    const rate = seconds > 0 ? update.rowsDone / seconds : 0;
-    parts.push(
-      `${formatCount(update.rowsDone)}${update.rowsTotal && !finished ? ` / ${formatCount(update.rowsTotal)}` : ''} rows`,
-      ...(rate > 0 ? [`${formatCount(Math.round(rate))} rows/s`] : []),
-    );
-  }
-  if (update.itemsTotal !== undefined) parts.push(`[${update.itemsDone ?? 0}/${update.itemsTotal}]`);
-  return parts.join(' ');
 }
 
 /**

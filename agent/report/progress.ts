@@ -1,3 +1,4 @@
+import { formatBytes, formatCount, formatSeconds } from './format.ts';
 import type { Progress } from './reporter.ts';
 
 /**
@@ -62,4 +63,46 @@ export function progressFinished(update: Progress): boolean {
  */
 export function fitToTerminal(line: string, columns: number | undefined): string {
   return columns !== undefined && columns > 1 ? line.slice(0, columns - 1) : line;
+}
+
+/**
+ * `copying files 1.2 GiB / 2.6 GiB (46%) 120 MiB/s ETA 12s`; a phase's last update says it
+ * finished, and in how long: `copying files finished in 21.7s: 2.6 GiB 120 MiB/s [207/207]`.
+ */
+export function describeProgress(
+  update: Progress,
+  seconds: number,
+  finished = progressFinished(update),
+): string {
+  const parts = [finished ? `${update.phase} finished in ${formatSeconds(seconds)}:` : update.phase];
+  if (update.bytesDone !== undefined) {
+    const rate = seconds > 0 ? update.bytesDone / seconds : 0;
+    if (finished) {
+      parts.push(formatBytes(update.bytesDone));
+      if (rate > 0) parts.push(`${formatBytes(rate)}/s`);
+    } else if (update.bytesTotal) {
+      const share = Math.min(100, (update.bytesDone / update.bytesTotal) * 100);
+      parts.push(
+        `${formatBytes(update.bytesDone)} / ${formatBytes(update.bytesTotal)} (${share.toFixed(0)}%)`,
+      );
+      if (rate > 0) {
+        parts.push(
+          `${formatBytes(rate)}/s`,
+          `ETA ${formatSeconds((update.bytesTotal - update.bytesDone) / rate)}`,
+        );
+      }
+    } else {
+      parts.push(formatBytes(update.bytesDone));
+      if (rate > 0) parts.push(`${formatBytes(rate)}/s`);
+    }
+  }
+  if (update.rowsDone !== undefined) {
+    const rate = seconds > 0 ? update.rowsDone / seconds : 0;
+    parts.push(
+      `${formatCount(update.rowsDone)}${update.rowsTotal && !finished ? ` / ${formatCount(update.rowsTotal)}` : ''} rows`,
+      ...(rate > 0 ? [`${formatCount(Math.round(rate))} rows/s`] : []),
+    );
+  }
+  if (update.itemsTotal !== undefined) parts.push(`[${update.itemsDone ?? 0}/${update.itemsTotal}]`);
+  return parts.join(' ');
 }

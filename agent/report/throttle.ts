@@ -1,4 +1,4 @@
-import { progressFinished } from './progress.ts';
+import { describeProgress, progressFinished } from './progress.ts';
 import type { Progress } from './reporter.ts';
 
 /**
@@ -46,4 +46,50 @@ export function throttleProgress(
   return (update) => {
     if (throttle.admit(update)) forward(update);
   };
+}
+
+/**
+ * The progress lines of one stream of updates (a command, or one task of an execution): each phase
+ * starts with a line, shows one at most every interval, and — without a terminal — ends with one
+ * line that says it finished (also when its updates never reached their totals, counted against an
+ * estimate). A finished phase is shown once: later updates that change nothing would repeat it.
+ */
+export class ProgressLines {
+  readonly #tty: () => boolean;
+  readonly #throttle: ProgressThrottle;
+  #phase: string | undefined;
+  #last: Progress | undefined;
+  #finishedShown = false;
+
+  constructor(options: { tty: () => boolean; intervalMs: () => number; now?: () => number }) {
+    this.#tty = options.tty;
+    this.#throttle = new ProgressThrottle(options.intervalMs, options.now);
+  }
+
+  /** The lines `update` calls for now: the previous phase's finished line, then its own when due. */
+  update(update: Progress): string[] {
+    const lines: string[] = [];
+    const newPhase = update.phase !== this.#phase;
+    if (newPhase) {
+      const finished = this.finish();
+      if (finished) lines.push(finished);
+      this.#phase = update.phase;
+    }
+    this.#last = update;
+    const finished = progressFinished(update);
+    if (finished && !newPhase && this.#finishedShown && !this.#tty()) return lines;
+    if (!this.#throttle.admit(update)) return lines;
+    this.#finishedShown = finished;
+    lines.push(describeProgress(update, this.#throttle.phaseSeconds));
+    return lines;
+  }
+
+  /** The finished line of the current phase, without a terminal, when it was not shown yet. */
+  finish(): string | undefined {
+    const last = this.#last;
+    this.#last = undefined;
+    if (!last || this.#finishedShown || this.#tty()) return undefined;
+    this.#finishedShown = true;
+    return describeProgress(last, this.#throttle.phaseSeconds, true);
+  }
 }
