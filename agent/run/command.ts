@@ -20,13 +20,23 @@ export function registerRun(program: Command, action: ActionRunner): Command {
   const run = program
     .command('run')
     .description('carry out a state machine request and report it with the task token (SSM entry)')
-    .requiredOption('--request-b64 <base64>', 'the request: the operation and its fields, JSON in base64')
-    .requiredOption('--task-token <token>', 'the Step Functions task token to report to')
+    .option('--request-b64 <base64>', 'the request: the operation and its fields, JSON in base64')
+    .option('--task-token <token>', 'the Step Functions task token to report to')
     .option(
       '--callback-fd <fd>',
       'report as JSON lines on this inherited file descriptor instead of Step Functions',
     )
     .option('--heartbeat-seconds <n>', 'seconds between heartbeats (default 30)');
+  run.hook('preAction', (command) => {
+    // SSM's ENV_VAR parameters and the local runner's callback channel (TEMP agent contract).
+    const given = command.opts();
+    if (given.requestB64 === undefined && process.env.SSM_request)
+      command.setOptionValue('requestB64', process.env.SSM_request);
+    if (given.taskToken === undefined && process.env.SSM_taskToken)
+      command.setOptionValue('taskToken', process.env.SSM_taskToken);
+    if (given.callbackFd === undefined && process.env.STEPBACK_CALLBACK_FD)
+      command.setOptionValue('callbackFd', process.env.STEPBACK_CALLBACK_FD);
+  });
   action(run, RunOptions, async (options, context) => {
     const { FdTaskCallbacks, SfnTaskCallbacks } = await import('./callbacks.ts');
     const callbacks: TaskCallbacks =
