@@ -8,6 +8,16 @@ import { BackupDir } from '../core/paths.ts';
 
 const Identifier = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be letters, digits, "_", "." or "-"');
 
+/** A systemd unit name (`mariadb`, `mysqld@shard1.service`). */
+export const SystemdService = z
+  .string()
+  .regex(/^[A-Za-z0-9@._-]{1,256}$/, 'must be a systemd unit name: letters, digits, "@", ".", "_" or "-"');
+const TagKey = z
+  .string()
+  .regex(/^[A-Za-z0-9 _.:/=+@-]{1,128}$/, 'must be an EC2 tag key')
+  .refine((key) => !key.startsWith('aws:'), 'must not start with "aws:"');
+const TagValue = z.string().regex(/^[A-Za-z0-9 _.:/=+@-]{0,256}$/, 'must be an EC2 tag value');
+
 /** A shard backed up on a named host, for fleets without a topology store. */
 export const ExplicitTarget = z.object({
   keyspace: Identifier,
@@ -16,6 +26,8 @@ export const ExplicitTarget = z.object({
   host: z.string().min(1).max(4096),
   /** The host's my.cnf; default: `agent.defaultsFile`. */
   defaultsFile: z.string().min(1).max(4096).optional(),
+  /** mysqld's systemd unit on the host; default: `agent.systemdService`. */
+  systemdService: SystemdService.optional(),
 });
 export type ExplicitTarget = z.infer<typeof ExplicitTarget>;
 
@@ -92,12 +104,24 @@ export const EnvironmentConfig = z
         defaultsFile: z.string().min(1).default('/etc/mysql/my.cnf'),
         /** The state machine gives up on a host that is silent this long (the agent beats every 30 s). */
         heartbeatSeconds: z.number().int().min(90).max(3600).default(300),
-        /** The longest one agent operation may take. */
+        /** The longest one agent operation may take; aws:runShellScript stops a script at 48 hours. */
         timeoutHours: z
           .number()
           .min(1)
-          .max(24 * 7)
+          .max(48, 'must be at most 48 (aws:runShellScript stops at 48 hours)')
           .default(24),
+        /**
+         * The instance tag that marks stepback's DB hosts: the state machines may send the agent
+         * document only to instances that carry it.
+         */
+        hostTag: z
+          .strictObject({ key: TagKey, value: TagValue })
+          .default({ key: 'stepback:db-host', value: 'true' }),
+        /**
+         * The systemd unit of mysqld on hosts whose topology record or target names none; the agent
+         * then stops and starts mysqld through systemctl. Default: the agent runs mysqld itself.
+         */
+        systemdService: SystemdService.optional(),
       })
       .default({
         command: '/usr/local/bin/stepback',
@@ -105,6 +129,7 @@ export const EnvironmentConfig = z
         defaultsFile: '/etc/mysql/my.cnf',
         heartbeatSeconds: 300,
         timeoutHours: 24,
+        hostTag: { key: 'stepback:db-host', value: 'true' },
       }),
   })
   .strict()

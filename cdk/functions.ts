@@ -19,6 +19,7 @@ export const FUNCTION_NAMES = [
   'summarize-shards',
   'rebuild-vschema',
   'notify',
+  'command-failed',
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 

@@ -1,4 +1,5 @@
 import { type Stack, Token, Validations } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
 import type { EnvironmentConfig } from './config.ts';
 
 /** One accepted AwsSolutions finding and why. */
@@ -26,11 +27,6 @@ export const ACKNOWLEDGMENTS: readonly Acknowledgment[] = [
     reason: 'AWSLambdaBasicExecutionRole only lets a function write its own log streams.',
   },
   {
-    id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
-    reason:
-      'Only actions without resource-level permissions: X-Ray trace segments (functions, state machines), CloudWatch Logs delivery setup (state machines), and the Step Functions task callbacks (DB hosts), which the task token authorises.',
-  },
-  {
     id: 'AwsSolutions::AwsSolutions-IAM5[Action::s3:GetObject*]',
     reason: 'Read access granted by grantRead, limited to the backup prefix of the bucket.',
   },
@@ -49,11 +45,6 @@ export const ACKNOWLEDGMENTS: readonly Acknowledgment[] = [
   {
     id: 'AwsSolutions::AwsSolutions-IAM5[Resource::<BackupsBucket2936A3AA.Arn>/backups/*]',
     reason: 'Backup objects are named per shard and time; access is limited to the backup prefix.',
-  },
-  {
-    id: 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
-    reason:
-      'The DB host of each run comes from the execution input (or the topology store); the SSM document is the only one the state machines may send.',
   },
   ...[
     'ValidateInput5BC12B16',
@@ -87,8 +78,96 @@ export function environmentAcknowledgments(stack: Stack, config: EnvironmentConf
   ];
 }
 
-export function acknowledgeFindings(stack: Stack, config: EnvironmentConfig): void {
+/** The constructs whose own wildcard findings are accepted, each on that construct alone. */
+export interface AcknowledgedConstructs {
+  /** Lambdas: X-Ray trace segments take no resource. */
+  readonly functions: readonly IConstruct[];
+  /** The failure-path Lambda: ListCommands and GetCommandInvocation take no resource. */
+  readonly commandFailed: IConstruct;
+  /** State machines: X-Ray, log delivery set-up, the stack key's data keys, the DB hosts by tag. */
+  readonly stateMachines: readonly IConstruct[];
+  /** The DB hosts' policy: logs:DescribeLogGroups takes no resource. */
+  readonly hostPolicy: IConstruct;
+  /** EventBridge's dead-letter queue. */
+  readonly deadLetterQueue: IConstruct;
+}
+
+const WILDCARD = 'AwsSolutions::AwsSolutions-IAM5[Resource::*]';
+
+/** Findings accepted on one construct each, with why. */
+export function constructAcknowledgments(
+  constructs: AcknowledgedConstructs,
+): { scope: IConstruct; acknowledgment: Acknowledgment }[] {
+  return [
+    ...constructs.functions.map((scope) => ({
+      scope,
+      acknowledgment: {
+        id: WILDCARD,
+        reason: 'X-Ray PutTraceSegments and PutTelemetryRecords take no resource.',
+      },
+    })),
+    {
+      scope: constructs.commandFailed,
+      acknowledgment: {
+        id: WILDCARD,
+        reason:
+          'ssm:ListCommands and ssm:GetCommandInvocation take no resource; the function only reads the command that failed.',
+      },
+    },
+    ...constructs.stateMachines.flatMap((scope) => [
+      {
+        scope,
+        acknowledgment: {
+          id: WILDCARD,
+          reason:
+            'X-Ray trace segments and CloudWatch Logs delivery set-up (CreateLogDelivery and the like) take no resource.',
+        },
+      },
+      {
+        scope,
+        acknowledgment: {
+          id: 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+          reason:
+            'The DB host of each run comes from the execution input or the topology store; SendCommand is limited to instances with the stepback host tag and to the agent document.',
+        },
+      },
+      {
+        scope,
+        acknowledgment: {
+          id: 'AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+          reason:
+            'Publishing to the alarm topic, encrypted with the stack key, needs a data key of that key only.',
+        },
+      },
+    ]),
+    {
+      scope: constructs.hostPolicy,
+      acknowledgment: {
+        id: WILDCARD,
+        reason:
+          'logs:DescribeLogGroups takes no resource; the SSM agent calls it before it streams Run Command output to the agent log group.',
+      },
+    },
+    {
+      scope: constructs.deadLetterQueue,
+      acknowledgment: {
+        id: 'AwsSolutions::AwsSolutions-SQS3',
+        reason:
+          'This queue is the dead-letter queue of EventBridge targets (the schedule and the failure path).',
+      },
+    },
+  ];
+}
+
+export function acknowledgeFindings(
+  stack: Stack,
+  config: EnvironmentConfig,
+  constructs: AcknowledgedConstructs,
+): void {
   for (const acknowledgment of [...ACKNOWLEDGMENTS, ...environmentAcknowledgments(stack, config)]) {
     Validations.of(stack).acknowledge(acknowledgment);
+  }
+  for (const { scope, acknowledgment } of constructAcknowledgments(constructs)) {
+    Validations.of(scope).acknowledge(acknowledgment);
   }
 }

@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -6,7 +6,9 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { COMMAND_INVOCATION_STATUS_CHANGE, FAILED_COMMAND_STATUSES } from '../functions/command-statuses.ts';
 import type { DeploymentDefaults } from '../functions/environment.ts';
 import { AgentDocument } from './agent-document.ts';
 import { ExecutionAlarms } from './alarms.ts';
@@ -85,6 +87,8 @@ export class StepbackStack extends Stack {
     const document = new AgentDocument(this, 'Agent', {
       command: config.agent.command,
       environmentFile: config.agent.environmentFile,
+      // The script may run as long as the task waits for it.
+      timeoutSeconds: config.agent.timeoutHours * 3600,
     });
 
     const defaults: DeploymentDefaults = {
@@ -139,6 +143,7 @@ export class StepbackStack extends Stack {
       heartbeatSeconds: config.agent.heartbeatSeconds,
       timeoutHours: config.agent.timeoutHours,
       logKey: stackKey,
+      hostTag: config.agent.hostTag,
     };
     this.backup = new BackupStateMachine(this, 'Backup', {
       parts,
@@ -155,6 +160,21 @@ export class StepbackStack extends Stack {
       Reshard: this.reshard.stateMachine,
     };
 
+    if (topic instanceof sns.Topic) {
+      // The topic is encrypted with the stack key: publishing needs a data key from it.
+      for (const machine of Object.values(machines)) {
+        stackKey.grant(machine, 'kms:Decrypt', 'kms:GenerateDataKey*');
+      }
+    }
+
+    // Events EventBridge could not deliver after its retries; alarmed on.
+    const deadLetters = new sqs.Queue(this, 'UndeliveredEvents', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    const delivery = { deadLetterQueue: deadLetters, retryAttempts: 8, maxEventAge: Duration.hours(2) };
+
     if (config.backup.schedule) {
       new events.Rule(this, 'BackupSchedule', {
         description: `stepback ${props.environmentName}: scheduled backups`,
@@ -166,24 +186,53 @@ export class StepbackStack extends Stack {
               ...(config.backup.keyspaces ? { keyspaces: config.backup.keyspaces } : {}),
               retention: config.retention,
             }),
+            ...delivery,
           }),
         ],
       });
     }
-    new ExecutionAlarms(this, 'Alarms', { stateMachines: machines, topic });
+
+    // The failure path: a command that ends badly outside the agent fails its task at once.
+    const commandFailed = functions['command-failed'];
+    new events.Rule(this, 'AgentCommandFailed', {
+      description: `stepback ${props.environmentName}: fail the task of an agent command that ended without reporting`,
+      eventPattern: {
+        source: ['aws.ssm'],
+        detailType: [COMMAND_INVOCATION_STATUS_CHANGE],
+        detail: { 'document-name': [document.documentName], status: [...FAILED_COMMAND_STATUSES] },
+      },
+      targets: [new targets.LambdaFunction(commandFailed, delivery)],
+    });
+    commandFailed.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadCommands',
+        // Neither action takes a resource.
+        actions: ['ssm:ListCommands', 'ssm:GetCommandInvocation'],
+        resources: ['*'],
+      }),
+    );
+    commandFailed.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'FailAgentTasks',
+        actions: ['states:SendTaskFailure'],
+        resources: Object.values(machines).map((machine) => machine.stateMachineArn),
+      }),
+    );
+
+    new ExecutionAlarms(this, 'Alarms', {
+      stateMachines: machines,
+      topic,
+      ...(config.backup.schedule ? { backup: this.backup.stateMachine } : {}),
+      deadLetterQueue: deadLetters,
+    });
 
     const hostPolicy = new DbHostPolicy(this, 'DbHost', {
       bucket,
       prefix: config.storagePrefix,
       key: bucketKey,
+      stateMachineArns: Object.values(machines).map((machine) => machine.stateMachineArn),
+      logGroupArn: agentLogGroup.logGroupArn,
     });
-    hostPolicy.policy.addStatements(
-      new iam.PolicyStatement({
-        sid: 'AgentOutput',
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
-        resources: [agentLogGroup.logGroupArn],
-      }),
-    );
 
     new CfnOutput(this, 'BucketName', { value: bucket.bucketName });
     new CfnOutput(this, 'AgentDocumentName', { value: document.documentName });
@@ -191,7 +240,13 @@ export class StepbackStack extends Stack {
     for (const [name, machine] of Object.entries(machines)) {
       new CfnOutput(this, `${name}StateMachineArn`, { value: machine.stateMachineArn });
     }
-    acknowledgeFindings(this, config);
+    acknowledgeFindings(this, config, {
+      functions: Object.values(functions),
+      commandFailed,
+      stateMachines: Object.values(machines),
+      hostPolicy: hostPolicy.policy,
+      deadLetterQueue: deadLetters,
+    });
   }
 }
 

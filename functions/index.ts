@@ -1,4 +1,5 @@
 import { chooseBackup } from './choose-backup.ts';
+import { commandFailed } from './command-failed.ts';
 import { listBackups } from './list-backups.ts';
 import { notify } from './notify.ts';
 import { pruneBackups } from './prune-backups.ts';
@@ -21,6 +22,7 @@ export const functionDefinitions: Record<string, FunctionDefinition> = Object.fr
     summarizeShards,
     rebuildVSchema,
     notify,
+    commandFailed,
   ].map((definition) => [definition.name, definition as FunctionDefinition]),
 );
 
