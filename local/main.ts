@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { reportCrash } from '../agent/report/console.ts';
+import { ConfigError } from '../cdk/config.ts';
 import { ExitCode } from '../core/errors.ts';
 import { createLogger, formatLogRecord } from '../core/log.ts';
 import { ExecutionDisplay } from './display.ts';
@@ -42,6 +43,7 @@ interface LocalMachineOptions {
   topology?: string;
   json?: boolean;
   verbose?: boolean;
+  agentCommand?: string;
 }
 
 /**
@@ -52,7 +54,7 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
   let exitCode = 0;
   const program = new Command('stepback-local')
     .description(
-      'Run the stepback state machines on this machine: Lambdas in-process, the agent as a child process',
+      'Run the stepback state machines on this machine: Lambdas in-process, the agent through the SSM document as the SSM agent runs it',
     )
     .exitOverride()
     .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
@@ -69,6 +71,10 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
       .option(
         '--topology <url>',
         'topology store for keyspaces and vschema rebuilds: file:///abs/dir or ssm:/prefix',
+      )
+      .option(
+        '--agent-command <path>',
+        'the stepback executable the agent document runs (cdk.json agent.command; default: this project’s bin/stepback.js)',
       )
       .option('--json', 'print the outcome as one JSON line')
       .option('--verbose', 'debug logging')
@@ -97,7 +103,17 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
           exitCode = ExitCode.usage;
           return;
         }
-        const machines = new LocalStateMachines();
+        let machines: LocalStateMachines;
+        try {
+          machines = new LocalStateMachines(
+            options.agentCommand ? { agentCommand: path.resolve(io.cwd, options.agentCommand) } : {},
+          );
+        } catch (error) {
+          if (!(error instanceof ConfigError)) throw error;
+          io.stderr.write(`error: --agent-command: ${error.message}\n`);
+          exitCode = ExitCode.usage;
+          return;
+        }
         const outcome = await machines.run(machine, input, {
           storageUrl: absoluteUrl(options.storage, io.cwd),
           ...(options.topology ? { topologyUrl: absoluteUrl(options.topology, io.cwd) } : {}),

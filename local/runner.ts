@@ -1,18 +1,24 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
 import type { Progress } from '../agent/report/reporter.ts';
 import { parseEnvironmentConfig } from '../cdk/config.ts';
 import type { Logger } from '../core/log.ts';
 import type { DeploymentDefaults, FunctionSettings } from '../functions/environment.ts';
 import { functionDefinitions } from '../functions/index.ts';
-import { invokeFunction } from '../functions/runtime.ts';
-import { runAgentLocally, type SendCommandParameters, taskError } from './agent.ts';
+import { type FunctionContext, invokeFunction } from '../functions/runtime.ts';
+import { LocalTasks, runAgentTask, taskError } from './agent.ts';
+import { type CommandDocumentContent, LocalRunCommand, type SendCommandInput } from './run-command.ts';
 import {
   allStates,
+  commandDocuments,
+  type EventRoute,
+  eventRoutes,
   LOCAL_ACCOUNT,
   LOCAL_REGION,
-  localConfig,
+  localConfigWith,
   type MachineName,
+  matchesEventPattern,
   type StateMachineDefinition,
   stateMachineDefinitions,
   synthesizeTemplate,
@@ -65,18 +71,29 @@ export type ExecutionOutcome =
 const SEND_COMMAND = 'arn:aws:states:::aws-sdk:ssm:sendCommand.waitForTaskToken';
 const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
 
+export interface LocalStateMachinesOptions {
+  /** The agent command the document runs (cdk.json `agent.command`); default this project's stepback. */
+  agentCommand?: string;
+}
+
 /**
- * The deployed state machines, run on this machine: Lambdas in-process, agent tasks as child
- * processes of `stepback run`, SNS notices to a callback.
+ * The deployed state machines, run on this machine: Lambdas in-process, agent tasks through the
+ * synthesized SSM document as the SSM agent runs it, the command failure path as EventBridge routes
+ * it, SNS notices to a callback.
  */
 export class LocalStateMachines {
   readonly definitions: Record<MachineName, StateMachineDefinition>;
+  readonly documents: Record<string, CommandDocumentContent>;
+  readonly #routes: EventRoute[];
   readonly #defaults: DeploymentDefaults;
   readonly #machines = new Map<MachineName, StateMachine>();
 
-  constructor() {
-    const config = parseEnvironmentConfig('local', localConfig);
-    this.definitions = stateMachineDefinitions(synthesizeTemplate(config));
+  constructor(options: LocalStateMachinesOptions = {}) {
+    const config = parseEnvironmentConfig('local', localConfigWith(options));
+    const template = synthesizeTemplate(config);
+    this.definitions = stateMachineDefinitions(template);
+    this.documents = commandDocuments(template) as Record<string, CommandDocumentContent>;
+    this.#routes = eventRoutes(template);
     this.#defaults = {
       defaultsFile: config.agent.defaultsFile,
       retention: config.retention,
@@ -110,7 +127,39 @@ export class LocalStateMachines {
       region: undefined,
       hostsAreDefaultsFiles: true,
     };
-    const context = { settings, logger: options.logger, now: () => new Date() };
+    const tasks = new LocalTasks();
+    const context: FunctionContext = { settings, logger: options.logger, now: () => new Date() };
+    const env = options.env ?? process.env;
+    const runCommand: LocalRunCommand = new LocalRunCommand({
+      documents: this.documents,
+      // The document's `#!/usr/bin/env node` finds the Node that runs this.
+      env: { ...env, PATH: [path.dirname(process.execPath), env.PATH].filter(Boolean).join(path.delimiter) },
+      region: LOCAL_REGION,
+      callbackFd: 3,
+      // EventBridge: each status change to the functions whose rule matches it.
+      onStatusChange: (event) => {
+        for (const route of this.#routes) {
+          if (!matchesEventPattern(route.pattern, event as never)) continue;
+          for (const functionName of route.functions) {
+            const definition = functionDefinitions[functionName];
+            if (!definition) continue;
+            invokeFunction(definition, event, {
+              ...context,
+              runCommand: {
+                commandParameters: (id) => runCommand.commandParameters(id),
+                invocationOutput: (id, instance) => runCommand.invocationOutput(id, instance),
+                sendTaskFailure: async (token, error, cause) => tasks.fail(token, error, cause),
+              },
+            }).catch((error: unknown) =>
+              options.logger.error(`${functionName} failed on a command status change`, {
+                error: String(error),
+              }),
+            );
+          }
+        }
+      },
+    });
+    let taskCount = 0;
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [stateName, state] of allStates(this.definitions[name])) {
       if (state.Type !== 'Task') continue;
@@ -122,18 +171,26 @@ export class LocalStateMachines {
         handlers[stateName] = (input) => invokeFunction(definition, input, context);
       } else if (resource === SEND_COMMAND) {
         handlers[stateName] = (input) => {
-          const parameters = input as SendCommandParameters;
-          const host = parameters.InstanceIds?.[0] ?? '(none)';
+          const command = input as SendCommandInput;
+          const host = command.InstanceIds?.[0] ?? '(none)';
           const onEvent = options.onEvent;
-          return runAgentLocally(parameters, {
-            env: options.env ?? process.env,
-            logger: options.logger,
-            heartbeatSeconds: state.HeartbeatSeconds,
-            signal: options.signal,
-            ...(onEvent
-              ? { onProgress: (progress) => onEvent({ type: 'progress', state: stateName, host, progress }) }
-              : {}),
-          });
+          // Step Functions gives each task a token of its own; the runner's context has one per execution.
+          const token = `${command.Parameters?.taskToken?.[0] ?? 'local'}-${++taskCount}`;
+          return runAgentTask(
+            { ...command, Parameters: { ...command.Parameters, taskToken: [token] } },
+            {
+              runCommand,
+              tasks,
+              logger: options.logger,
+              heartbeatSeconds: state.HeartbeatSeconds,
+              signal: options.signal,
+              ...(onEvent
+                ? {
+                    onProgress: (progress) => onEvent({ type: 'progress', state: stateName, host, progress }),
+                  }
+                : {}),
+            },
+          );
         };
       } else if (resource === SNS_PUBLISH) {
         handlers[stateName] = async (input) => {

@@ -122,7 +122,59 @@ describe('the local state machines', () => {
   });
 });
 
+/** runLocalCli's io, collecting what it writes. */
+function captureIo(cwd: string) {
+  const out = { stdout: '', stderr: '' };
+  const append = (stream: 'stdout' | 'stderr', text: string) => {
+    out[stream] += text;
+    return true;
+  };
+  const io = {
+    stdout: { write: (t: string) => append('stdout', t) } as never,
+    stderr: { write: (t: string) => append('stderr', t) } as never,
+    env: process.env,
+    cwd,
+  };
+  return { io, out };
+}
+
 describe('stepback-local', () => {
+  it('fails a Backup within 30 s with AGENT_COMMAND_FAILED and the shell’s error when the agent is missing', async () => {
+    const dir = await tempDir('missing-agent');
+    await fs.writeFile(
+      path.join(dir, 'input.json'),
+      JSON.stringify({ targets: [{ keyspace: 'ks', shard: '0', host: path.join(dir, 'my.cnf') }] }),
+    );
+    const { io, out } = captureIo(dir);
+    const missing = path.join(dir, 'bin', 'stepback');
+    const code = await runLocalCli(
+      ['backup', '--input', 'input.json', '--storage', storageUrl, '--agent-command', missing, '--json'],
+      io,
+    );
+    expect(code).toBe(1);
+    // Without the failure path the task would wait for its 300 s heartbeat timeout.
+    expect(JSON.parse(out.stdout.trim())).toMatchObject({
+      status: 'FAILED',
+      error: 'AGENT_COMMAND_FAILED',
+      cause: expect.stringMatching(
+        new RegExp(
+          `ks/0 on .*: AGENT_COMMAND_FAILED: the SSM command .* ended Failed without the agent reporting\\nstderr:\\n.*${missing}.*not found`,
+          's',
+        ),
+      ),
+    });
+  }, 30_000);
+
+  it('refuses an agent command that is not an absolute path', async () => {
+    const dir = await tempDir('bad-agent');
+    await fs.writeFile(path.join(dir, 'input.json'), '{}');
+    const { io, out } = captureIo(dir);
+    expect(
+      await runLocalCli(['backup', '--input', 'input.json', '--agent-command', '/bin/step back'], io),
+    ).toBe(2);
+    expect(out.stderr).toMatch(/error: --agent-command: .*agent\.command: must be an absolute path/s);
+  });
+
   it('runs a machine from an input file and exits with the code of the error', async () => {
     const dir = await tempDir('local-cli');
     const input = path.join(dir, 'input.json');
