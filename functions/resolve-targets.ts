@@ -3,6 +3,7 @@ import type { BackupRequest, DiffRequest, MultirestoreRequest } from '../core/ag
 import { UsageError } from '../core/errors.ts';
 import { KeyRange } from '../core/keyrange.ts';
 import type { HostRecord, TopologyStore } from '../core/topology/index.ts';
+import { assertRequestFits } from './request-size.ts';
 import { defineFunction, type FunctionContext, lambdaHandler, withTopology } from './runtime.ts';
 
 /**
@@ -151,6 +152,7 @@ export async function backupTargets(plan: BackupPlan, context: FunctionContext) 
       compression: plan.backup.compression,
       concurrency: plan.backup.concurrency,
     };
+    assertRequestFits('backup', request, { defaultsFile: 'input.targets[].defaultsFile' }, 0);
     return { keyspace: target.keyspace, shard: target.shard, host: target.host, dir, request };
   });
   return { targets, unresolved: fromTopology.unresolved };
@@ -187,6 +189,14 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>) {
       sources,
       database: plan.database,
     };
+    assertRequestFits(
+      `multirestore (destination ${destination.host})`,
+      multirestore,
+      {
+        sources: 'the snapshots of the key range (input.maxFileSize or the key ranges)',
+      },
+      0,
+    );
     const diff: DiffRequest = {
       operation: 'diff',
       left: plan.source.uri,

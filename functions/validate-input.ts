@@ -3,6 +3,7 @@ import type { RestoreRequest, SnapshotRequest } from '../core/agent-request.ts';
 import { UsageError } from '../core/errors.ts';
 import { defaultsFileFor } from './environment.ts';
 import { BackupInput, fieldName, machineInputs, ReshardInput, RestoreInput } from './inputs.ts';
+import { assertRequestFits } from './request-size.ts';
 import { defineFunction, type FunctionContext, lambdaHandler } from './runtime.ts';
 
 /**
@@ -51,6 +52,7 @@ export function normalizeRestore(input: RestoreInput, context: FunctionContext) 
     localMetadata: input.localMetadata ?? null,
     replicateFrom: input.replicateFrom ?? null,
   };
+  assertRequestFits('restore', request, { defaultsFile: 'input.defaultsFile' });
   return {
     storage: context.settings.storageUrl,
     keyspace: input.keyspace,
@@ -89,6 +91,29 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
     maxFileSize: input.maxFileSize ?? null,
     concurrency: input.concurrency ?? null,
   };
+  assertRequestFits('snapshot', snapshotRequest, {
+    keyRanges: 'input.destinations[].keyRange',
+    defaultsFile: 'input.sourceDefaultsFile',
+  });
+  // Each destination's diff carries the tables and both URIs.
+  input.destinations.forEach((destination, index) => {
+    assertRequestFits(
+      'diff',
+      {
+        operation: 'diff',
+        left: input.sourceUri,
+        right: destination.uri,
+        tables: input.tables ?? null,
+        leftKeyRange: destination.keyRange ?? null,
+        keyColumn: input.keyColumn ?? null,
+        keyType: input.keyType ?? null,
+        leftPasswordEnv: input.sourcePasswordEnv ?? null,
+        rightPasswordEnv: destination.passwordEnv ?? null,
+      },
+      { left: 'input.sourceUri', right: `input.destinations[${index}].uri` },
+      0,
+    );
+  });
   return {
     storage: context.settings.storageUrl,
     keyspace: input.keyspace,

@@ -260,6 +260,55 @@ describe('validate-input', () => {
     }
   });
 
+  it('refuses a request larger than States.Base64Encode takes, naming the field that made it so', async () => {
+    const localMetadata = Object.fromEntries(
+      Array.from({ length: 20 }, (_, i) => [`key${i}`, 'v'.repeat(1000)]),
+    );
+    await expect(
+      call(
+        'validate-input',
+        { machine: 'restore', input: { keyspace: 'ks', shard: '0', host: 'i-1', localMetadata } },
+        context,
+      ),
+    ).rejects.toMatchObject({
+      name: 'USAGE',
+      message: expect.stringMatching(
+        /^input\.localMetadata: the restore request would be \d+ characters of JSON, .*States\.Base64Encode takes at most 10000/,
+      ),
+    });
+    const tables = Array.from({ length: 400 }, (_, i) => `table_with_a_long_name_${i}`);
+    await expect(
+      call(
+        'validate-input',
+        {
+          machine: 'reshard',
+          input: {
+            keyspace: 'ks',
+            shard: '0',
+            sourceHost: 'i-1',
+            sourceUri: 'mysql://root@h/db',
+            database: 'db',
+            tables,
+            destinations: [{ host: 'i-2', uri: 'mysql://root@h2/db' }],
+          },
+        },
+        context,
+      ),
+    ).rejects.toMatchObject({
+      name: 'USAGE',
+      message: expect.stringMatching(/^input\.tables: the snapshot request/),
+    });
+    // Just under the limit still passes.
+    const fits = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`key${i}`, 'v'.repeat(1000)]));
+    await expect(
+      call(
+        'validate-input',
+        { machine: 'restore', input: { keyspace: 'ks', shard: '0', host: 'i-1', localMetadata: fits } },
+        context,
+      ),
+    ).resolves.toMatchObject({ request: { localMetadata: fits } });
+  });
+
   it('refuses keyspaces when the deployment has no topology store', async () => {
     await expect(
       call('validate-input', { machine: 'backup', input: { keyspaces: ['ks'] } }, context),
