@@ -17,6 +17,8 @@ const ShardResult = z.object({
   position: z.string().nullish(),
   bytes: z.object({ raw: z.number(), stored: z.number() }).nullish(),
   seconds: z.number().nullish(),
+  /** A backup that stands but whose prune failed. */
+  warning: z.string().nullish(),
   error: z.string().nullish(),
   cause: z.string().nullish(),
 });
@@ -52,7 +54,11 @@ export const summarizeShards = defineFunction({
         position: s.position ?? null,
         bytes: s.bytes ?? null,
         seconds: s.seconds ?? null,
+        warning: s.warning ?? null,
       })),
+      warnings: succeeded
+        .filter((s) => s.warning)
+        .map((s) => `${s.keyspace}/${s.shard} on ${s.host}: ${s.warning}`),
       failed: failed.map((s) => ({
         dir: `${s.keyspace}/${s.shard}`,
         host: s.host,

@@ -75,8 +75,23 @@ export class BackupStateMachine extends Construct {
         bytes: sfn.JsonPath.objectAt('$.backup.bytes'),
         seconds: sfn.JsonPath.numberAt('$.backup.seconds'),
         removed: sfn.JsonPath.listAt('$.prune.removed'),
+        warning: sfn.JsonPath.stringAt('$.prune.warning'),
       },
     });
+    // The backup is good whatever retention does: a failed prune is a warning of the shard.
+    const pruneFailed = new sfn.Pass(this, 'PruneFailed', {
+      parameters: {
+        removed: [],
+        warning: sfn.JsonPath.format(
+          'pruning failed, old backups are kept: {}: {}',
+          sfn.JsonPath.stringAt('$.pruneError.Error'),
+          sfn.JsonPath.stringAt('$.pruneError.Cause'),
+        ),
+      },
+      resultPath: '$.prune',
+    });
+    prune.addCatch(pruneFailed, { resultPath: '$.pruneError' });
+    pruneFailed.next(shardDone);
     const shardFailed = new sfn.Pass(this, 'ShardFailed', {
       parameters: {
         keyspace: sfn.JsonPath.stringAt('$.target.keyspace'),
@@ -87,7 +102,7 @@ export class BackupStateMachine extends Construct {
         cause: sfn.JsonPath.stringAt(`${ERROR_PATH}.Cause`),
       },
     });
-    for (const step of [agentBackup, validateManifest, prune]) {
+    for (const step of [agentBackup, validateManifest]) {
       step.addCatch(shardFailed, { resultPath: ERROR_PATH });
     }
     const shards = new sfn.Map(this, 'BackupShards', {

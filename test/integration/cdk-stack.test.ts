@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { StateMachine as LocalStepFunction } from 'aws-local-stepfunctions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { RE2JS } from 're2js';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -490,8 +491,57 @@ describe('the state machine definitions', () => {
     expect(map.Type).toBe('Map');
     expect(map.MaxConcurrency).toBe(3);
     const inner = (map.ItemProcessor ?? map.Iterator)!;
-    for (const name of ['AgentBackup', 'ValidateManifest', 'PruneBackups']) {
+    for (const name of ['AgentBackup', 'ValidateManifest']) {
       expect(inner.States[name]!.Catch).toEqual([expect.objectContaining({ Next: 'ShardFailed' })]);
     }
+  });
+
+  it('keeps a shard backed up when its prune fails, with the failure as a warning', async () => {
+    const shardInput = {
+      resolved: {
+        targets: [{ keyspace: 'ks', shard: '0', host: 'i-1', dir: 'ks/0', request: {} }],
+        unresolved: [],
+      },
+    };
+    const lambda = (name: string) => (input: any) => {
+      switch (name) {
+        case 'ValidateInput':
+          return { retention: { keepCount: 1, keepDays: 1 } };
+        case 'ResolveTargets':
+          return shardInput.resolved;
+        case 'AgentBackup':
+          return { name: 'b1', position: '0-1-1', bytes: { raw: 1, stored: 1 }, seconds: 1 };
+        case 'ValidateManifest':
+          return { ok: true };
+        case 'PruneBackups':
+          throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
+        case 'SummarizeShards':
+          return { ok: true, shards: input.shards };
+        default:
+          throw new Error(`unexpected state ${name}`);
+      }
+    };
+    const handlers = Object.fromEntries(
+      allStates(definitions.backup)
+        .filter(([, state]) => state.Type === 'Task')
+        .map(([name]) => [name, async (input: unknown) => lambda(name)(input)]),
+    );
+    const machine = new LocalStepFunction(definitions.backup as never, {
+      validationOptions: { noValidate: true },
+    });
+    const execution = machine.run({ targets: [] } as never, {
+      overrides: { taskResourceLocalHandlers: handlers as never },
+      context: { Task: { Token: 't' } } as never,
+    });
+    const output = (await execution.result) as any;
+    expect(output.shards).toEqual([
+      expect.objectContaining({
+        keyspace: 'ks',
+        ok: true,
+        backup: 'b1',
+        removed: [],
+        warning: 'pruning failed, old backups are kept: AccessDenied: Access Denied',
+      }),
+    ]);
   });
 });

@@ -552,6 +552,30 @@ describe('summarize-shards and notify', () => {
     expect(mixed.error).toBe('SHARDS_FAILED');
   });
 
+  it('keeps a shard whose prune failed among the backed-up ones, with its warning', async () => {
+    const summary = await call(
+      'summarize-shards',
+      {
+        shards: [
+          {
+            keyspace: 'ks',
+            shard: '0',
+            host: 'i-1',
+            ok: true,
+            backup: 'b1',
+            warning: 'pruning failed, old backups are kept: States.Timeout: x',
+          },
+        ],
+      },
+      context,
+    );
+    expect(summary).toMatchObject({ ok: true, error: null });
+    expect(summary.succeeded[0].warning).toMatch(/^pruning failed/);
+    expect(summary.warnings).toEqual([
+      'ks/0 on i-1: pruning failed, old backups are kept: States.Timeout: x',
+    ]);
+  });
+
   it('reads the message out of a Lambda error report and keeps the error code', async () => {
     expect(
       causeMessage('{"errorType":"NO_BACKUP","errorMessage":"no complete backup in ks/0","trace":[]}'),
