@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BackupDir } from '../core/paths.ts';
+import { SystemdService } from '../core/systemd.ts';
 
 /**
  * One deployment environment, read from `cdk.json` → `context.environments.<name>`. Validated at
@@ -8,10 +9,6 @@ import { BackupDir } from '../core/paths.ts';
 
 const Identifier = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be letters, digits, "_", "." or "-"');
 
-/** A systemd unit name (`mariadb`, `mysqld@shard1.service`). */
-export const SystemdService = z
-  .string()
-  .regex(/^[A-Za-z0-9@._-]{1,256}$/, 'must be a systemd unit name: letters, digits, "@", ".", "_" or "-"');
 const TagKey = z
   .string()
   .regex(/^[A-Za-z0-9 _.:/=+@-]{1,128}$/, 'must be an EC2 tag key')

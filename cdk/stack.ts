@@ -93,6 +93,7 @@ export class StepbackStack extends Stack {
 
     const defaults: DeploymentDefaults = {
       defaultsFile: config.agent.defaultsFile,
+      ...(config.agent.systemdService ? { systemdService: config.agent.systemdService } : {}),
       retention: config.retention,
       backup: {
         engine: config.backup.engine,

@@ -3,6 +3,7 @@ import type { BackupRequest, DiffRequest, MultirestoreRequest } from '../core/ag
 import { UsageError } from '../core/errors.ts';
 import { KeyRange } from '../core/keyrange.ts';
 import type { HostRecord, TopologyStore } from '../core/topology/index.ts';
+import { systemdServiceFor } from './environment.ts';
 import { assertRequestFits } from './request-size.ts';
 import { defineFunction, type FunctionContext, lambdaHandler, withTopology } from './runtime.ts';
 
@@ -17,6 +18,7 @@ const Target = z.object({
   shard: z.string(),
   host: z.string(),
   defaultsFile: z.string(),
+  systemdService: z.string().nullish(),
 });
 
 const BackupPlan = z.object({
@@ -44,6 +46,7 @@ const ReshardPlan = z.object({
       z.object({
         host: z.string(),
         defaultsFile: z.string(),
+        systemdService: z.string().nullish(),
         keyRange: Nullable(z.string()),
         uri: z.string(),
         passwordEnv: Nullable(z.string()),
@@ -118,6 +121,7 @@ export async function topologyTargets(
         shard: shard.shard,
         host: host.id,
         defaultsFile: host.defaultsFile ?? defaultsFile,
+        ...(host.systemdService ? { systemdService: host.systemdService } : {}),
       });
     }
   }
@@ -148,6 +152,7 @@ export async function backupTargets(plan: BackupPlan, context: FunctionContext) 
       storage: plan.storage,
       dir,
       defaultsFile: target.defaultsFile,
+      ...systemdServiceFor(context.settings, target.systemdService),
       engine: plan.backup.engine,
       compression: plan.backup.compression,
       concurrency: plan.backup.concurrency,
@@ -167,7 +172,7 @@ function within(inner: KeyRange, outer: KeyRange): boolean {
   return startInside && endInside;
 }
 
-export function reshardDestinations(event: z.infer<typeof ReshardPlan>) {
+export function reshardDestinations(event: z.infer<typeof ReshardPlan>, context: FunctionContext) {
   const { plan, storage } = event;
   return plan.destinations.map((destination) => {
     const range = destination.keyRange === null ? undefined : KeyRange.parse(destination.keyRange);
@@ -186,6 +191,7 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>) {
       operation: 'multirestore',
       storage,
       defaultsFile: destination.defaultsFile,
+      ...systemdServiceFor(context.settings, destination.systemdService),
       sources,
       database: plan.database,
     };
@@ -217,7 +223,7 @@ export const resolveTargets = defineFunction({
   event: ResolveTargetsEvent,
   async run(event, context) {
     if (event.machine === 'backup') return backupTargets(event.backup, context);
-    return { destinations: reshardDestinations(event.reshard) };
+    return { destinations: reshardDestinations(event.reshard, context) };
   },
 });
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { RestoreRequest, SnapshotRequest } from '../core/agent-request.ts';
 import { UsageError } from '../core/errors.ts';
-import { defaultsFileFor } from './environment.ts';
+import { defaultsFileFor, systemdServiceFor } from './environment.ts';
 import { BackupInput, fieldName, machineInputs, ReshardInput, RestoreInput } from './inputs.ts';
 import { assertRequestFits } from './request-size.ts';
 import { defineFunction, type FunctionContext, lambdaHandler } from './runtime.ts';
@@ -48,6 +48,7 @@ export function normalizeRestore(input: RestoreInput, context: FunctionContext) 
     storage: context.settings.storageUrl,
     dir,
     defaultsFile: defaultsFileFor(context.settings, input.host, input.defaultsFile),
+    ...systemdServiceFor(context.settings, input.systemdService),
     deleteBeforeRestore: input.deleteBeforeRestore,
     localMetadata: input.localMetadata ?? null,
     replicateFrom: input.replicateFrom ?? null,
@@ -82,6 +83,7 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
     storage: context.settings.storageUrl,
     dir,
     defaultsFile: defaultsFileFor(context.settings, input.sourceHost, input.sourceDefaultsFile),
+    ...systemdServiceFor(context.settings, input.sourceSystemdService),
     database: input.database,
     keyColumn: input.keyColumn ?? null,
     keyType: input.keyType ?? null,
@@ -132,6 +134,7 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
       destinations: input.destinations.map((destination) => ({
         host: destination.host,
         defaultsFile: defaultsFileFor(context.settings, destination.host, destination.defaultsFile),
+        systemdService: destination.systemdService ?? null,
         keyRange: destination.keyRange ?? null,
         uri: destination.uri,
         passwordEnv: destination.passwordEnv ?? null,

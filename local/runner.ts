@@ -96,6 +96,7 @@ export class LocalStateMachines {
     this.#routes = eventRoutes(template);
     this.#defaults = {
       defaultsFile: config.agent.defaultsFile,
+      ...(config.agent.systemdService ? { systemdService: config.agent.systemdService } : {}),
       retention: config.retention,
       backup: {
         engine: config.backup.engine,

@@ -49,6 +49,7 @@ const config = parseEnvironmentConfig('dev', {
   retention: { keepCount: 3, keepDays: 7 },
   alarms: { email: 'dba@example.com' },
   topology: 'ssm:/stepback/dev',
+  agent: { systemdService: 'mariadb.service' },
 });
 
 let template: Template;
@@ -188,10 +189,10 @@ describe('the stack', () => {
     for (const fn of Object.values(functions) as any[]) {
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
       expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
-      expect(JSON.parse(fn.Properties.Environment.Variables.STEPBACK_DEFAULTS).retention).toEqual({
-        keepCount: 3,
-        keepDays: 7,
-      });
+      const defaults = JSON.parse(fn.Properties.Environment.Variables.STEPBACK_DEFAULTS);
+      expect(defaults.retention).toEqual({ keepCount: 3, keepDays: 7 });
+      // Requests name this unit when neither the input nor the topology names one.
+      expect(defaults.systemdService).toBe('mariadb.service');
     }
   });
 

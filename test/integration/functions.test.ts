@@ -356,6 +356,48 @@ describe('resolve-targets', () => {
     );
   });
 
+  it('names the systemd unit from the target, else the deployment default, in each request', async () => {
+    const withUnit = contextFor('s3://bucket/backups');
+    withUnit.settings.defaults.systemdService = 'mariadb';
+    const plan = await call(
+      'validate-input',
+      {
+        machine: 'backup',
+        input: {
+          targets: [
+            { keyspace: 'ks', shard: '-80', host: 'i-1', systemdService: 'mysqld@a.service' },
+            { keyspace: 'ks', shard: '80-', host: 'i-2' },
+          ],
+        },
+      },
+      withUnit,
+    );
+    const resolved = await call('resolve-targets', { machine: 'backup', backup: plan }, withUnit);
+    expect(resolved.targets.map((t: any) => t.request.systemdService)).toEqual([
+      'mysqld@a.service',
+      'mariadb',
+    ]);
+    const restore = await call(
+      'validate-input',
+      {
+        machine: 'restore',
+        input: { keyspace: 'ks', shard: '0', host: 'i-2', systemdService: 'mysql.service' },
+      },
+      withUnit,
+    );
+    expect(restore.request.systemdService).toBe('mysql.service');
+    await expect(
+      call(
+        'validate-input',
+        { machine: 'restore', input: { keyspace: 'ks', shard: '0', host: 'i-2', systemdService: 'a b' } },
+        withUnit,
+      ),
+    ).rejects.toMatchObject({
+      name: 'USAGE',
+      message: expect.stringMatching(/^input\.systemdService: must be a systemd unit name/),
+    });
+  });
+
   it('gives each reshard destination the snapshots inside its key range and a key-range diff', async () => {
     const reshard = await call(
       'validate-input',
@@ -371,7 +413,7 @@ describe('resolve-targets', () => {
           keyColumn: 'keyspace_id',
           keyType: 'uint64',
           destinations: [
-            { host: 'i-a', keyRange: '-80', uri: 'mysql://root@a:3306/shop' },
+            { host: 'i-a', keyRange: '-80', uri: 'mysql://root@a:3306/shop', systemdService: 'mariadb' },
             { host: 'i-b', keyRange: '80-', uri: 'mysql://root@b:3306/shop' },
           ],
         },
@@ -379,6 +421,7 @@ describe('resolve-targets', () => {
       context,
     );
     expect(reshard.snapshotRequest.keyRanges).toEqual(['-80', '80-']);
+    expect(reshard.snapshotRequest).not.toHaveProperty('systemdService');
     const snapshot = {
       snapshots: [
         { keyRange: '-80', dir: 'shop/0/-80', name: 's1', rows: 5, bytes: 10 },
@@ -403,6 +446,10 @@ describe('resolve-targets', () => {
       keyType: 'uint64',
       leftPasswordEnv: 'SRC_PW',
     });
+    expect(resolved.destinations.map((d: any) => d.multirestore.systemdService)).toEqual([
+      'mariadb',
+      undefined,
+    ]);
   });
 });
 
@@ -429,7 +476,11 @@ describe('resolve-targets with the topology store', () => {
     await store.setShard({
       keyspace: 'shop',
       shard: '80-',
-      hosts: [host('i-p2', 'primary'), host('i-r3', 'replica'), host('i-o1', 'rdonly')],
+      hosts: [
+        host('i-p2', 'primary'),
+        host('i-r3', 'replica'),
+        { ...host('i-o1', 'rdonly'), systemdService: 'mariadb@80-.service' },
+      ],
     });
     await store.setShard({
       keyspace: 'shop',
@@ -445,6 +496,11 @@ describe('resolve-targets with the topology store', () => {
     expect(resolved.targets.map((t: any) => [t.dir, t.host, t.request.defaultsFile])).toEqual([
       ['shop/-80', 'i-r1', '/etc/mysql/my.cnf'],
       ['shop/80-', 'i-o1', '/etc/mysql/my.cnf'],
+    ]);
+    // The host record's systemd unit goes to the agent; a host without one gets none.
+    expect(resolved.targets.map((t: any) => t.request.systemdService)).toEqual([
+      undefined,
+      'mariadb@80-.service',
     ]);
     expect(resolved.unresolved).toEqual([
       {
