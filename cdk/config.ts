@@ -58,6 +58,11 @@ export const EnvironmentConfig = z
       concurrency: z.number().int().min(1).max(64).default(4),
       /** Shards backed up at once. */
       maxParallelShards: z.number().int().min(1).max(40).default(4),
+      /**
+       * More targets than this run in batches of this size, each a child execution (an execution
+       * keeps at most 25,000 events, about 19 per shard, and 256 KB of state).
+       */
+      shardsPerExecution: z.number().int().min(1).max(1000).default(400),
     }),
     retention: Retention,
     alarms: z

@@ -84,8 +84,16 @@ export interface AcknowledgedConstructs {
   readonly functions: readonly IConstruct[];
   /** The failure-path Lambda: ListCommands and GetCommandInvocation take no resource. */
   readonly commandFailed: IConstruct;
-  /** State machines: X-Ray, log delivery set-up, the stack key's data keys, the DB hosts by tag. */
+  /** State machines that run agent tasks: X-Ray, log delivery set-up, the DB hosts by tag. */
   readonly stateMachines: readonly IConstruct[];
+  /** State machines that publish to the alarm topic: the stack key's data keys. */
+  readonly publishers: readonly IConstruct[];
+  /** The Backup machine: it runs and watches its batch executions. */
+  readonly backupMachine: IConstruct;
+  /** The batch machine's logical id, as the Backup machine's execution ARN pattern names it. */
+  readonly backupBatchLogicalId: string;
+  readonly region: string;
+  readonly account: string;
   /** The DB hosts' policy: logs:DescribeLogGroups takes no resource. */
   readonly hostPolicy: IConstruct;
   /** EventBridge's dead-letter queue. */
@@ -140,6 +148,14 @@ export function constructAcknowledgments(
         },
       },
     ]),
+    {
+      scope: constructs.backupMachine,
+      acknowledgment: {
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${constructs.region}:${constructs.account}:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${constructs.backupBatchLogicalId}"}]}]}*]`,
+        reason:
+          'A large Backup starts its batches and watches them (DescribeExecution, StopExecution): the executions of the batch machine only.',
+      },
+    },
     {
       scope: constructs.hostPolicy,
       acknowledgment: {

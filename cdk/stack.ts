@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { type CfnElement, CfnOutput, Duration, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -17,7 +17,7 @@ import type { EnvironmentConfig } from './config.ts';
 import { StepbackFunctions } from './functions.ts';
 import { DbHostPolicy } from './host-policy.ts';
 import { acknowledgeFindings } from './nag.ts';
-import { BackupStateMachine } from './state-machines/backup.ts';
+import { BackupBatchStateMachine, BackupStateMachine } from './state-machines/backup.ts';
 import type { MachineParts } from './state-machines/common.ts';
 import { ReshardStateMachine } from './state-machines/reshard.ts';
 import { RestoreStateMachine } from './state-machines/restore.ts';
@@ -99,6 +99,7 @@ export class StepbackStack extends Stack {
         engine: config.backup.engine,
         compression: config.backup.compression,
         concurrency: config.backup.concurrency,
+        shardsPerExecution: config.backup.shardsPerExecution,
       },
     };
     const { functions } = new StepbackFunctions(this, 'Functions', {
@@ -146,9 +147,14 @@ export class StepbackStack extends Stack {
       logKey: stackKey,
       hostTag: config.agent.hostTag,
     };
+    const backupBatch = new BackupBatchStateMachine(this, 'BackupBatch', {
+      parts,
+      maxParallelShards: config.backup.maxParallelShards,
+    });
     this.backup = new BackupStateMachine(this, 'Backup', {
       parts,
       maxParallelShards: config.backup.maxParallelShards,
+      batch: backupBatch.stateMachine,
     });
     this.restore = new RestoreStateMachine(this, 'Restore', { parts });
     this.reshard = new ReshardStateMachine(this, 'Reshard', {
@@ -160,6 +166,8 @@ export class StepbackStack extends Stack {
       Restore: this.restore.stateMachine,
       Reshard: this.reshard.stateMachine,
     };
+    // Every machine that runs agent tasks (the batches of a large Backup too).
+    const agentMachines = [...Object.values(machines), backupBatch.stateMachine];
 
     if (topic instanceof sns.Topic) {
       // The topic is encrypted with the stack key: publishing needs a data key from it.
@@ -216,7 +224,7 @@ export class StepbackStack extends Stack {
       new iam.PolicyStatement({
         sid: 'FailAgentTasks',
         actions: ['states:SendTaskFailure'],
-        resources: Object.values(machines).map((machine) => machine.stateMachineArn),
+        resources: agentMachines.map((machine) => machine.stateMachineArn),
       }),
     );
 
@@ -231,7 +239,7 @@ export class StepbackStack extends Stack {
       bucket,
       prefix: config.storagePrefix,
       key: bucketKey,
-      stateMachineArns: Object.values(machines).map((machine) => machine.stateMachineArn),
+      stateMachineArns: agentMachines.map((machine) => machine.stateMachineArn),
       logGroupArn: agentLogGroup.logGroupArn,
     });
 
@@ -244,7 +252,13 @@ export class StepbackStack extends Stack {
     acknowledgeFindings(this, config, {
       functions: Object.values(functions),
       commandFailed,
-      stateMachines: Object.values(machines),
+      stateMachines: agentMachines,
+      publishers: Object.values(machines),
+      backupMachine: this.backup.stateMachine,
+      backupBatchLogicalId: this.getLogicalId(backupBatch.stateMachine.node.defaultChild as CfnElement),
+      // cdk-nag names them as synthesized: resolved when the stack has an explicit env.
+      region: Token.isUnresolved(this.region) ? '<AWS::Region>' : this.region,
+      account: Token.isUnresolved(this.account) ? '<AWS::AccountId>' : this.account,
       hostPolicy: hostPolicy.policy,
       deadLetterQueue: deadLetters,
     });

@@ -16,6 +16,8 @@ export const DeploymentDefaults = z.object({
     engine: z.enum(['physical']),
     compression: z.enum(['zstd', 'gzip', 'none']),
     concurrency: z.number().int().min(1),
+    /** More targets than this run in batches of this size (child executions). */
+    shardsPerExecution: z.number().int().min(1).default(400),
   }),
 });
 export type DeploymentDefaults = z.infer<typeof DeploymentDefaults>;

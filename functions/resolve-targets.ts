@@ -160,7 +160,13 @@ export async function backupTargets(plan: BackupPlan, context: FunctionContext) 
     assertRequestFits('backup', request, { defaultsFile: 'input.targets[].defaultsFile' }, 0);
     return { keyspace: target.keyspace, shard: target.shard, host: target.host, dir, request };
   });
-  return { targets, unresolved: fromTopology.unresolved };
+  // Past one batch, the machine runs batch after batch as child executions.
+  const size = context.settings.defaults.backup.shardsPerExecution;
+  if (targets.length <= size)
+    return { batched: false, targets, batches: [], unresolved: fromTopology.unresolved };
+  const batches: (typeof targets)[] = [];
+  for (let start = 0; start < targets.length; start += size) batches.push(targets.slice(start, start + size));
+  return { batched: true, targets: [], batches, unresolved: fromTopology.unresolved };
 }
 
 /** Whether every key of `inner` falls inside `outer`. */

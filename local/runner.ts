@@ -18,6 +18,7 @@ import {
   LOCAL_REGION,
   localConfigWith,
   type MachineName,
+  machineOfArn,
   matchesEventPattern,
   type StateMachineDefinition,
   stateMachineDefinitions,
@@ -70,10 +71,13 @@ export type ExecutionOutcome =
 
 const SEND_COMMAND = 'arn:aws:states:::aws-sdk:ssm:sendCommand.waitForTaskToken';
 const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
+const START_EXECUTION_SYNC = 'arn:aws:states:::states:startExecution.sync:2';
 
 export interface LocalStateMachinesOptions {
   /** The agent command the document runs (cdk.json `agent.command`); default this project's stepback. */
   agentCommand?: string;
+  /** cdk.json `backup.shardsPerExecution`: more targets run in batches of child executions. */
+  shardsPerExecution?: number;
 }
 
 /**
@@ -102,6 +106,7 @@ export class LocalStateMachines {
         engine: config.backup.engine,
         compression: config.backup.compression,
         concurrency: config.backup.concurrency,
+        shardsPerExecution: config.backup.shardsPerExecution,
       },
     };
   }
@@ -192,6 +197,22 @@ export class LocalStateMachines {
                 : {}),
             },
           );
+        };
+      } else if (resource === START_EXECUTION_SYNC) {
+        // A child execution run to its end, as .sync:2 waits for it (its Output as JSON).
+        handlers[stateName] = async (input) => {
+          const { StateMachineArn, Input } = input as { StateMachineArn?: string; Input?: unknown };
+          const child = machineOfArn(StateMachineArn ?? '');
+          if (!child)
+            throw taskError('States.TaskFailed', `${StateMachineArn} is not a machine of this stack`);
+          const outcome = await this.run(child, Input, options);
+          if (outcome.status === 'FAILED') {
+            throw taskError(
+              'States.TaskFailed',
+              JSON.stringify({ Status: 'FAILED', Error: outcome.error, Cause: outcome.cause }),
+            );
+          }
+          return { Status: 'SUCCEEDED', StateMachineArn, Output: outcome.output };
         };
       } else if (resource === SNS_PUBLISH) {
         handlers[stateName] = async (input) => {

@@ -35,18 +35,39 @@ export const localConfig: EnvironmentConfigInput = {
   agent: { command: localAgentCommand },
 };
 
-/** The local environment with another agent command (`stepback-local --agent-command PATH`). */
-export function localConfigWith(options: { agentCommand?: string } = {}): EnvironmentConfigInput {
-  if (!options.agentCommand) return localConfig;
-  return { ...localConfig, agent: { ...localConfig.agent, command: options.agentCommand } };
+/**
+ * The local environment with another agent command (`stepback-local --agent-command PATH`) or
+ * batch size.
+ */
+export function localConfigWith(
+  options: { agentCommand?: string; shardsPerExecution?: number } = {},
+): EnvironmentConfigInput {
+  return {
+    ...localConfig,
+    backup: {
+      ...localConfig.backup,
+      ...(options.shardsPerExecution ? { shardsPerExecution: options.shardsPerExecution } : {}),
+    },
+    agent: { ...localConfig.agent, ...(options.agentCommand ? { command: options.agentCommand } : {}) },
+  };
 }
 
-export type MachineName = 'backup' | 'restore' | 'reshard';
+/** The machines an operator starts; `backupBatch` runs the batches of a large Backup. */
+export type MachineName = 'backup' | 'restore' | 'reshard' | 'backupBatch';
 const logicalIdPrefix: Record<MachineName, string> = {
   backup: 'BackupStateMachine',
   restore: 'RestoreStateMachine',
   reshard: 'ReshardStateMachine',
+  backupBatch: 'BackupBatchStateMachine',
 };
+
+/** The machine a `local-<logicalId>` state machine ARN names. */
+export function machineOfArn(arn: string): MachineName | undefined {
+  const logicalId = arn.replace(/^local-/, '');
+  return (Object.keys(logicalIdPrefix) as MachineName[]).find((machine) =>
+    new RegExp(`^${logicalIdPrefix[machine]}[0-9A-F]{8}$`).test(logicalId),
+  );
+}
 
 export interface CloudFormationTemplate {
   Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;

@@ -196,8 +196,8 @@ describe('the stack', () => {
     }
   });
 
-  it('has three Standard state machines with every event logged and X-Ray tracing', () => {
-    template.resourceCountIs('AWS::StepFunctions::StateMachine', 3);
+  it('has four Standard state machines (three to start, one for Backup batches), every event logged, X-Ray tracing', () => {
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 4);
     template.allResourcesProperties('AWS::StepFunctions::StateMachine', {
       StateMachineType: 'STANDARD',
       TracingConfiguration: { Enabled: true },
@@ -263,9 +263,9 @@ describe('the stack', () => {
     expect(statements.find((s) => s.Sid === 'ListBackupPrefix').Condition).toEqual({
       StringLike: { 's3:prefix': ['backups/*', 'backups'] },
     });
-    // The callbacks reach this stack's three state machines, nothing else.
+    // The callbacks reach this stack's machines that run agent tasks, nothing else.
     const callbacks = statements.find((s) => s.Sid === 'TaskCallbacks');
-    expect(callbacks.Resource).toHaveLength(3);
+    expect(callbacks.Resource).toHaveLength(4);
     for (const resource of callbacks.Resource)
       expect(resource).toEqual({ Ref: expect.stringMatching(/StateMachine/) });
     // Run Command output reaches CloudWatch: the agent describes the groups, then writes to its own.
@@ -336,7 +336,7 @@ describe('the failure path of agent commands', () => {
     ]);
     const fail = statements.find((s) => s.Sid === 'FailAgentTasks');
     expect(fail.Action).toBe('states:SendTaskFailure');
-    expect(fail.Resource).toHaveLength(3);
+    expect(fail.Resource).toHaveLength(4);
   });
 
   it('gives SendCommand a delivery timeout', () => {
@@ -441,6 +441,7 @@ describe('the state machine definitions', () => {
     );
     expect(agentStates.map(([name]) => name).sort()).toEqual([
       'AgentBackup',
+      'AgentBackup',
       'AgentDiff',
       'AgentMultirestore',
       'AgentRestore',
@@ -474,7 +475,7 @@ describe('the state machine definitions', () => {
   });
 
   it('start with input validation and end every failure in notify then a Fail with the caught code', () => {
-    for (const definition of Object.values(definitions)) {
+    for (const definition of [definitions.backup, definitions.restore, definitions.reshard]) {
       expect(definition.StartAt).toBe('ValidateInput');
       expect(definition.States.Failed).toMatchObject({
         Type: 'Fail',
@@ -485,6 +486,33 @@ describe('the state machine definitions', () => {
         expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Notify', ResultPath: '$.error' }),
       ]);
     }
+  });
+
+  it('runs a Backup of more targets than one batch as child executions, batch after batch', () => {
+    const states = definitions.backup.States;
+    expect(states.ResolveTargets!.Next).toBe('InBatches');
+    expect(states.InBatches).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.resolved.batched', BooleanEquals: true, Next: 'BackupBatches' }],
+      Default: 'BackupShards',
+    });
+    const batches = states.BackupBatches!;
+    expect(batches).toMatchObject({ Type: 'Map', ItemsPath: '$.resolved.batches', MaxConcurrency: 1 });
+    const start = (batches.ItemProcessor ?? batches.Iterator)!.States.BackupBatch!;
+    expect(start.Resource).toBe('arn:aws:states:::states:startExecution.sync:2');
+    const child = (start.Parameters as any).StateMachineArn as string;
+    expect(child).toMatch(/^local-BackupBatchStateMachine/);
+    // The child runs the same shard work and summarizes its batch.
+    const batch = definitions.backupBatch;
+    expect(batch.StartAt).toBe('BackupShards');
+    expect(allStates(batch).map(([name]) => name)).toEqual(
+      expect.arrayContaining(['AgentBackup', 'ValidateManifest', 'PruneBackups', 'SummarizeBatch']),
+    );
+    const functions = template.findResources('AWS::Lambda::Function') as Record<string, any>;
+    const defaults = JSON.parse(
+      Object.values(functions)[0].Properties.Environment.Variables.STEPBACK_DEFAULTS,
+    );
+    expect(defaults.backup.shardsPerExecution).toBe(400);
   });
 
   it('runs Backup shards in a bounded Map where one failing shard does not stop the others', () => {
@@ -500,7 +528,9 @@ describe('the state machine definitions', () => {
   it('keeps a shard backed up when its prune fails, with the failure as a warning', async () => {
     const shardInput = {
       resolved: {
+        batched: false,
         targets: [{ keyspace: 'ks', shard: '0', host: 'i-1', dir: 'ks/0', request: {} }],
+        batches: [],
         unresolved: [],
       },
     };

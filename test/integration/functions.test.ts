@@ -39,7 +39,7 @@ function contextFor(
     defaults: {
       defaultsFile: '/etc/mysql/my.cnf',
       retention: { keepCount: 2, keepDays: 3 },
-      backup: { engine: 'physical', compression: 'zstd', concurrency: 4 },
+      backup: { engine: 'physical', compression: 'zstd', concurrency: 4, shardsPerExecution: 400 },
     },
     region: 'us-east-1',
     hostsAreDefaultsFiles: false,
@@ -356,6 +356,27 @@ describe('resolve-targets', () => {
     );
   });
 
+  it('splits more targets than one execution takes into batches', async () => {
+    const small = contextFor('s3://bucket/backups');
+    small.settings.defaults.backup.shardsPerExecution = 2;
+    const targets = ['a', 'b', 'c'].map((shard) => ({ keyspace: 'ks', shard, host: `i-${shard}` }));
+    const plan = await call('validate-input', { machine: 'backup', input: { targets } }, small);
+    const resolved = await call('resolve-targets', { machine: 'backup', backup: plan }, small);
+    expect(resolved.batched).toBe(true);
+    expect(resolved.targets).toEqual([]);
+    expect(resolved.batches.map((batch: any[]) => batch.map((t) => t.dir))).toEqual([
+      ['ks/a', 'ks/b'],
+      ['ks/c'],
+    ]);
+    const few = await call(
+      'resolve-targets',
+      { machine: 'backup', backup: { ...plan, targets: plan.targets.slice(0, 2) } },
+      small,
+    );
+    expect(few).toMatchObject({ batched: false, batches: [] });
+    expect(few.targets).toHaveLength(2);
+  });
+
   it('names the systemd unit from the target, else the deployment default, in each request', async () => {
     const withUnit = contextFor('s3://bucket/backups');
     withUnit.settings.defaults.systemdService = 'mariadb';
@@ -606,6 +627,28 @@ describe('summarize-shards and notify', () => {
       context,
     );
     expect(mixed.error).toBe('SHARDS_FAILED');
+  });
+
+  it('merges the summaries of a batched run', async () => {
+    const batch = (shards: any[]) => call('summarize-shards', { shards }, context);
+    const first = await batch([
+      { keyspace: 'ks', shard: 'a', host: 'i-1', ok: true, backup: 'b1' },
+      { keyspace: 'ks', shard: 'b', host: 'i-2', ok: false, error: 'NO_BACKUP', cause: 'x' },
+    ]);
+    const second = await batch([{ keyspace: 'ks', shard: 'c', host: 'i-3', ok: true, backup: 'b2' }]);
+    const summary = await call(
+      'summarize-shards',
+      {
+        batches: [first, second],
+        unresolved: [{ keyspace: 'ks', shard: 'd', error: 'NO_HEALTHY_REPLICA', cause: 'y' }],
+      },
+      context,
+    );
+    expect(summary).toMatchObject({ ok: false, total: 4, error: 'SHARDS_FAILED' });
+    expect(summary.succeeded.map((s: any) => s.dir)).toEqual(['ks/a', 'ks/c']);
+    expect(summary.cause).toBe(
+      '2 of 4 shard(s) failed: ks/b on i-2: NO_BACKUP: x; ks/d on (none): NO_HEALTHY_REPLICA: y',
+    );
   });
 
   it('keeps a shard whose prune failed among the backed-up ones, with its warning', async () => {

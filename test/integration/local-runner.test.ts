@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeAgentRequest } from '../../core/agent-request.ts';
 import { silentLogger } from '../../core/log.ts';
 import { runLocalCli } from '../../local/main.ts';
-import { LocalStateMachines, type Notice } from '../../local/runner.ts';
+import { type ExecutionEvent, LocalStateMachines, type Notice } from '../../local/runner.ts';
 import { stepbackBin } from '../support/cli.ts';
 import { tempDir } from '../support/root.ts';
 
@@ -137,6 +137,59 @@ function captureIo(cwd: string) {
   };
   return { io, out };
 }
+
+describe('a Backup of more targets than one execution takes', () => {
+  it('runs them in batches of child executions, and fewer in one inline Map', async () => {
+    const batched = new LocalStateMachines({ shardsPerExecution: 2 });
+    const dir = await tempDir('batches');
+    const targets = ['a', 'b', 'c'].map((shard) => ({
+      keyspace: 'ks',
+      shard,
+      host: path.join(dir, shard, 'my.cnf'),
+    }));
+    const entered = (events: ExecutionEvent[]) =>
+      new Set(events.flatMap((e) => (e.type === 'entered' ? [e.state] : [])));
+    const events: ExecutionEvent[] = [];
+    const result = await batched.run(
+      'backup',
+      { targets },
+      {
+        storageUrl,
+        logger: silentLogger,
+        onEvent: (event) => events.push(event),
+      },
+    );
+    // Every shard fails here (no instance), but each ran, in two batches of its own execution.
+    expect(result).toMatchObject({
+      status: 'FAILED',
+      cause: expect.stringMatching(/^3 of 3 shard\(s\) failed: ks\/a on .*ks\/b on .*ks\/c on /),
+    });
+    expect([...entered(events)]).toEqual(
+      expect.arrayContaining([
+        'InBatches',
+        'BackupBatches',
+        'BackupBatch',
+        'SummarizeBatch',
+        'SummarizeBatches',
+      ]),
+    );
+    expect(events.filter((e) => e.type === 'entered' && e.state === 'BackupBatch')).toHaveLength(2);
+    expect(events.filter((e) => e.type === 'entered' && e.state === 'AgentBackup')).toHaveLength(3);
+
+    const inline: ExecutionEvent[] = [];
+    await batched.run(
+      'backup',
+      { targets: targets.slice(0, 2) },
+      {
+        storageUrl,
+        logger: silentLogger,
+        onEvent: (event) => inline.push(event),
+      },
+    );
+    expect([...entered(inline)]).toContain('BackupShards');
+    expect([...entered(inline)]).not.toContain('BackupBatches');
+  });
+});
 
 describe('stepback-local', () => {
   it('fails a Backup within 30 s with AGENT_COMMAND_FAILED and the shell’s error when the agent is missing', async () => {
