@@ -24,8 +24,14 @@ export interface MachineParts {
   readonly hostTag: { readonly key: string; readonly value: string };
 }
 
-/** A command not picked up by the host's SSM agent in this long ends Undeliverable or TimedOut (failure path). */
-export const COMMAND_DELIVERY_TIMEOUT_SECONDS = 600;
+/**
+ * SendCommand's TimeoutSeconds: a command the host's SSM agent has not picked up by then ends
+ * DeliveryTimedOut, which the failure path reports. Shorter than the heartbeat timeout, so an
+ * offline host fails with that status rather than a bare heartbeat timeout (SSM's minimum is 30).
+ */
+export function commandDeliveryTimeoutSeconds(heartbeatSeconds: number): number {
+  return Math.max(30, heartbeatSeconds - 60);
+}
 
 /** AWS throttling and transient errors, retried with backoff wherever they can occur. */
 const THROTTLED_LAMBDA = ['Lambda.TooManyRequestsException'];
@@ -96,7 +102,7 @@ export function agentTask(
         CloudWatchLogGroupName: parts.agentLogGroup.logGroupName,
       },
       // Delivery only: a host that never picks the command up fails through the failure path.
-      TimeoutSeconds: COMMAND_DELIVERY_TIMEOUT_SECONDS,
+      TimeoutSeconds: commandDeliveryTimeoutSeconds(parts.heartbeatSeconds),
     },
     iamResources: [parts.documentArn],
     additionalIamStatements: [

@@ -8,7 +8,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvironmentConfig } from '../../cdk/config.ts';
 import { ACKNOWLEDGMENTS } from '../../cdk/nag.ts';
 import { StepbackStack } from '../../cdk/stack.ts';
-import { COMMAND_DELIVERY_TIMEOUT_SECONDS } from '../../cdk/state-machines/common.ts';
 import {
   encodeAgentRequest,
   REQUEST_B64_PATTERN,
@@ -339,11 +338,12 @@ describe('the failure path of agent commands', () => {
     expect(fail.Resource).toHaveLength(4);
   });
 
-  it('gives SendCommand a delivery timeout', () => {
+  it('gives SendCommand a delivery timeout shorter than the heartbeat timeout', () => {
     for (const definition of Object.values(definitions)) {
       for (const [, state] of allStates(definition)) {
         if (state.Resource !== 'arn:aws:states:::aws-sdk:ssm:sendCommand.waitForTaskToken') continue;
-        expect((state.Parameters as any).TimeoutSeconds).toBe(COMMAND_DELIVERY_TIMEOUT_SECONDS);
+        expect((state.Parameters as any).TimeoutSeconds).toBe(240);
+        expect(state.HeartbeatSeconds).toBe(300);
       }
     }
   });
