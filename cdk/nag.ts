@@ -1,6 +1,5 @@
-import { type Stack, Token, Validations } from 'aws-cdk-lib';
+import { type Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import type { EnvironmentConfig } from './config.ts';
 
 /** One accepted AwsSolutions finding and why. */
 export interface Acknowledgment {
@@ -42,41 +41,7 @@ export const ACKNOWLEDGMENTS: readonly Acknowledgment[] = [
     id: 'AwsSolutions::AwsSolutions-IAM5[Action::s3:DeleteObject*]',
     reason: 'prune-backups removes backups that retention no longer keeps, under the backup prefix only.',
   },
-  {
-    id: 'AwsSolutions::AwsSolutions-IAM5[Resource::<BackupsBucket2936A3AA.Arn>/backups/*]',
-    reason: 'Backup objects are named per shard and time; access is limited to the backup prefix.',
-  },
-  ...[
-    'ValidateInput5BC12B16',
-    'ResolveTargets4AD1D93D',
-    'ListBackups42003C7F',
-    'ChooseBackup1B6643E9',
-    'ValidateManifest7B119149',
-    'PruneBackupsB9E3CBC6',
-    'SummarizeShards567610A1',
-    'RebuildVschema800CB899',
-    'NotifyE13C3CB5',
-  ].map((logicalId) => ({
-    id: `AwsSolutions::AwsSolutions-IAM5[Resource::<Functions${logicalId}.Arn>:*]`,
-    reason: 'Step Functions invokes the function and its versions; CDK grants the function ARN with :*.',
-  })),
 ];
-
-/** Findings that depend on the environment's settings. */
-export function environmentAcknowledgments(stack: Stack, config: EnvironmentConfig): Acknowledgment[] {
-  if (!config.topology) return [];
-  const prefix = config.topology.slice('ssm:'.length).replace(/\/+$/, '').replace(/^\//, '');
-  // cdk-nag names the resource as synthesized: a stack with an explicit env has them resolved.
-  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
-  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
-  return [
-    {
-      id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:${region}:${account}:parameter/${prefix}/*]`,
-      reason:
-        'The topology store is one parameter per cell, keyspace and shard under the environment prefix; resolve-targets and rebuild-vschema read (and rebuild-vschema writes) only under it.',
-    },
-  ];
-}
 
 /** The constructs whose own wildcard findings are accepted, each on that construct alone. */
 export interface AcknowledgedConstructs {
@@ -96,6 +61,15 @@ export interface AcknowledgedConstructs {
   readonly account: string;
   /** The DB hosts' policy: logs:DescribeLogGroups takes no resource. */
   readonly hostPolicy: IConstruct;
+  /** The backup bucket's logical id and the prefix backups live under. */
+  readonly bucketLogicalId: string;
+  readonly storagePrefix: string;
+  /** Functions that read or delete backups, by the grants on the prefix. */
+  readonly backupReaders: readonly IConstruct[];
+  /** The logical ids of the functions the state machines invoke (granted with `:*`). */
+  readonly invokedFunctionLogicalIds: readonly string[];
+  /** The topology prefix (`ssm:/stepback/prod`) and the functions that read or write it. */
+  readonly topology?: { readonly url: string; readonly functions: readonly IConstruct[] };
   /** EventBridge's dead-letter queue. */
   readonly deadLetterQueue: IConstruct;
 }
@@ -164,6 +138,24 @@ export function constructAcknowledgments(
           'logs:DescribeLogGroups takes no resource; the SSM agent calls it before it streams Run Command output to the agent log group.',
       },
     },
+    ...[...constructs.backupReaders, constructs.hostPolicy].map((scope) => ({
+      scope,
+      acknowledgment: {
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${constructs.bucketLogicalId}.Arn>/${constructs.storagePrefix}/*]`,
+        reason: 'Backup objects are named per shard and time; access is limited to the backup prefix.',
+      },
+    })),
+    ...constructs.stateMachines.flatMap((scope) =>
+      constructs.invokedFunctionLogicalIds.map((logicalId) => ({
+        scope,
+        acknowledgment: {
+          id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+          reason:
+            'Step Functions invokes the function and its versions; CDK grants the function ARN with :*.',
+        },
+      })),
+    ),
+    ...topologyAcknowledgments(constructs),
     {
       scope: constructs.deadLetterQueue,
       acknowledgment: {
@@ -175,14 +167,22 @@ export function constructAcknowledgments(
   ];
 }
 
-export function acknowledgeFindings(
-  stack: Stack,
-  config: EnvironmentConfig,
-  constructs: AcknowledgedConstructs,
-): void {
-  for (const acknowledgment of [...ACKNOWLEDGMENTS, ...environmentAcknowledgments(stack, config)]) {
-    Validations.of(stack).acknowledge(acknowledgment);
-  }
+/** The topology store's parameters, on the functions that use them. */
+function topologyAcknowledgments(constructs: AcknowledgedConstructs) {
+  if (!constructs.topology) return [];
+  const prefix = constructs.topology.url.slice('ssm:'.length).replace(/\/+$/, '').replace(/^\//, '');
+  return constructs.topology.functions.map((scope) => ({
+    scope,
+    acknowledgment: {
+      id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:${constructs.region}:${constructs.account}:parameter/${prefix}/*]`,
+      reason:
+        'The topology store is one parameter per cell, keyspace and shard under the environment prefix; resolve-targets and rebuild-vschema read (and rebuild-vschema writes) only under it.',
+    },
+  }));
+}
+
+export function acknowledgeFindings(stack: Stack, constructs: AcknowledgedConstructs): void {
+  for (const acknowledgment of ACKNOWLEDGMENTS) Validations.of(stack).acknowledge(acknowledgment);
   for (const { scope, acknowledgment } of constructAcknowledgments(constructs)) {
     Validations.of(scope).acknowledge(acknowledgment);
   }

@@ -7,14 +7,14 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import type { Construct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 import { COMMAND_INVOCATION_STATUS_CHANGE, FAILED_COMMAND_STATUSES } from '../functions/command-statuses.ts';
 import type { DeploymentDefaults } from '../functions/environment.ts';
 import { AgentDocument } from './agent-document.ts';
 import { ExecutionAlarms } from './alarms.ts';
 import { BackupBucket } from './bucket.ts';
 import type { EnvironmentConfig } from './config.ts';
-import { StepbackFunctions } from './functions.ts';
+import { FUNCTION_NAMES, StepbackFunctions } from './functions.ts';
 import { DbHostPolicy } from './host-policy.ts';
 import { acknowledgeFindings } from './nag.ts';
 import { BackupBatchStateMachine, BackupStateMachine } from './state-machines/backup.ts';
@@ -249,18 +249,35 @@ export class StepbackStack extends Stack {
     for (const [name, machine] of Object.entries(machines)) {
       new CfnOutput(this, `${name}StateMachineArn`, { value: machine.stateMachineArn });
     }
-    acknowledgeFindings(this, config, {
+    const logicalId = (construct: IConstruct) => this.getLogicalId(construct.node.defaultChild as CfnElement);
+    acknowledgeFindings(this, {
       functions: Object.values(functions),
       commandFailed,
       stateMachines: agentMachines,
       publishers: Object.values(machines),
       backupMachine: this.backup.stateMachine,
-      backupBatchLogicalId: this.getLogicalId(backupBatch.stateMachine.node.defaultChild as CfnElement),
+      backupBatchLogicalId: logicalId(backupBatch.stateMachine),
       // cdk-nag names them as synthesized: resolved when the stack has an explicit env.
       region: Token.isUnresolved(this.region) ? '<AWS::Region>' : this.region,
       account: Token.isUnresolved(this.account) ? '<AWS::AccountId>' : this.account,
       hostPolicy: hostPolicy.policy,
       deadLetterQueue: deadLetters,
+      bucketLogicalId: logicalId(bucket),
+      storagePrefix: config.storagePrefix,
+      backupReaders: (['list-backups', 'choose-backup', 'validate-manifest', 'prune-backups'] as const).map(
+        (name) => functions[name],
+      ),
+      invokedFunctionLogicalIds: FUNCTION_NAMES.filter((name) => name !== 'command-failed').map((name) =>
+        logicalId(functions[name]),
+      ),
+      ...(config.topology
+        ? {
+            topology: {
+              url: config.topology,
+              functions: [functions['resolve-targets'], functions['rebuild-vschema']],
+            },
+          }
+        : {}),
     });
   }
 }
