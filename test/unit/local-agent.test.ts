@@ -21,11 +21,15 @@ import { tempDir } from '../support/root.ts';
 let dir: string;
 
 /** The agent document as the stack deploys it, running `agent` (a stand-in for stepback). */
-function agentDocument(agent: string, timeoutSeconds = 3600): CommandDocumentContent {
+function agentDocument(
+  agent: string,
+  timeoutSeconds = 3600,
+  environmentFile = path.join(dir, 'agent.env'),
+): CommandDocumentContent {
   const stack = new Stack(new App(), 'Documents', { env: { account: '000000000000', region: 'us-east-1' } });
   const { document } = new AgentDocument(stack, 'Agent', {
     command: agent,
-    environmentFile: path.join(dir, 'agent.env'),
+    environmentFile,
     timeoutSeconds,
   });
   return resolveIntrinsics(stack.resolve(document.content), { Resources: {} }) as CommandDocumentContent;
@@ -136,11 +140,12 @@ describe('an agent task on this machine', () => {
   /** A task on `agent`, with the failure path wired as the stack wires it. */
   async function task(
     agent: string,
-    options: { heartbeatSeconds?: number; onProgress?: (p: Progress) => void } = {},
+    options: { heartbeatSeconds?: number; onProgress?: (p: Progress) => void; environmentFile?: string } = {},
   ) {
+    const { environmentFile, ...taskOptions } = options;
     const tasks = new LocalTasks();
     const service: LocalRunCommand = new LocalRunCommand({
-      documents: { doc: agentDocument(agent) },
+      documents: { doc: agentDocument(agent, 3600, environmentFile) },
       env: process.env,
       region: 'us-east-1',
       callbackFd: 3,
@@ -160,7 +165,7 @@ describe('an agent task on this machine', () => {
       runCommand: service,
       tasks,
       logger: silentLogger,
-      ...options,
+      ...taskOptions,
     });
   }
 
@@ -196,6 +201,19 @@ describe('an agent task on this machine', () => {
       message: expect.stringMatching(
         /ended Failed without the agent reporting\nstderr:\n.*no-such-stepback.*not found/s,
       ),
+    });
+  });
+
+  it('fails a command whose agent.env does not parse with AGENT_COMMAND_FAILED and the shell’s error', async () => {
+    const agent = await standIn(
+      'agent-unreached',
+      `echo '{"callback":"success","output":{}}' >&$STEPBACK_CALLBACK_FD`,
+    );
+    const environmentFile = path.join(dir, 'broken.env');
+    await fs.writeFile(environmentFile, 'PASSWORD="unterminated\n');
+    await expect(task(agent, { environmentFile })).rejects.toMatchObject({
+      name: 'AGENT_COMMAND_FAILED',
+      message: expect.stringMatching(/ended Failed without the agent reporting\nstderr:\n.*broken\.env/s),
     });
   });
 
