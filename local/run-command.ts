@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { RE2JS } from 're2js';
@@ -133,8 +132,8 @@ export interface LocalRunCommandOptions {
   onStatusChange: (event: CommandStatusEvent) => void;
   /** The working directory the agent runs scripts in. Default "/" (the agent's, under systemd). */
   workingDirectory?: string;
-  /** Where the agent writes `_script.sh` (its orchestration directory). Default: a temp directory. */
-  orchestrationRoot?: string;
+  /** Where the agent writes `_script.sh` (its orchestration directory); each command's is removed at its end. */
+  orchestrationRoot: string;
   /** The fd the script inherits for the local callback channel. */
   callbackFd?: number;
 }
@@ -265,7 +264,7 @@ export class LocalRunCommand {
       }
     }
     const lines = step.inputs.runCommand.map((line) => substituteParameters(line, inline));
-    const root = this.#options.orchestrationRoot ?? path.join(os.tmpdir(), 'stepback-ssm');
+    const root = this.#options.orchestrationRoot;
     const orchestration = path.join(root, commandId, step.name);
     await fs.mkdir(orchestration, { recursive: true, mode: 0o700 });
     const script = path.join(orchestration, '_script.sh');

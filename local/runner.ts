@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
 import type { Progress } from '../agent/report/reporter.ts';
@@ -125,7 +127,7 @@ export class LocalStateMachines {
   }
 
   /** Local handlers for every Task state of `name`, by state name. */
-  handlers(name: MachineName, options: LocalRunOptions) {
+  handlers(name: MachineName, options: LocalRunOptions, orchestrationRoot: string) {
     const settings: FunctionSettings = {
       storageUrl: options.storageUrl,
       topologyUrl: options.topologyUrl,
@@ -142,6 +144,7 @@ export class LocalStateMachines {
       env: { ...env, PATH: [path.dirname(process.execPath), env.PATH].filter(Boolean).join(path.delimiter) },
       region: LOCAL_REGION,
       callbackFd: 3,
+      orchestrationRoot,
       // EventBridge: each status change to the functions whose rule matches it.
       onStatusChange: (event) => {
         for (const route of this.#routes) {
@@ -241,8 +244,11 @@ export class LocalStateMachines {
       if (state.Resource === SEND_COMMAND) retryIntervalOverrides[stateName] = options.busyRetryMs ?? 1000;
     }
     const executionName = randomUUID();
+    // Where the SSM agent writes the scripts of this execution's commands; removed at its end.
+    const orchestrationRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'stepback-ssm-'));
+    const handlers = this.handlers(name, options, orchestrationRoot);
     const execution = this.#machine(name).run(input as never, {
-      overrides: { taskResourceLocalHandlers: this.handlers(name, options) as never, retryIntervalOverrides },
+      overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides },
       context: {
         Execution: {
           Id: `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:${name}:${executionName}`,
@@ -268,6 +274,7 @@ export class LocalStateMachines {
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
       await forwarded;
+      await fs.rm(orchestrationRoot, { recursive: true, force: true });
     }
   }
 }
