@@ -1,6 +1,7 @@
 // Runs a TypeScript entry module of this project. Node 22.18+ strips types itself; an older Node
 // re-runs the calling script under the Node 22 the project installs as a dependency (npm `node`).
 import { spawn } from 'node:child_process';
+import { fstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -28,8 +29,11 @@ export async function launch(entry, name) {
     );
     process.exit(1);
   }
+  // Descriptors past stderr are passed on too: `stepback run --callback-fd 3` reports on fd 3.
+  const stdio = ['inherit', 'inherit', 'inherit'];
+  for (let fd = 3; fd < 10 && isOpen(fd); fd++) stdio.push('inherit');
   const child = spawn(node, [...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
+    stdio,
     env: { ...process.env, STEPBACK_RELAUNCHED: '1' },
   });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
@@ -37,4 +41,13 @@ export async function launch(entry, name) {
     if (signal) process.kill(process.pid, signal);
     else process.exit(code ?? 1);
   });
+}
+
+function isOpen(fd) {
+  try {
+    fstatSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
 }

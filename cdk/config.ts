@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { BackupDir } from '../core/paths.ts';
+import { SystemdService } from '../core/systemd.ts';
+import type { DeploymentDefaults } from '../functions/environment.ts';
 
 /**
  * One deployment environment, read from `cdk.json` → `context.environments.<name>`. Validated at
@@ -7,6 +9,12 @@ import { BackupDir } from '../core/paths.ts';
  */
 
 const Identifier = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be letters, digits, "_", "." or "-"');
+
+const TagKey = z
+  .string()
+  .regex(/^[A-Za-z0-9 _.:/=+@-]{1,128}$/, 'must be an EC2 tag key')
+  .refine((key) => !key.startsWith('aws:'), 'must not start with "aws:"');
+const TagValue = z.string().regex(/^[A-Za-z0-9 _.:/=+@-]{0,256}$/, 'must be an EC2 tag value');
 
 /** A shard backed up on a named host, for fleets without a topology store. */
 export const ExplicitTarget = z.object({
@@ -16,6 +24,8 @@ export const ExplicitTarget = z.object({
   host: z.string().min(1).max(4096),
   /** The host's my.cnf; default: `agent.defaultsFile`. */
   defaultsFile: z.string().min(1).max(4096).optional(),
+  /** mysqld's systemd unit on the host; default: `agent.systemdService`. */
+  systemdService: SystemdService.optional(),
 });
 export type ExplicitTarget = z.infer<typeof ExplicitTarget>;
 
@@ -49,6 +59,11 @@ export const EnvironmentConfig = z
       concurrency: z.number().int().min(1).max(64).default(4),
       /** Shards backed up at once. */
       maxParallelShards: z.number().int().min(1).max(40).default(4),
+      /**
+       * More targets than this run in batches of this size, each a child execution (an execution
+       * keeps at most 25,000 events, about 19 per shard, and 256 KB of state).
+       */
+      shardsPerExecution: z.number().int().min(1).max(1000).default(400),
     }),
     retention: Retention,
     alarms: z
@@ -92,12 +107,24 @@ export const EnvironmentConfig = z
         defaultsFile: z.string().min(1).default('/etc/mysql/my.cnf'),
         /** The state machine gives up on a host that is silent this long (the agent beats every 30 s). */
         heartbeatSeconds: z.number().int().min(90).max(3600).default(300),
-        /** The longest one agent operation may take. */
+        /** The longest one agent operation may take; aws:runShellScript stops a script at 48 hours. */
         timeoutHours: z
           .number()
           .min(1)
-          .max(24 * 7)
+          .max(48, 'must be at most 48 (aws:runShellScript stops at 48 hours)')
           .default(24),
+        /**
+         * The instance tag that marks stepback's DB hosts: the state machines may send the agent
+         * document only to instances that carry it.
+         */
+        hostTag: z
+          .strictObject({ key: TagKey, value: TagValue })
+          .default({ key: 'stepback:db-host', value: 'true' }),
+        /**
+         * The systemd unit of mysqld on hosts whose topology record or target names none; the agent
+         * then stops and starts mysqld through systemctl. Default: the agent runs mysqld itself.
+         */
+        systemdService: SystemdService.optional(),
       })
       .default({
         command: '/usr/local/bin/stepback',
@@ -105,6 +132,7 @@ export const EnvironmentConfig = z
         defaultsFile: '/etc/mysql/my.cnf',
         heartbeatSeconds: 300,
         timeoutHours: 24,
+        hostTag: { key: 'stepback:db-host', value: 'true' },
       }),
   })
   .strict()
@@ -175,4 +203,19 @@ export function selectEnvironment(
     throw new ConfigError(`environment "${name}" is not in cdk.json (known: ${known.join(', ')})`);
   }
   return { name, config: parseEnvironmentConfig(name, (environments as Record<string, unknown>)[name]) };
+}
+
+/** What the Lambdas fill in where an input leaves it out, from an environment's settings. */
+export function deploymentDefaults(config: EnvironmentConfig): DeploymentDefaults {
+  return {
+    defaultsFile: config.agent.defaultsFile,
+    ...(config.agent.systemdService ? { systemdService: config.agent.systemdService } : {}),
+    retention: config.retention,
+    backup: {
+      engine: config.backup.engine,
+      compression: config.backup.compression,
+      concurrency: config.backup.concurrency,
+      shardsPerExecution: config.backup.shardsPerExecution,
+    },
+  };
 }

@@ -5,22 +5,11 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { FUNCTION_NAMES, type FunctionName } from '../functions/index.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Every Lambda the state machines call; the entry is `functions/<name>.ts`. */
-export const FUNCTION_NAMES = [
-  'validate-input',
-  'resolve-targets',
-  'list-backups',
-  'choose-backup',
-  'validate-manifest',
-  'prune-backups',
-  'summarize-shards',
-  'rebuild-vschema',
-  'notify',
-] as const;
-export type FunctionName = (typeof FUNCTION_NAMES)[number];
+export { FUNCTION_NAMES, type FunctionName };
 
 export interface StepbackFunctionsProps {
   /** Environment every function gets (storage URL, deployment defaults). */

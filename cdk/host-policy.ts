@@ -8,6 +8,10 @@ export interface DbHostPolicyProps {
   /** The agent reads and writes only under this prefix. */
   readonly prefix: string;
   readonly key: kms.IKey;
+  /** The state machines whose tasks the agent reports to. */
+  readonly stateMachineArns: string[];
+  /** The Run Command output log group. */
+  readonly logGroupArn: string;
 }
 
 /**
@@ -38,9 +42,26 @@ export class DbHostPolicy extends Construct {
         }),
         new iam.PolicyStatement({
           sid: 'TaskCallbacks',
-          // These actions take no resource: the task token is the authorisation.
+          // The token authorises the task; the resource limits it to this stack's machines.
           actions: ['states:SendTaskHeartbeat', 'states:SendTaskSuccess', 'states:SendTaskFailure'],
+          resources: props.stateMachineArns,
+        }),
+        new iam.PolicyStatement({
+          sid: 'AgentOutputGroup',
+          // The SSM agent looks the group up before it streams Run Command output to it.
+          actions: ['logs:DescribeLogGroups'],
           resources: ['*'],
+        }),
+        new iam.PolicyStatement({
+          sid: 'AgentOutput',
+          actions: [
+            'logs:CreateLogGroup',
+            'logs:CreateLogStream',
+            'logs:DescribeLogStreams',
+            'logs:PutLogEvents',
+          ],
+          // The group's ARN ends in :*, which covers its streams.
+          resources: [props.logGroupArn],
         }),
         new iam.PolicyStatement({
           sid: 'BucketKey',

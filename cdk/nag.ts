@@ -1,5 +1,5 @@
-import { type Stack, Token, Validations } from 'aws-cdk-lib';
-import type { EnvironmentConfig } from './config.ts';
+import { type Stack, Validations } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
 
 /** One accepted AwsSolutions finding and why. */
 export interface Acknowledgment {
@@ -26,11 +26,6 @@ export const ACKNOWLEDGMENTS: readonly Acknowledgment[] = [
     reason: 'AWSLambdaBasicExecutionRole only lets a function write its own log streams.',
   },
   {
-    id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
-    reason:
-      'Only actions without resource-level permissions: X-Ray trace segments (functions, state machines), CloudWatch Logs delivery setup (state machines), and the Step Functions task callbacks (DB hosts), which the task token authorises.',
-  },
-  {
     id: 'AwsSolutions::AwsSolutions-IAM5[Action::s3:GetObject*]',
     reason: 'Read access granted by grantRead, limited to the backup prefix of the bucket.',
   },
@@ -46,49 +41,149 @@ export const ACKNOWLEDGMENTS: readonly Acknowledgment[] = [
     id: 'AwsSolutions::AwsSolutions-IAM5[Action::s3:DeleteObject*]',
     reason: 'prune-backups removes backups that retention no longer keeps, under the backup prefix only.',
   },
-  {
-    id: 'AwsSolutions::AwsSolutions-IAM5[Resource::<BackupsBucket2936A3AA.Arn>/backups/*]',
-    reason: 'Backup objects are named per shard and time; access is limited to the backup prefix.',
-  },
-  {
-    id: 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
-    reason:
-      'The DB host of each run comes from the execution input (or the topology store); the SSM document is the only one the state machines may send.',
-  },
-  ...[
-    'ValidateInput5BC12B16',
-    'ResolveTargets4AD1D93D',
-    'ListBackups42003C7F',
-    'ChooseBackup1B6643E9',
-    'ValidateManifest7B119149',
-    'PruneBackupsB9E3CBC6',
-    'SummarizeShards567610A1',
-    'RebuildVschema800CB899',
-    'NotifyE13C3CB5',
-  ].map((logicalId) => ({
-    id: `AwsSolutions::AwsSolutions-IAM5[Resource::<Functions${logicalId}.Arn>:*]`,
-    reason: 'Step Functions invokes the function and its versions; CDK grants the function ARN with :*.',
-  })),
 ];
 
-/** Findings that depend on the environment's settings. */
-export function environmentAcknowledgments(stack: Stack, config: EnvironmentConfig): Acknowledgment[] {
-  if (!config.topology) return [];
-  const prefix = config.topology.slice('ssm:'.length).replace(/\/+$/, '').replace(/^\//, '');
-  // cdk-nag names the resource as synthesized: a stack with an explicit env has them resolved.
-  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
-  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+/** The constructs whose own wildcard findings are accepted, each on that construct alone. */
+export interface AcknowledgedConstructs {
+  /** Lambdas: X-Ray trace segments take no resource. */
+  readonly functions: readonly IConstruct[];
+  /** The failure-path Lambda: ListCommands and GetCommandInvocation take no resource. */
+  readonly commandFailed: IConstruct;
+  /** State machines that run agent tasks: X-Ray, log delivery set-up, the DB hosts by tag. */
+  readonly stateMachines: readonly IConstruct[];
+  /** State machines that publish to the alarm topic: the stack key's data keys. */
+  readonly publishers: readonly IConstruct[];
+  /** The Backup machine: it runs and watches its batch executions. */
+  readonly backupMachine: IConstruct;
+  /** The batch machine's logical id, as the Backup machine's execution ARN pattern names it. */
+  readonly backupBatchLogicalId: string;
+  readonly region: string;
+  readonly account: string;
+  /** The DB hosts' policy: logs:DescribeLogGroups takes no resource. */
+  readonly hostPolicy: IConstruct;
+  /** The backup bucket's logical id and the prefix backups live under. */
+  readonly bucketLogicalId: string;
+  readonly storagePrefix: string;
+  /** Functions that read or delete backups, by the grants on the prefix. */
+  readonly backupReaders: readonly IConstruct[];
+  /** The logical ids of the functions the state machines invoke (granted with `:*`). */
+  readonly invokedFunctionLogicalIds: readonly string[];
+  /** The topology prefix (`ssm:/stepback/prod`) and the functions that read or write it. */
+  readonly topology?: { readonly url: string; readonly functions: readonly IConstruct[] };
+  /** EventBridge's dead-letter queue. */
+  readonly deadLetterQueue: IConstruct;
+}
+
+const WILDCARD = 'AwsSolutions::AwsSolutions-IAM5[Resource::*]';
+
+/** Findings accepted on one construct each, with why. */
+export function constructAcknowledgments(
+  constructs: AcknowledgedConstructs,
+): { scope: IConstruct; acknowledgment: Acknowledgment }[] {
   return [
+    ...constructs.functions.map((scope) => ({
+      scope,
+      acknowledgment: {
+        id: WILDCARD,
+        reason: 'X-Ray PutTraceSegments and PutTelemetryRecords take no resource.',
+      },
+    })),
     {
-      id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:${region}:${account}:parameter/${prefix}/*]`,
-      reason:
-        'The topology store is one parameter per cell, keyspace and shard under the environment prefix; resolve-targets and rebuild-vschema read (and rebuild-vschema writes) only under it.',
+      scope: constructs.commandFailed,
+      acknowledgment: {
+        id: WILDCARD,
+        reason:
+          'ssm:ListCommands and ssm:GetCommandInvocation take no resource; the function only reads the command that failed.',
+      },
+    },
+    ...constructs.stateMachines.flatMap((scope) => [
+      {
+        scope,
+        acknowledgment: {
+          id: WILDCARD,
+          reason:
+            'X-Ray trace segments and CloudWatch Logs delivery set-up (CreateLogDelivery and the like) take no resource.',
+        },
+      },
+      {
+        scope,
+        acknowledgment: {
+          id: 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+          reason:
+            'The DB host of each run comes from the execution input or the topology store; SendCommand is limited to instances with the stepback host tag and to the agent document.',
+        },
+      },
+      {
+        scope,
+        acknowledgment: {
+          id: 'AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+          reason:
+            'Publishing to the alarm topic, encrypted with the stack key, needs a data key of that key only.',
+        },
+      },
+    ]),
+    {
+      scope: constructs.backupMachine,
+      acknowledgment: {
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${constructs.region}:${constructs.account}:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${constructs.backupBatchLogicalId}"}]}]}*]`,
+        reason:
+          'A large Backup starts its batches and watches them (DescribeExecution, StopExecution): the executions of the batch machine only.',
+      },
+    },
+    {
+      scope: constructs.hostPolicy,
+      acknowledgment: {
+        id: WILDCARD,
+        reason:
+          'logs:DescribeLogGroups takes no resource; the SSM agent calls it before it streams Run Command output to the agent log group.',
+      },
+    },
+    ...[...constructs.backupReaders, constructs.hostPolicy].map((scope) => ({
+      scope,
+      acknowledgment: {
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${constructs.bucketLogicalId}.Arn>/${constructs.storagePrefix}/*]`,
+        reason: 'Backup objects are named per shard and time; access is limited to the backup prefix.',
+      },
+    })),
+    ...constructs.stateMachines.flatMap((scope) =>
+      constructs.invokedFunctionLogicalIds.map((logicalId) => ({
+        scope,
+        acknowledgment: {
+          id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+          reason:
+            'Step Functions invokes the function and its versions; CDK grants the function ARN with :*.',
+        },
+      })),
+    ),
+    ...topologyAcknowledgments(constructs),
+    {
+      scope: constructs.deadLetterQueue,
+      acknowledgment: {
+        id: 'AwsSolutions::AwsSolutions-SQS3',
+        reason:
+          'This queue is the dead-letter queue of EventBridge targets (the schedule and the failure path).',
+      },
     },
   ];
 }
 
-export function acknowledgeFindings(stack: Stack, config: EnvironmentConfig): void {
-  for (const acknowledgment of [...ACKNOWLEDGMENTS, ...environmentAcknowledgments(stack, config)]) {
-    Validations.of(stack).acknowledge(acknowledgment);
+/** The topology store's parameters, on the functions that use them. */
+function topologyAcknowledgments(constructs: AcknowledgedConstructs) {
+  if (!constructs.topology) return [];
+  const prefix = constructs.topology.url.slice('ssm:'.length).replace(/\/+$/, '').replace(/^\//, '');
+  return constructs.topology.functions.map((scope) => ({
+    scope,
+    acknowledgment: {
+      id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:${constructs.region}:${constructs.account}:parameter/${prefix}/*]`,
+      reason:
+        'The topology store is one parameter per cell, keyspace and shard under the environment prefix; resolve-targets and rebuild-vschema read (and rebuild-vschema writes) only under it.',
+    },
+  }));
+}
+
+export function acknowledgeFindings(stack: Stack, constructs: AcknowledgedConstructs): void {
+  for (const acknowledgment of ACKNOWLEDGMENTS) Validations.of(stack).acknowledge(acknowledgment);
+  for (const { scope, acknowledgment } of constructAcknowledgments(constructs)) {
+    Validations.of(scope).acknowledge(acknowledgment);
   }
 }

@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { type CfnElement, CfnOutput, Duration, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -6,16 +6,17 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
-import type { Construct } from 'constructs';
-import type { DeploymentDefaults } from '../functions/environment.ts';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct, IConstruct } from 'constructs';
+import { COMMAND_INVOCATION_STATUS_CHANGE, FAILED_COMMAND_STATUSES } from '../functions/command-statuses.ts';
 import { AgentDocument } from './agent-document.ts';
 import { ExecutionAlarms } from './alarms.ts';
 import { BackupBucket } from './bucket.ts';
-import type { EnvironmentConfig } from './config.ts';
-import { StepbackFunctions } from './functions.ts';
+import { deploymentDefaults, type EnvironmentConfig } from './config.ts';
+import { FUNCTION_NAMES, StepbackFunctions } from './functions.ts';
 import { DbHostPolicy } from './host-policy.ts';
 import { acknowledgeFindings } from './nag.ts';
-import { BackupStateMachine } from './state-machines/backup.ts';
+import { BackupBatchStateMachine, BackupStateMachine } from './state-machines/backup.ts';
 import type { MachineParts } from './state-machines/common.ts';
 import { ReshardStateMachine } from './state-machines/reshard.ts';
 import { RestoreStateMachine } from './state-machines/restore.ts';
@@ -85,17 +86,11 @@ export class StepbackStack extends Stack {
     const document = new AgentDocument(this, 'Agent', {
       command: config.agent.command,
       environmentFile: config.agent.environmentFile,
+      // The script may run as long as the task waits for it.
+      timeoutSeconds: config.agent.timeoutHours * 3600,
     });
 
-    const defaults: DeploymentDefaults = {
-      defaultsFile: config.agent.defaultsFile,
-      retention: config.retention,
-      backup: {
-        engine: config.backup.engine,
-        compression: config.backup.compression,
-        concurrency: config.backup.concurrency,
-      },
-    };
+    const defaults = deploymentDefaults(config);
     const { functions } = new StepbackFunctions(this, 'Functions', {
       environment: {
         STEPBACK_STORAGE_URL: `s3://${bucket.bucketName}/${config.storagePrefix}`,
@@ -139,10 +134,16 @@ export class StepbackStack extends Stack {
       heartbeatSeconds: config.agent.heartbeatSeconds,
       timeoutHours: config.agent.timeoutHours,
       logKey: stackKey,
+      hostTag: config.agent.hostTag,
     };
+    const backupBatch = new BackupBatchStateMachine(this, 'BackupBatch', {
+      parts,
+      maxParallelShards: config.backup.maxParallelShards,
+    });
     this.backup = new BackupStateMachine(this, 'Backup', {
       parts,
       maxParallelShards: config.backup.maxParallelShards,
+      batch: backupBatch.stateMachine,
     });
     this.restore = new RestoreStateMachine(this, 'Restore', { parts });
     this.reshard = new ReshardStateMachine(this, 'Reshard', {
@@ -154,6 +155,23 @@ export class StepbackStack extends Stack {
       Restore: this.restore.stateMachine,
       Reshard: this.reshard.stateMachine,
     };
+    // Every machine that runs agent tasks (the batches of a large Backup too).
+    const agentMachines = [...Object.values(machines), backupBatch.stateMachine];
+
+    if (topic instanceof sns.Topic) {
+      // The topic is encrypted with the stack key: publishing needs a data key from it.
+      for (const machine of Object.values(machines)) {
+        stackKey.grant(machine, 'kms:Decrypt', 'kms:GenerateDataKey*');
+      }
+    }
+
+    // Events EventBridge could not deliver after its retries; alarmed on.
+    const deadLetters = new sqs.Queue(this, 'UndeliveredEvents', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    const delivery = { deadLetterQueue: deadLetters, retryAttempts: 8, maxEventAge: Duration.hours(2) };
 
     if (config.backup.schedule) {
       new events.Rule(this, 'BackupSchedule', {
@@ -166,24 +184,53 @@ export class StepbackStack extends Stack {
               ...(config.backup.keyspaces ? { keyspaces: config.backup.keyspaces } : {}),
               retention: config.retention,
             }),
+            ...delivery,
           }),
         ],
       });
     }
-    new ExecutionAlarms(this, 'Alarms', { stateMachines: machines, topic });
+
+    // The failure path: a command that ends badly outside the agent fails its task at once.
+    const commandFailed = functions['command-failed'];
+    new events.Rule(this, 'AgentCommandFailed', {
+      description: `stepback ${props.environmentName}: fail the task of an agent command that ended without reporting`,
+      eventPattern: {
+        source: ['aws.ssm'],
+        detailType: [COMMAND_INVOCATION_STATUS_CHANGE],
+        detail: { 'document-name': [document.documentName], status: [...FAILED_COMMAND_STATUSES] },
+      },
+      targets: [new targets.LambdaFunction(commandFailed, delivery)],
+    });
+    commandFailed.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadCommands',
+        // Neither action takes a resource.
+        actions: ['ssm:ListCommands', 'ssm:GetCommandInvocation'],
+        resources: ['*'],
+      }),
+    );
+    commandFailed.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'FailAgentTasks',
+        actions: ['states:SendTaskFailure'],
+        resources: agentMachines.map((machine) => machine.stateMachineArn),
+      }),
+    );
+
+    new ExecutionAlarms(this, 'Alarms', {
+      stateMachines: machines,
+      topic,
+      ...(config.backup.schedule ? { backup: this.backup.stateMachine } : {}),
+      deadLetterQueue: deadLetters,
+    });
 
     const hostPolicy = new DbHostPolicy(this, 'DbHost', {
       bucket,
       prefix: config.storagePrefix,
       key: bucketKey,
+      stateMachineArns: agentMachines.map((machine) => machine.stateMachineArn),
+      logGroupArn: agentLogGroup.logGroupArn,
     });
-    hostPolicy.policy.addStatements(
-      new iam.PolicyStatement({
-        sid: 'AgentOutput',
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
-        resources: [agentLogGroup.logGroupArn],
-      }),
-    );
 
     new CfnOutput(this, 'BucketName', { value: bucket.bucketName });
     new CfnOutput(this, 'AgentDocumentName', { value: document.documentName });
@@ -191,7 +238,36 @@ export class StepbackStack extends Stack {
     for (const [name, machine] of Object.entries(machines)) {
       new CfnOutput(this, `${name}StateMachineArn`, { value: machine.stateMachineArn });
     }
-    acknowledgeFindings(this, config);
+    const logicalId = (construct: IConstruct) => this.getLogicalId(construct.node.defaultChild as CfnElement);
+    acknowledgeFindings(this, {
+      functions: Object.values(functions),
+      commandFailed,
+      stateMachines: agentMachines,
+      publishers: Object.values(machines),
+      backupMachine: this.backup.stateMachine,
+      backupBatchLogicalId: logicalId(backupBatch.stateMachine),
+      // cdk-nag names them as synthesized: resolved when the stack has an explicit env.
+      region: Token.isUnresolved(this.region) ? '<AWS::Region>' : this.region,
+      account: Token.isUnresolved(this.account) ? '<AWS::AccountId>' : this.account,
+      hostPolicy: hostPolicy.policy,
+      deadLetterQueue: deadLetters,
+      bucketLogicalId: logicalId(bucket),
+      storagePrefix: config.storagePrefix,
+      backupReaders: (['list-backups', 'choose-backup', 'validate-manifest', 'prune-backups'] as const).map(
+        (name) => functions[name],
+      ),
+      invokedFunctionLogicalIds: FUNCTION_NAMES.filter((name) => name !== 'command-failed').map((name) =>
+        logicalId(functions[name]),
+      ),
+      ...(config.topology
+        ? {
+            topology: {
+              url: config.topology,
+              functions: [functions['resolve-targets'], functions['rebuild-vschema']],
+            },
+          }
+        : {}),
+    });
   }
 }
 

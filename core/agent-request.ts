@@ -74,9 +74,15 @@ export function parseAgentRequest(json: unknown): ParsedRequest {
   return { operation, request: parsed.data } as ParsedRequest;
 }
 
-/** SSM parameters are checked against these before the agent runs (the document's allowedPattern). */
-export const REQUEST_B64_PATTERN = '^[A-Za-z0-9+/]{2,65536}={0,2}$';
-export const TASK_TOKEN_PATTERN = '^[A-Za-z0-9+/=_.:-]{1,2048}$';
+/**
+ * SSM parameters are checked against these before the agent runs (the document's allowedPattern).
+ * The SSM agent compiles them with Go's RE2, which refuses a repeat count over 1000: lengths are
+ * bounded by the document's minChars/maxChars (SSM_PARAMETER_MAX_CHARS) instead.
+ */
+export const REQUEST_B64_PATTERN = '^[A-Za-z0-9+/]+={0,2}$';
+export const TASK_TOKEN_PATTERN = '^[A-Za-z0-9+/=_.:-]+$';
+/** Base64 of at most 10,000 characters (States.Base64Encode's limit) of up to 4 UTF-8 bytes; a task token. */
+export const SSM_PARAMETER_MAX_CHARS = { request: 53_336, taskToken: 2048 } as const;
 
 export function encodeAgentRequest(request: AgentRequest): string {
   return Buffer.from(JSON.stringify(request), 'utf8').toString('base64');

@@ -9,11 +9,15 @@ import { UsageError } from '../core/errors.ts';
 export const DeploymentDefaults = z.object({
   /** The my.cnf of a host when neither the input nor the topology names one. */
   defaultsFile: z.string().min(1),
+  /** mysqld's systemd unit when neither the input nor the topology names one; none: the agent runs mysqld. */
+  systemdService: z.string().min(1).optional(),
   retention: z.object({ keepCount: z.number().int().min(1), keepDays: z.number().min(0) }),
   backup: z.object({
     engine: z.enum(['physical']),
     compression: z.enum(['zstd', 'gzip', 'none']),
     concurrency: z.number().int().min(1),
+    /** More targets than this run in batches of this size (child executions). */
+    shardsPerExecution: z.number().int().min(1).default(400),
   }),
 });
 export type DeploymentDefaults = z.infer<typeof DeploymentDefaults>;
@@ -29,6 +33,15 @@ export interface FunctionSettings {
   region: string | undefined;
   /** Locally a host id is the path of the instance's defaults-file (no EC2 instance ids there). */
   hostsAreDefaultsFiles: boolean;
+}
+
+/** `{ systemdService }` for a request: the unit named, else the deployment's; nothing when neither names one. */
+export function systemdServiceFor(
+  settings: FunctionSettings,
+  named?: string | null,
+): { systemdService?: string } {
+  const unit = named ?? settings.defaults.systemdService;
+  return unit ? { systemdService: unit } : {};
 }
 
 /** The my.cnf the agent uses on `host`: the one named, else the host itself locally, else the default. */

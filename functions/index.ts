@@ -1,4 +1,5 @@
 import { chooseBackup } from './choose-backup.ts';
+import { commandFailed } from './command-failed.ts';
 import { listBackups } from './list-backups.ts';
 import { notify } from './notify.ts';
 import { pruneBackups } from './prune-backups.ts';
@@ -9,19 +10,24 @@ import { summarizeShards } from './summarize-shards.ts';
 import { validateInput } from './validate-input.ts';
 import { validateManifest } from './validate-manifest.ts';
 
-/** Every Lambda by its deployed name (the entry file is `functions/<name>.ts`). */
-export const functionDefinitions: Record<string, FunctionDefinition> = Object.fromEntries(
-  [
-    validateInput,
-    resolveTargets,
-    listBackups,
-    chooseBackup,
-    validateManifest,
-    pruneBackups,
-    summarizeShards,
-    rebuildVSchema,
-    notify,
-  ].map((definition) => [definition.name, definition as FunctionDefinition]),
-);
+/** Every Lambda by its deployed name (the entry file is `functions/<name>.ts`): the one list. */
+export const functionDefinitions = {
+  'validate-input': validateInput,
+  'resolve-targets': resolveTargets,
+  'list-backups': listBackups,
+  'choose-backup': chooseBackup,
+  'validate-manifest': validateManifest,
+  'prune-backups': pruneBackups,
+  'summarize-shards': summarizeShards,
+  'rebuild-vschema': rebuildVSchema,
+  notify,
+  'command-failed': commandFailed,
+} satisfies Record<string, FunctionDefinition>;
 
-export const functionNames = Object.keys(functionDefinitions);
+export type FunctionName = keyof typeof functionDefinitions;
+export const FUNCTION_NAMES = Object.keys(functionDefinitions) as FunctionName[];
+
+/** The definition of a deployed function, by the name in its ARN; undefined for another name. */
+export function functionNamed(name: string): FunctionDefinition | undefined {
+  return Object.hasOwn(functionDefinitions, name) ? functionDefinitions[name as FunctionName] : undefined;
+}

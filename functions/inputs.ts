@@ -4,6 +4,7 @@ import { EnvVarName as EnvVar } from '../core/operations/fields.ts';
 import { ReplicationSource } from '../core/operations/restore.ts';
 import { BackupName, quoted, Segment } from '../core/paths.ts';
 import { SNAPSHOT_NAMESPACE } from '../core/storage/layout.ts';
+import { SystemdService } from '../core/systemd.ts';
 
 /**
  * The execution inputs of the three state machines, as an operator types them in the console or
@@ -28,6 +29,8 @@ export const BackupTarget = z.strictObject({
   shard: Segment,
   host: Host,
   defaultsFile: DefaultsFile.optional(),
+  /** mysqld's systemd unit on the host; default: the topology record's, then cdk.json agent.systemdService. */
+  systemdService: SystemdService.optional(),
 });
 export type BackupTarget = z.infer<typeof BackupTarget>;
 
@@ -60,6 +63,7 @@ export const RestoreInput = z
     /** The instance to restore into. */
     host: Host,
     defaultsFile: DefaultsFile.optional(),
+    systemdService: SystemdService.optional(),
     /** A backup name, or "latest" (the default) for the newest complete one. */
     backup: z.union([z.literal('latest'), BackupName]).default('latest'),
     /** The newest complete backup that finished at or before this time (ISO 8601). */
@@ -77,6 +81,7 @@ export type RestoreInput = z.infer<typeof RestoreInput>;
 export const ReshardDestination = z.strictObject({
   host: Host,
   defaultsFile: DefaultsFile.optional(),
+  systemdService: SystemdService.optional(),
   /** The key range this destination serves (key-range mode). */
   keyRange: KeyRangeText.optional(),
   /** The destination database for the diff (`mysql://user@host:port/db`). */
@@ -91,6 +96,7 @@ export const ReshardInput = z
     shard: Segment,
     sourceHost: Host,
     sourceDefaultsFile: DefaultsFile.optional(),
+    sourceSystemdService: SystemdService.optional(),
     /** The source database for the diff. */
     sourceUri: MysqlUri,
     sourcePasswordEnv: EnvVar.optional(),

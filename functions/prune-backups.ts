@@ -26,6 +26,8 @@ export const pruneBackups = defineFunction({
         dryRun: plan.dryRun,
         removed: plan.remove.map((r) => r.name),
         kept: plan.keep.length,
+        /** Set by the state machine when pruning fails; the backup itself stands. */
+        warning: null,
       };
     }),
 });

@@ -4,6 +4,8 @@ import { UsageError } from '../core/errors.ts';
 import { KeyRange } from '../core/keyrange.ts';
 import { KeyRangeText } from '../core/manifest.ts';
 import type { HostRecord, TopologyStore } from '../core/topology/index.ts';
+import { systemdServiceFor } from './environment.ts';
+import { assertRequestFits } from './request-size.ts';
 import { defineFunction, type FunctionContext, lambdaHandler, withTopology } from './runtime.ts';
 
 /**
@@ -17,6 +19,7 @@ const Target = z.object({
   shard: z.string(),
   host: z.string(),
   defaultsFile: z.string(),
+  systemdService: z.string().nullish(),
 });
 
 const BackupPlan = z.object({
@@ -44,6 +47,7 @@ const ReshardPlan = z.object({
       z.object({
         host: z.string(),
         defaultsFile: z.string(),
+        systemdService: z.string().nullish(),
         keyRange: Nullable(KeyRangeText),
         uri: z.string(),
         passwordEnv: Nullable(z.string()),
@@ -118,6 +122,7 @@ export async function topologyTargets(
         shard: shard.shard,
         host: host.id,
         defaultsFile: host.defaultsFile ?? defaultsFile,
+        ...(host.systemdService ? { systemdService: host.systemdService } : {}),
       });
     }
   }
@@ -148,13 +153,21 @@ export async function backupTargets(plan: BackupPlan, context: FunctionContext) 
       storage: plan.storage,
       dir,
       defaultsFile: target.defaultsFile,
+      ...systemdServiceFor(context.settings, target.systemdService),
       engine: plan.backup.engine,
       compression: plan.backup.compression,
       concurrency: plan.backup.concurrency,
     };
+    assertRequestFits('backup', request, { defaultsFile: 'input.targets[].defaultsFile' }, 0);
     return { keyspace: target.keyspace, shard: target.shard, host: target.host, dir, request };
   });
-  return { targets, unresolved: fromTopology.unresolved };
+  // Past one batch, the machine runs batch after batch as child executions.
+  const size = context.settings.defaults.backup.shardsPerExecution;
+  if (targets.length <= size)
+    return { batched: false, targets, batches: [], unresolved: fromTopology.unresolved };
+  const batches: (typeof targets)[] = [];
+  for (let start = 0; start < targets.length; start += size) batches.push(targets.slice(start, start + size));
+  return { batched: true, targets: [], batches, unresolved: fromTopology.unresolved };
 }
 
 /** Whether every key of `inner` falls inside `outer`. */
@@ -166,7 +179,7 @@ function within(inner: KeyRange, outer: KeyRange): boolean {
   return startInside && endInside;
 }
 
-export function reshardDestinations(event: z.infer<typeof ReshardPlan>) {
+export function reshardDestinations(event: z.infer<typeof ReshardPlan>, context: FunctionContext) {
   const { plan, storage } = event;
   return plan.destinations.map((destination) => {
     const range = destination.keyRange === null ? undefined : KeyRange.parse(destination.keyRange);
@@ -185,9 +198,18 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>) {
       operation: 'multirestore',
       storage,
       defaultsFile: destination.defaultsFile,
+      ...systemdServiceFor(context.settings, destination.systemdService),
       sources,
       database: plan.database,
     };
+    assertRequestFits(
+      `multirestore (destination ${destination.host})`,
+      multirestore,
+      {
+        sources: 'the snapshots of the key range (input.maxFileSize or the key ranges)',
+      },
+      0,
+    );
     const diff: AgentRequestFor<'diff'> = {
       operation: 'diff',
       left: plan.source.uri,
@@ -208,7 +230,7 @@ export const resolveTargets = defineFunction({
   event: ResolveTargetsEvent,
   async run(event, context) {
     if (event.machine === 'backup') return backupTargets(event.backup, context);
-    return { destinations: reshardDestinations(event.reshard) };
+    return { destinations: reshardDestinations(event.reshard, context) };
   },
 });
 

@@ -6,12 +6,15 @@ import type { BackupStorage } from '../core/storage/types.ts';
 import { openTopology, type TopologyStore } from '../core/topology/index.ts';
 import { type FunctionSettings, readFunctionSettings } from './environment.ts';
 import { describeIssue } from './inputs.ts';
+import type { RunCommandService } from './run-command.ts';
 
 /** What a function's logic gets besides its event. */
 export interface FunctionContext {
   settings: FunctionSettings;
   logger: Logger;
   now: () => Date;
+  /** SSM Run Command and task callbacks; default: the AWS SDK (the local runner gives its own). */
+  runCommand?: RunCommandService;
 }
 
 /** One Lambda: its name (as deployed and in the local runner), its event schema and its logic. */

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { AgentRequestFor } from '../core/agent-request.ts';
 import { UsageError } from '../core/errors.ts';
-import { defaultsFileFor } from './environment.ts';
+import { defaultsFileFor, systemdServiceFor } from './environment.ts';
 import { BackupInput, describeIssue, machineInputs, ReshardInput, RestoreInput } from './inputs.ts';
+import { assertRequestFits } from './request-size.ts';
 import { defineFunction, type FunctionContext, lambdaHandler } from './runtime.ts';
 
 /**
@@ -47,10 +48,12 @@ export function normalizeRestore(input: RestoreInput, context: FunctionContext) 
     storage: context.settings.storageUrl,
     dir,
     defaultsFile: defaultsFileFor(context.settings, input.host, input.defaultsFile),
+    ...systemdServiceFor(context.settings, input.systemdService),
     deleteBeforeRestore: input.deleteBeforeRestore,
     localMetadata: input.localMetadata ?? null,
     replicateFrom: input.replicateFrom ?? null,
   };
+  assertRequestFits('restore', request, { defaultsFile: 'input.defaultsFile' });
   return {
     storage: context.settings.storageUrl,
     keyspace: input.keyspace,
@@ -80,6 +83,7 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
     storage: context.settings.storageUrl,
     dir,
     defaultsFile: defaultsFileFor(context.settings, input.sourceHost, input.sourceDefaultsFile),
+    ...systemdServiceFor(context.settings, input.sourceSystemdService),
     database: input.database,
     keyColumn: input.keyColumn ?? null,
     keyType: input.keyType ?? null,
@@ -89,6 +93,29 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
     maxFileSize: input.maxFileSize ?? null,
     concurrency: input.concurrency ?? null,
   };
+  assertRequestFits('snapshot', snapshotRequest, {
+    keyRanges: 'input.destinations[].keyRange',
+    defaultsFile: 'input.sourceDefaultsFile',
+  });
+  // Each destination's diff carries the tables and both URIs.
+  input.destinations.forEach((destination, index) => {
+    assertRequestFits(
+      'diff',
+      {
+        operation: 'diff',
+        left: input.sourceUri,
+        right: destination.uri,
+        tables: input.tables ?? null,
+        leftKeyRange: destination.keyRange ?? null,
+        keyColumn: input.keyColumn ?? null,
+        keyType: input.keyType ?? null,
+        leftPasswordEnv: input.sourcePasswordEnv ?? null,
+        rightPasswordEnv: destination.passwordEnv ?? null,
+      },
+      { left: 'input.sourceUri', right: `input.destinations[${index}].uri` },
+      0,
+    );
+  });
   return {
     storage: context.settings.storageUrl,
     keyspace: input.keyspace,
@@ -107,6 +134,7 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
       destinations: input.destinations.map((destination) => ({
         host: destination.host,
         defaultsFile: defaultsFileFor(context.settings, destination.host, destination.defaultsFile),
+        systemdService: destination.systemdService ?? null,
         keyRange: destination.keyRange ?? null,
         uri: destination.uri,
         passwordEnv: destination.passwordEnv ?? null,

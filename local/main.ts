@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { reportCrash } from '../agent/report/console.ts';
+import { ConfigError } from '../cdk/config.ts';
 import { ExitCode, UsageError } from '../core/errors.ts';
 import { createLogger, formatLogRecord } from '../core/log.ts';
 import { absoluteUrl, checkDemoFlags, type DemoFlags, type DemoFlagsGiven } from './demo/flags.ts';
@@ -35,6 +36,7 @@ interface LocalMachineOptions {
   topology?: string;
   json?: boolean;
   verbose?: boolean;
+  agentCommand?: string;
 }
 
 /**
@@ -45,7 +47,7 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
   let exitCode = 0;
   const program = new Command('stepback-local')
     .description(
-      'Run the stepback state machines on this machine: Lambdas in-process, the agent as a child process',
+      'Run the stepback state machines on this machine: Lambdas in-process, the agent through the SSM document as the SSM agent runs it',
     )
     .exitOverride()
     .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
@@ -62,6 +64,10 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
       .option(
         '--topology <url>',
         'topology store for keyspaces and vschema rebuilds: file:///abs/dir or ssm:/prefix',
+      )
+      .option(
+        '--agent-command <path>',
+        'the stepback executable the agent document runs (cdk.json agent.command; default: this project’s bin/stepback.js)',
       )
       .option('--json', 'print the outcome as one JSON line')
       .option('--verbose', 'debug logging')
@@ -90,7 +96,17 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
           exitCode = ExitCode.usage;
           return;
         }
-        const machines = new LocalStateMachines();
+        let machines: LocalStateMachines;
+        try {
+          machines = new LocalStateMachines(
+            options.agentCommand ? { agentCommand: path.resolve(io.cwd, options.agentCommand) } : {},
+          );
+        } catch (error) {
+          if (!(error instanceof ConfigError)) throw error;
+          io.stderr.write(`error: --agent-command: ${error.message}\n`);
+          exitCode = ExitCode.usage;
+          return;
+        }
         const outcome = await machines.run(machine, input, {
           storageUrl: absoluteUrl(options.storage, io.cwd),
           ...(options.topology ? { topologyUrl: absoluteUrl(options.topology, io.cwd) } : {}),

@@ -1,18 +1,28 @@
 import { randomUUID } from 'node:crypto';
-import { StateMachine } from 'aws-local-stepfunctions';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type StateMachineDefinition as AslDefinition, StateMachine } from 'aws-local-stepfunctions';
 import type { Progress } from '../agent/report/reporter.ts';
-import { parseEnvironmentConfig } from '../cdk/config.ts';
+import { deploymentDefaults, parseEnvironmentConfig } from '../cdk/config.ts';
 import type { Logger } from '../core/log.ts';
 import type { DeploymentDefaults, FunctionSettings } from '../functions/environment.ts';
-import { functionDefinitions } from '../functions/index.ts';
-import { invokeFunction } from '../functions/runtime.ts';
-import { runAgentLocally, type SendCommandParameters, taskError } from './agent.ts';
+import { functionNamed } from '../functions/index.ts';
+import { type FunctionContext, invokeFunction } from '../functions/runtime.ts';
+import { LocalTasks, runAgentTask } from './agent.ts';
+import { type CommandDocumentContent, LocalRunCommand, type SendCommandInput } from './run-command.ts';
+import { taskError } from './task-error.ts';
 import {
   allStates,
+  commandDocuments,
+  type EventRoute,
+  eventRoutes,
   LOCAL_ACCOUNT,
   LOCAL_REGION,
-  localConfig,
+  localConfigWith,
   type MachineName,
+  machineOfArn,
+  matchesEventPattern,
   type StateMachineDefinition,
   stateMachineDefinitions,
   synthesizeTemplate,
@@ -64,36 +74,44 @@ export type ExecutionOutcome =
 
 const SEND_COMMAND = 'arn:aws:states:::aws-sdk:ssm:sendCommand.waitForTaskToken';
 const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
+const START_EXECUTION_SYNC = 'arn:aws:states:::states:startExecution.sync:2';
+
+export interface LocalStateMachinesOptions {
+  /** The agent command the document runs (cdk.json `agent.command`); default this project's stepback. */
+  agentCommand?: string;
+  /** cdk.json `backup.shardsPerExecution`: more targets run in batches of child executions. */
+  shardsPerExecution?: number;
+}
 
 /**
- * The deployed state machines, run on this machine: Lambdas in-process, agent tasks as child
- * processes of `stepback run`, SNS notices to a callback.
+ * The deployed state machines, run on this machine: Lambdas in-process, agent tasks through the
+ * synthesized SSM document as the SSM agent runs it, the command failure path as EventBridge routes
+ * it, SNS notices to a callback.
  */
 export class LocalStateMachines {
   readonly definitions: Record<MachineName, StateMachineDefinition>;
+  readonly documents: Record<string, CommandDocumentContent>;
+  readonly #routes: EventRoute[];
   readonly #defaults: DeploymentDefaults;
   readonly #machines = new Map<MachineName, StateMachine>();
 
-  constructor() {
-    const config = parseEnvironmentConfig('local', localConfig);
-    this.definitions = stateMachineDefinitions(synthesizeTemplate(config));
-    this.#defaults = {
-      defaultsFile: config.agent.defaultsFile,
-      retention: config.retention,
-      backup: {
-        engine: config.backup.engine,
-        compression: config.backup.compression,
-        concurrency: config.backup.concurrency,
-      },
-    };
+  constructor(options: LocalStateMachinesOptions = {}) {
+    const config = parseEnvironmentConfig('local', localConfigWith(options));
+    const template = synthesizeTemplate(config);
+    this.definitions = stateMachineDefinitions(template);
+    this.documents = commandDocuments(template) as Record<string, CommandDocumentContent>;
+    this.#routes = eventRoutes(template);
+    this.#defaults = deploymentDefaults(config);
   }
 
   #machine(name: MachineName): StateMachine {
     let machine = this.#machines.get(name);
     if (!machine) {
       // Validated once here; each run skips validation.
-      new StateMachine(this.definitions[name] as never);
-      machine = new StateMachine(this.definitions[name] as never, {
+      // The library's own view of the same JSON (JSON.parse is typed any): no cast of ours.
+      const definition: AslDefinition = JSON.parse(JSON.stringify(this.definitions[name]));
+      new StateMachine(definition);
+      machine = new StateMachine(definition, {
         validationOptions: { noValidate: true },
       });
       this.#machines.set(name, machine);
@@ -102,7 +120,7 @@ export class LocalStateMachines {
   }
 
   /** Local handlers for every Task state of `name`, by state name. */
-  handlers(name: MachineName, options: LocalRunOptions) {
+  handlers(name: MachineName, options: LocalRunOptions, orchestrationRoot: string) {
     const settings: FunctionSettings = {
       storageUrl: options.storageUrl,
       topologyUrl: options.topologyUrl,
@@ -110,30 +128,87 @@ export class LocalStateMachines {
       region: undefined,
       hostsAreDefaultsFiles: true,
     };
-    const context = { settings, logger: options.logger, now: () => new Date() };
+    const tasks = new LocalTasks();
+    const context: FunctionContext = { settings, logger: options.logger, now: () => new Date() };
+    const env = options.env ?? process.env;
+    const runCommand: LocalRunCommand = new LocalRunCommand({
+      documents: this.documents,
+      // The document's `#!/usr/bin/env node` finds the Node that runs this.
+      env: { ...env, PATH: [path.dirname(process.execPath), env.PATH].filter(Boolean).join(path.delimiter) },
+      region: LOCAL_REGION,
+      callbackFd: 3,
+      orchestrationRoot,
+      // EventBridge: each status change to the functions whose rule matches it.
+      onStatusChange: (event) => {
+        for (const route of this.#routes) {
+          if (!matchesEventPattern(route.pattern, event)) continue;
+          for (const functionName of route.functions) {
+            const definition = functionNamed(functionName);
+            if (!definition) continue;
+            invokeFunction(definition, event, {
+              ...context,
+              runCommand: {
+                commandParameters: (id) => runCommand.commandParameters(id),
+                invocationOutput: (id, instance) => runCommand.invocationOutput(id, instance),
+                sendTaskFailure: async (token, error, cause) => tasks.fail(token, error, cause),
+              },
+            }).catch((error: unknown) =>
+              options.logger.error(`${functionName} failed on a command status change`, {
+                error: String(error),
+              }),
+            );
+          }
+        }
+      },
+    });
+    let taskCount = 0;
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [stateName, state] of allStates(this.definitions[name])) {
       if (state.Type !== 'Task') continue;
       const resource = state.Resource ?? '';
       const functionName = /:function:([a-z-]+)$/.exec(resource)?.[1];
       if (functionName) {
-        const definition = functionDefinitions[functionName];
+        const definition = functionNamed(functionName);
         if (!definition) throw new Error(`state ${stateName} calls ${functionName}, which has no handler`);
         handlers[stateName] = (input) => invokeFunction(definition, input, context);
       } else if (resource === SEND_COMMAND) {
         handlers[stateName] = (input) => {
-          const parameters = input as SendCommandParameters;
-          const host = parameters.InstanceIds?.[0] ?? '(none)';
+          const command = input as SendCommandInput;
+          const host = command.InstanceIds?.[0] ?? '(none)';
           const onEvent = options.onEvent;
-          return runAgentLocally(parameters, {
-            env: options.env ?? process.env,
-            logger: options.logger,
-            heartbeatSeconds: state.HeartbeatSeconds,
-            signal: options.signal,
-            ...(onEvent
-              ? { onProgress: (progress) => onEvent({ type: 'progress', state: stateName, host, progress }) }
-              : {}),
-          });
+          // Step Functions gives each task a token of its own; the runner's context has one per execution.
+          const token = `${command.Parameters?.taskToken?.[0] ?? 'local'}-${++taskCount}`;
+          return runAgentTask(
+            { ...command, Parameters: { ...command.Parameters, taskToken: [token] } },
+            {
+              runCommand,
+              tasks,
+              logger: options.logger,
+              heartbeatSeconds: state.HeartbeatSeconds,
+              signal: options.signal,
+              ...(onEvent
+                ? {
+                    onProgress: (progress) => onEvent({ type: 'progress', state: stateName, host, progress }),
+                  }
+                : {}),
+            },
+          );
+        };
+      } else if (resource === START_EXECUTION_SYNC) {
+        // A child execution run to its end, as .sync:2 waits for it (its Output as JSON).
+        handlers[stateName] = async (input) => {
+          const { StateMachineArn, Input } = input as { StateMachineArn?: string; Input?: unknown };
+          const child = machineOfArn(StateMachineArn ?? '');
+          if (!child)
+            throw taskError('States.TaskFailed', `${StateMachineArn} is not a machine of this stack`);
+          const outcome = await this.run(child, Input, options);
+          if (outcome.status === 'FAILED') {
+            throw taskError(
+              'States.TaskFailed',
+              JSON.stringify({ Status: 'FAILED', Error: outcome.error, Cause: outcome.cause }),
+            );
+          }
+          return { Status: 'SUCCEEDED', StateMachineArn, Output: outcome.output };
         };
       } else if (resource === SNS_PUBLISH) {
         handlers[stateName] = async (input) => {
@@ -162,15 +237,27 @@ export class LocalStateMachines {
       if (state.Resource === SEND_COMMAND) retryIntervalOverrides[stateName] = options.busyRetryMs ?? 1000;
     }
     const executionName = randomUUID();
-    const execution = this.#machine(name).run(input as never, {
-      overrides: { taskResourceLocalHandlers: this.handlers(name, options) as never, retryIntervalOverrides },
+    // Where the SSM agent writes the scripts of this execution's commands; removed at its end.
+    const orchestrationRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'stepback-ssm-'));
+    // State data is JSON in Step Functions: the input and every task result go through JSON here too
+    // (JSON.parse is typed any, so the library's JSON types need no cast of ours).
+    const asJson = (value: unknown) => JSON.parse(JSON.stringify(value ?? null));
+    const handlers = Object.fromEntries(
+      Object.entries(this.handlers(name, options, orchestrationRoot)).map(([state, handler]) => [
+        state,
+        async (data: unknown) => asJson(await handler(data)),
+      ]),
+    );
+    const json: Parameters<StateMachine['run']>[0] = asJson(input);
+    const execution = this.#machine(name).run(json, {
+      overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides },
       context: {
         Execution: {
           Id: `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:${name}:${executionName}`,
           Name: executionName,
         },
         Task: { Token: `local-${executionName}` },
-      } as never,
+      },
     });
     const onAbort = () => execution.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -189,6 +276,7 @@ export class LocalStateMachines {
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
       await forwarded;
+      await fs.rm(orchestrationRoot, { recursive: true, force: true });
     }
   }
 }

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import {
   type EnvironmentConfig,
@@ -17,20 +18,56 @@ import { StepbackStack } from '../cdk/stack.ts';
 export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_REGION = 'us-east-1';
 
-/** The environment the local runner synthesizes: no schedule, the default agent settings. */
+/** This project's `stepback` (bin/stepback.js): the agent command of local runs. */
+export const localAgentCommand = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'bin',
+  'stepback.js',
+);
+
+/** The environment the local runner synthesizes: no schedule, this project's agent. */
 export const localConfig: EnvironmentConfigInput = {
   account: LOCAL_ACCOUNT,
   region: LOCAL_REGION,
   backup: {},
   retention: { keepCount: 3, keepDays: 7 },
+  agent: { command: localAgentCommand },
 };
 
-export type MachineName = 'backup' | 'restore' | 'reshard';
+/**
+ * The local environment with another agent command (`stepback-local --agent-command PATH`) or
+ * batch size.
+ */
+export function localConfigWith(
+  options: { agentCommand?: string; shardsPerExecution?: number } = {},
+): EnvironmentConfigInput {
+  return {
+    ...localConfig,
+    backup: {
+      ...localConfig.backup,
+      ...(options.shardsPerExecution ? { shardsPerExecution: options.shardsPerExecution } : {}),
+    },
+    agent: { ...localConfig.agent, ...(options.agentCommand ? { command: options.agentCommand } : {}) },
+  };
+}
+
+/** The machines an operator starts; `backupBatch` runs the batches of a large Backup. */
+export type MachineName = 'backup' | 'restore' | 'reshard' | 'backupBatch';
 const logicalIdPrefix: Record<MachineName, string> = {
   backup: 'BackupStateMachine',
   restore: 'RestoreStateMachine',
   reshard: 'ReshardStateMachine',
+  backupBatch: 'BackupBatchStateMachine',
 };
+
+/** The machine a `local-<logicalId>` state machine ARN names. */
+export function machineOfArn(arn: string): MachineName | undefined {
+  const logicalId = arn.replace(/^local-/, '');
+  return (Object.keys(logicalIdPrefix) as MachineName[]).find((machine) =>
+    new RegExp(`^${logicalIdPrefix[machine]}[0-9A-F]{8}$`).test(logicalId),
+  );
+}
 
 export interface CloudFormationTemplate {
   Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
@@ -127,6 +164,59 @@ export function stateMachineDefinitions(
     if (!result[machine]) throw new Error(`the template has no ${machine} state machine`);
   }
   return result as Record<MachineName, StateMachineDefinition>;
+}
+
+/** The SSM documents of the template by the name the state machines send (`local-<logicalId>`). */
+export function commandDocuments(template: CloudFormationTemplate): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(template.Resources)
+      .filter(([, resource]) => resource.Type === 'AWS::SSM::Document')
+      .map(([logicalId, resource]) => [
+        resolveIntrinsics({ Ref: logicalId }, template) as string,
+        resolveIntrinsics(resource.Properties?.Content, template),
+      ]),
+  );
+}
+
+/** An EventBridge rule of the template with an event pattern, and the functions it targets. */
+export interface EventRoute {
+  pattern: Record<string, unknown>;
+  /** The stepback function names of its Lambda targets. */
+  functions: string[];
+}
+
+export function eventRoutes(template: CloudFormationTemplate): EventRoute[] {
+  return Object.values(template.Resources)
+    .filter((resource) => resource.Type === 'AWS::Events::Rule' && resource.Properties?.EventPattern)
+    .map((resource) => {
+      const properties = resolveIntrinsics(resource.Properties, template) as {
+        EventPattern: Record<string, unknown>;
+        Targets?: { Arn: string }[];
+      };
+      const functions = (properties.Targets ?? []).flatMap(
+        (target) => /:function:([a-z-]+)$/.exec(target.Arn)?.[1] ?? [],
+      );
+      return { pattern: properties.EventPattern, functions };
+    });
+}
+
+/** EventBridge matching for the patterns the stack uses: lists of exact values, nested objects. */
+export function matchesEventPattern(
+  pattern: Record<string, unknown>,
+  event: Record<string, unknown>,
+): boolean {
+  return Object.entries(pattern).every(([key, expected]) => {
+    const actual = event[key];
+    if (Array.isArray(expected)) return expected.includes(actual);
+    if (typeof expected === 'object' && expected !== null) {
+      return (
+        typeof actual === 'object' &&
+        actual !== null &&
+        matchesEventPattern(expected as Record<string, unknown>, actual as Record<string, unknown>)
+      );
+    }
+    return false;
+  });
 }
 
 export interface StateDefinition {

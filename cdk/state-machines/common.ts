@@ -1,4 +1,5 @@
 import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -19,7 +20,22 @@ export interface MachineParts {
   readonly heartbeatSeconds: number;
   readonly timeoutHours: number;
   readonly logKey: kms.IKey;
+  /** SendCommand may only reach instances with this tag (the DB hosts). */
+  readonly hostTag: { readonly key: string; readonly value: string };
 }
+
+/**
+ * SendCommand's TimeoutSeconds: a command the host's SSM agent has not picked up by then ends
+ * DeliveryTimedOut, which the failure path reports. Shorter than the heartbeat timeout, so an
+ * offline host fails with that status rather than a bare heartbeat timeout (SSM's minimum is 30).
+ */
+export function commandDeliveryTimeoutSeconds(heartbeatSeconds: number): number {
+  return Math.max(30, heartbeatSeconds - 60);
+}
+
+/** AWS throttling and transient errors, retried with backoff wherever they can occur. */
+const THROTTLED_LAMBDA = ['Lambda.TooManyRequestsException'];
+const THROTTLED_SSM = ['Ssm.ThrottlingException', 'Ssm.InternalServerErrorException'];
 
 /** Caught errors land here: `{ Error, Cause }`. */
 export const ERROR_PATH = '$.error';
@@ -33,13 +49,21 @@ export function invoke(
   /** Where the result goes; undefined replaces the state (an explicit "$" trips the local runner). */
   resultPath: string | undefined,
 ): tasks.LambdaInvoke {
-  return new tasks.LambdaInvoke(scope, id, {
+  const task = new tasks.LambdaInvoke(scope, id, {
     lambdaFunction: fn,
     payload: sfn.TaskInput.fromObject(payload),
     payloadResponseOnly: true,
     retryOnServiceExceptions: true,
     ...(resultPath === undefined ? {} : { resultPath }),
   });
+  task.addRetry({
+    errors: THROTTLED_LAMBDA,
+    interval: Duration.seconds(2),
+    backoffRate: 2,
+    maxAttempts: 6,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  return task;
 }
 
 export interface AgentTaskOptions {
@@ -77,14 +101,30 @@ export function agentTask(
         CloudWatchOutputEnabled: true,
         CloudWatchLogGroupName: parts.agentLogGroup.logGroupName,
       },
+      // Delivery only: a host that never picks the command up fails through the failure path.
+      TimeoutSeconds: commandDeliveryTimeoutSeconds(parts.heartbeatSeconds),
     },
-    iamResources: [parts.documentArn, `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`],
+    iamResources: [parts.documentArn],
+    additionalIamStatements: [
+      new iam.PolicyStatement({
+        actions: ['ssm:SendCommand'],
+        resources: [`arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`],
+        conditions: { StringEquals: { [`ssm:resourceTag/${parts.hostTag.key}`]: parts.hostTag.value } },
+      }),
+    ],
     heartbeatTimeout: sfn.Timeout.duration(Duration.seconds(parts.heartbeatSeconds)),
     taskTimeout: sfn.Timeout.duration(Duration.hours(parts.timeoutHours)),
     resultPath: options.resultPath,
   });
   // Another stepback operation holds the instance: wait for it rather than fail.
   task.addRetry({ errors: ['INSTANCE_BUSY'], interval: Duration.minutes(1), backoffRate: 2, maxAttempts: 5 });
+  task.addRetry({
+    errors: THROTTLED_SSM,
+    interval: Duration.seconds(2),
+    backoffRate: 2,
+    maxAttempts: 6,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
   return task;
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SystemdService } from '../systemd.ts';
 
 /**
  * The field types the operation requests share. A request arrives as JSON from a state machine
@@ -13,8 +14,8 @@ export function optional<T extends z.ZodType>(schema: T) {
 }
 
 /** A field with a default, used when it is absent or `null`. */
-export function withDefault<T extends z.ZodType>(schema: T, value: z.output<T>) {
-  return z.preprocess(nullToUndefined, schema.default(value as never));
+export function withDefault<T extends z.ZodType>(schema: T, value: z.util.NoUndefined<z.output<T>>) {
+  return z.preprocess(nullToUndefined, schema.default(value));
 }
 
 export const FilePath = z.string().min(1).max(4096);
@@ -29,17 +30,12 @@ export const EnvVarName = z
 /** How many things at once. */
 export const Count = z.number().int().min(1).max(1024);
 
-export const StorageUrl = z
-  .string()
-  .regex(/^(file|s3):\/\/\S+$/, 'must be file:///abs/dir or s3://bucket/prefix');
+/** `file:///abs/dir` or `s3://bucket/prefix`; opening it checks the form and says how to fix one. */
+export const StorageUrl = z.string().min(1).max(4096);
 
 export const HostName = z.string().regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'must be a host name or address');
 
 export const Port = z.number().int().min(1).max(65535);
-
-export const SystemdUnit = z
-  .string()
-  .regex(/^[A-Za-z0-9@._-]{1,256}$/, 'must be a unit name like mariadb or mysql@main');
 
 const sizeUnits: Record<string, number> = {
   '': 1,
@@ -89,7 +85,7 @@ export const InstanceFields = {
   /** The server binary (default: mariadbd or mysqld on PATH). */
   mysqld: optional(FilePath),
   /** Start and stop mysqld through this systemd unit instead of directly. */
-  systemdService: optional(SystemdUnit),
+  systemdService: optional(SystemdService),
 };
 
 export const StorageSchema = z.object(StorageFields);

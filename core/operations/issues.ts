@@ -38,9 +38,8 @@ export function fieldErrorOf(error: z.ZodError, given: unknown, hint?: string): 
   const path = issue?.path ?? [];
   const value = valueAt(given, path);
   const shown = typeof value === 'string' && value.length <= 200 ? `, got ${JSON.stringify(value)}` : '';
-  return new FieldError(
-    path.map(String),
-    `${issue ? ruleOf(issue, value) : 'invalid'}${shown}`,
-    hint ? { hint } : {},
-  );
+  // zod quotes an unknown key whole: cut, so a hostile request cannot make a huge error.
+  const rule = issue ? ruleOf(issue, value) : 'invalid';
+  const detail = rule.length > 300 ? `${rule.slice(0, 300)}…` : rule;
+  return new FieldError(path.map(String), `${detail}${shown}`, hint ? { hint } : {});
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { VerificationError } from '../errors.ts';
 import { isSafeSegment } from '../paths.ts';
+import { SystemdService } from '../systemd.ts';
 
 /**
  * The topology of one environment: its cells, keyspaces, the shards of each keyspace with the hosts
@@ -14,6 +15,8 @@ export interface HostRecord {
   healthy: boolean;
   /** the instance's my.cnf on that host (default /etc/mysql/my.cnf) */
   defaultsFile?: string;
+  /** mysqld's systemd unit on that host (default: the deployment's, or none) */
+  systemdService?: string;
   cell?: string;
 }
 
@@ -64,6 +67,7 @@ export const HostRecordSchema = z.strictObject({
   role: z.enum(['primary', 'replica', 'rdonly']),
   healthy: z.boolean(),
   defaultsFile: DefaultsFile.optional(),
+  systemdService: SystemdService.optional(),
   cell: TopologyName.optional(),
 });
 

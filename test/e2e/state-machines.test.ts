@@ -117,6 +117,8 @@ describe('the Backup state machine', () => {
     expect(entered(events)).toEqual([
       'ValidateInput',
       'ResolveTargets',
+      // One shard: one inline Map, no batches.
+      'InBatches',
       'BackupShards',
       'AgentBackup',
       'ValidateManifest',

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
-import { functionDefinitions } from '../../functions/index.ts';
+import { functionDefinitions, functionNamed } from '../../functions/index.ts';
 import { type FunctionContext, invokeFunction } from '../../functions/runtime.ts';
 import { checkProperty, runs } from '../support/faults.ts';
 import { physicalManifest } from '../support/manifests.ts';
@@ -62,7 +62,7 @@ const validEvents: Record<string, unknown[]> = {
         storage: 'file:///backups',
         targets: [{ keyspace: 'ks', shard: '0', host: 'i-1', defaultsFile: '/etc/my.cnf' }],
         keyspaces: [],
-        backup: { engine: 'physical', compression: 'zstd', concurrency: 4 },
+        backup: { engine: 'physical', compression: 'zstd', concurrency: 4, shardsPerExecution: 400 },
       },
     },
     {
@@ -158,7 +158,7 @@ beforeAll(async () => {
       defaults: {
         defaultsFile: '/etc/mysql/my.cnf',
         retention: { keepCount: 2, keepDays: 3 },
-        backup: { engine: 'physical', compression: 'zstd', concurrency: 4 },
+        backup: { engine: 'physical', compression: 'zstd', concurrency: 4, shardsPerExecution: 400 },
       },
       region: 'us-east-1',
       hostsAreDefaultsFiles: false,
@@ -172,9 +172,7 @@ describe('Lambda events under fuzzing', () => {
   it('runs every valid event without an INTERNAL error', async () => {
     for (const [name, events] of Object.entries(validEvents)) {
       for (const event of events) {
-        const outcome = await invokeFunction(functionDefinitions[name]!, event, context).catch(
-          (e: Error) => e,
-        );
+        const outcome = await invokeFunction(functionNamed(name)!, event, context).catch((e: Error) => e);
         if (outcome instanceof Error)
           expect(outcome.name, `${name}: ${outcome.message}`).not.toBe('INTERNAL');
       }
@@ -184,7 +182,7 @@ describe('Lambda events under fuzzing', () => {
 
   for (const name of Object.keys(validEvents)) {
     it(`${name}: a mutated event fails with USAGE naming the field, or runs`, async () => {
-      const definition = functionDefinitions[name]!;
+      const definition = functionNamed(name)!;
       const arbitrary = fc
         .constantFrom(...validEvents[name]!)
         .chain((event) =>

@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runStepback } from '../support/cli.ts';
+import { runStepback, stepbackBin } from '../support/cli.ts';
 import { physicalManifest } from '../support/manifests.ts';
 import { tempDir } from '../support/root.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
@@ -103,9 +104,7 @@ describe('stepback CLI', () => {
 
     const scheme = await runStepback(['backups', 'list', '--storage', 'ftp://x/y', '--dir', 'a/0']);
     expect(scheme.code).toBe(2);
-    expect(scheme.stderr).toContain(
-      '--storage: must be file:///abs/dir or s3://bucket/prefix, got "ftp://x/y"',
-    );
+    expect(scheme.stderr).toContain('unknown scheme');
   });
 
   it('reports a mistyped flag as unknown, with the flag it resembles, before a required flag it leaves missing', async () => {
@@ -154,6 +153,31 @@ describe('stepback CLI', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`error: cannot list ${notADirectory}/a/0`);
     expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('keeps the callback descriptor when it re-runs itself under Node 22', async () => {
+    const olderNode = `if (!process.env.STEPBACK_RELAUNCHED) Object.defineProperty(process.versions, 'node', { value: '20.0.0' });`;
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        `data:text/javascript,${encodeURIComponent(olderNode)}`,
+        stepbackBin,
+        'run',
+        '--task-token',
+        't0k',
+        '--callback-fd',
+        '3',
+      ],
+      { env: { ...process.env, SSM_request: 'e30=' }, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] },
+    );
+    let callbacks = '';
+    child.stdio[3]?.on('data', (data: Buffer) => {
+      callbacks += data.toString();
+    });
+    const code = await new Promise((resolve) => child.once('close', resolve));
+    expect(code).toBe(2);
+    expect(JSON.parse(callbacks.trim())).toMatchObject({ callback: 'failure', error: 'USAGE' });
   });
 
   it('re-runs itself under the project Node 22 when started by a Node that cannot strip types', async () => {

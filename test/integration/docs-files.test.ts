@@ -61,7 +61,7 @@ function localSettings(flags: Map<string, string>): FunctionSettings {
     defaults: {
       defaultsFile: '/etc/mysql/my.cnf',
       retention: { keepCount: 7, keepDays: 7 },
-      backup: { engine: 'physical', compression: 'zstd', concurrency: 4 },
+      backup: { engine: 'physical', compression: 'zstd', concurrency: 4, shardsPerExecution: 400 },
     },
     region: undefined,
     hostsAreDefaultsFiles: true,

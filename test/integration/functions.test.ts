@@ -6,7 +6,7 @@ import { openStorage } from '../../core/storage/index.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
 import { openTopology } from '../../core/topology/index.ts';
 import type { FunctionSettings } from '../../functions/environment.ts';
-import { functionDefinitions } from '../../functions/index.ts';
+import { functionNamed } from '../../functions/index.ts';
 import { causeMessage } from '../../functions/notify.ts';
 import { chooseBackupHost } from '../../functions/resolve-targets.ts';
 import { type FunctionContext, invokeFunction } from '../../functions/runtime.ts';
@@ -39,7 +39,7 @@ function contextFor(
     defaults: {
       defaultsFile: '/etc/mysql/my.cnf',
       retention: { keepCount: 2, keepDays: 3 },
-      backup: { engine: 'physical', compression: 'zstd', concurrency: 4 },
+      backup: { engine: 'physical', compression: 'zstd', concurrency: 4, shardsPerExecution: 400 },
     },
     region: 'us-east-1',
     hostsAreDefaultsFiles: false,
@@ -48,7 +48,7 @@ function contextFor(
 }
 
 function call(name: string, event: unknown, context: FunctionContext): Promise<any> {
-  return invokeFunction(functionDefinitions[name]!, event, context);
+  return invokeFunction(functionNamed(name)!, event, context);
 }
 
 /** A complete backup of ks/0 with one file, finished at `finishedAt`. */
@@ -260,6 +260,55 @@ describe('validate-input', () => {
     }
   });
 
+  it('refuses a request larger than States.Base64Encode takes, naming the field that made it so', async () => {
+    const localMetadata = Object.fromEntries(
+      Array.from({ length: 20 }, (_, i) => [`key${i}`, 'v'.repeat(1000)]),
+    );
+    await expect(
+      call(
+        'validate-input',
+        { machine: 'restore', input: { keyspace: 'ks', shard: '0', host: 'i-1', localMetadata } },
+        context,
+      ),
+    ).rejects.toMatchObject({
+      name: 'USAGE',
+      message: expect.stringMatching(
+        /^input\.localMetadata: the restore request would be \d+ characters of JSON, .*States\.Base64Encode takes at most 10000/,
+      ),
+    });
+    const tables = Array.from({ length: 400 }, (_, i) => `table_with_a_long_name_${i}`);
+    await expect(
+      call(
+        'validate-input',
+        {
+          machine: 'reshard',
+          input: {
+            keyspace: 'ks',
+            shard: '0',
+            sourceHost: 'i-1',
+            sourceUri: 'mysql://root@h/db',
+            database: 'db',
+            tables,
+            destinations: [{ host: 'i-2', uri: 'mysql://root@h2/db' }],
+          },
+        },
+        context,
+      ),
+    ).rejects.toMatchObject({
+      name: 'USAGE',
+      message: expect.stringMatching(/^input\.tables: the snapshot request/),
+    });
+    // Just under the limit still passes.
+    const fits = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`key${i}`, 'v'.repeat(1000)]));
+    await expect(
+      call(
+        'validate-input',
+        { machine: 'restore', input: { keyspace: 'ks', shard: '0', host: 'i-1', localMetadata: fits } },
+        context,
+      ),
+    ).resolves.toMatchObject({ request: { localMetadata: fits } });
+  });
+
   it('refuses keyspaces when the deployment has no topology store', async () => {
     await expect(
       call('validate-input', { machine: 'backup', input: { keyspaces: ['ks'] } }, context),
@@ -307,6 +356,69 @@ describe('resolve-targets', () => {
     );
   });
 
+  it('splits more targets than one execution takes into batches', async () => {
+    const small = contextFor('s3://bucket/backups');
+    small.settings.defaults.backup.shardsPerExecution = 2;
+    const targets = ['a', 'b', 'c'].map((shard) => ({ keyspace: 'ks', shard, host: `i-${shard}` }));
+    const plan = await call('validate-input', { machine: 'backup', input: { targets } }, small);
+    const resolved = await call('resolve-targets', { machine: 'backup', backup: plan }, small);
+    expect(resolved.batched).toBe(true);
+    expect(resolved.targets).toEqual([]);
+    expect(resolved.batches.map((batch: any[]) => batch.map((t) => t.dir))).toEqual([
+      ['ks/a', 'ks/b'],
+      ['ks/c'],
+    ]);
+    const few = await call(
+      'resolve-targets',
+      { machine: 'backup', backup: { ...plan, targets: plan.targets.slice(0, 2) } },
+      small,
+    );
+    expect(few).toMatchObject({ batched: false, batches: [] });
+    expect(few.targets).toHaveLength(2);
+  });
+
+  it('names the systemd unit from the target, else the deployment default, in each request', async () => {
+    const withUnit = contextFor('s3://bucket/backups');
+    withUnit.settings.defaults.systemdService = 'mariadb';
+    const plan = await call(
+      'validate-input',
+      {
+        machine: 'backup',
+        input: {
+          targets: [
+            { keyspace: 'ks', shard: '-80', host: 'i-1', systemdService: 'mysqld@a.service' },
+            { keyspace: 'ks', shard: '80-', host: 'i-2' },
+          ],
+        },
+      },
+      withUnit,
+    );
+    const resolved = await call('resolve-targets', { machine: 'backup', backup: plan }, withUnit);
+    expect(resolved.targets.map((t: any) => t.request.systemdService)).toEqual([
+      'mysqld@a.service',
+      'mariadb',
+    ]);
+    const restore = await call(
+      'validate-input',
+      {
+        machine: 'restore',
+        input: { keyspace: 'ks', shard: '0', host: 'i-2', systemdService: 'mysql.service' },
+      },
+      withUnit,
+    );
+    expect(restore.request.systemdService).toBe('mysql.service');
+    await expect(
+      call(
+        'validate-input',
+        { machine: 'restore', input: { keyspace: 'ks', shard: '0', host: 'i-2', systemdService: 'a b' } },
+        withUnit,
+      ),
+    ).rejects.toMatchObject({
+      name: 'USAGE',
+      message: expect.stringMatching(/^input\.systemdService: must be a systemd unit name/),
+    });
+  });
+
   it('gives each reshard destination the snapshots inside its key range and a key-range diff', async () => {
     const reshard = await call(
       'validate-input',
@@ -322,7 +434,7 @@ describe('resolve-targets', () => {
           keyColumn: 'keyspace_id',
           keyType: 'uint64',
           destinations: [
-            { host: 'i-a', keyRange: '-80', uri: 'mysql://root@a:3306/shop' },
+            { host: 'i-a', keyRange: '-80', uri: 'mysql://root@a:3306/shop', systemdService: 'mariadb' },
             { host: 'i-b', keyRange: '80-', uri: 'mysql://root@b:3306/shop' },
           ],
         },
@@ -330,6 +442,7 @@ describe('resolve-targets', () => {
       context,
     );
     expect(reshard.snapshotRequest.keyRanges).toEqual(['-80', '80-']);
+    expect(reshard.snapshotRequest).not.toHaveProperty('systemdService');
     const snapshot = {
       snapshots: [
         { keyRange: '-80', dir: 'shop/0/-80', name: 's1', rows: 5, bytes: 10 },
@@ -354,6 +467,10 @@ describe('resolve-targets', () => {
       keyType: 'uint64',
       leftPasswordEnv: 'SRC_PW',
     });
+    expect(resolved.destinations.map((d: any) => d.multirestore.systemdService)).toEqual([
+      'mariadb',
+      undefined,
+    ]);
   });
 });
 
@@ -380,7 +497,11 @@ describe('resolve-targets with the topology store', () => {
     await store.setShard({
       keyspace: 'shop',
       shard: '80-',
-      hosts: [host('i-p2', 'primary'), host('i-r3', 'replica'), host('i-o1', 'rdonly')],
+      hosts: [
+        host('i-p2', 'primary'),
+        host('i-r3', 'replica'),
+        { ...host('i-o1', 'rdonly'), systemdService: 'mariadb@80-.service' },
+      ],
     });
     await store.setShard({
       keyspace: 'shop',
@@ -396,6 +517,11 @@ describe('resolve-targets with the topology store', () => {
     expect(resolved.targets.map((t: any) => [t.dir, t.host, t.request.defaultsFile])).toEqual([
       ['shop/-80', 'i-r1', '/etc/mysql/my.cnf'],
       ['shop/80-', 'i-o1', '/etc/mysql/my.cnf'],
+    ]);
+    // The host record's systemd unit goes to the agent; a host without one gets none.
+    expect(resolved.targets.map((t: any) => t.request.systemdService)).toEqual([
+      undefined,
+      'mariadb@80-.service',
     ]);
     expect(resolved.unresolved).toEqual([
       {
@@ -501,6 +627,52 @@ describe('summarize-shards and notify', () => {
       context,
     );
     expect(mixed.error).toBe('SHARDS_FAILED');
+  });
+
+  it('merges the summaries of a batched run', async () => {
+    const batch = (shards: any[]) => call('summarize-shards', { shards }, context);
+    const first = await batch([
+      { keyspace: 'ks', shard: 'a', host: 'i-1', ok: true, backup: 'b1' },
+      { keyspace: 'ks', shard: 'b', host: 'i-2', ok: false, error: 'NO_BACKUP', cause: 'x' },
+    ]);
+    const second = await batch([{ keyspace: 'ks', shard: 'c', host: 'i-3', ok: true, backup: 'b2' }]);
+    const summary = await call(
+      'summarize-shards',
+      {
+        batches: [first, second],
+        unresolved: [{ keyspace: 'ks', shard: 'd', error: 'NO_HEALTHY_REPLICA', cause: 'y' }],
+      },
+      context,
+    );
+    expect(summary).toMatchObject({ ok: false, total: 4, error: 'SHARDS_FAILED' });
+    expect(summary.succeeded.map((s: any) => s.dir)).toEqual(['ks/a', 'ks/c']);
+    expect(summary.cause).toBe(
+      '2 of 4 shard(s) failed: ks/b on i-2: NO_BACKUP: x; ks/d on (none): NO_HEALTHY_REPLICA: y',
+    );
+  });
+
+  it('keeps a shard whose prune failed among the backed-up ones, with its warning', async () => {
+    const summary = await call(
+      'summarize-shards',
+      {
+        shards: [
+          {
+            keyspace: 'ks',
+            shard: '0',
+            host: 'i-1',
+            ok: true,
+            backup: 'b1',
+            warning: 'pruning failed, old backups are kept: States.Timeout: x',
+          },
+        ],
+      },
+      context,
+    );
+    expect(summary).toMatchObject({ ok: true, error: null });
+    expect(summary.succeeded[0].warning).toMatch(/^pruning failed/);
+    expect(summary.warnings).toEqual([
+      'ks/0 on i-1: pruning failed, old backups are kept: States.Timeout: x',
+    ]);
   });
 
   it('reads the message out of a Lambda error report and keeps the error code', async () => {

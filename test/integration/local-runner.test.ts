@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeAgentRequest } from '../../core/agent-request.ts';
 import { silentLogger } from '../../core/log.ts';
 import { runLocalCli } from '../../local/main.ts';
-import { LocalStateMachines, type Notice } from '../../local/runner.ts';
+import { type ExecutionEvent, LocalStateMachines, type Notice } from '../../local/runner.ts';
 import { stepbackBin } from '../support/cli.ts';
 import { tempDir } from '../support/root.ts';
 
@@ -122,7 +122,112 @@ describe('the local state machines', () => {
   });
 });
 
+/** runLocalCli's io, collecting what it writes. */
+function captureIo(cwd: string) {
+  const out = { stdout: '', stderr: '' };
+  const append = (stream: 'stdout' | 'stderr', text: string) => {
+    out[stream] += text;
+    return true;
+  };
+  const io = {
+    stdout: { write: (t: string) => append('stdout', t) } as never,
+    stderr: { write: (t: string) => append('stderr', t) } as never,
+    env: process.env,
+    cwd,
+  };
+  return { io, out };
+}
+
+describe('a Backup of more targets than one execution takes', () => {
+  it('runs them in batches of child executions, and fewer in one inline Map', async () => {
+    const batched = new LocalStateMachines({ shardsPerExecution: 2 });
+    const dir = await tempDir('batches');
+    const targets = ['a', 'b', 'c'].map((shard) => ({
+      keyspace: 'ks',
+      shard,
+      host: path.join(dir, shard, 'my.cnf'),
+    }));
+    const entered = (events: ExecutionEvent[]) =>
+      new Set(events.flatMap((e) => (e.type === 'entered' ? [e.state] : [])));
+    const events: ExecutionEvent[] = [];
+    const result = await batched.run(
+      'backup',
+      { targets },
+      {
+        storageUrl,
+        logger: silentLogger,
+        onEvent: (event) => events.push(event),
+      },
+    );
+    // Every shard fails here (no instance), but each ran, in two batches of its own execution.
+    expect(result).toMatchObject({
+      status: 'FAILED',
+      cause: expect.stringMatching(/^3 of 3 shard\(s\) failed: ks\/a on .*ks\/b on .*ks\/c on /),
+    });
+    expect([...entered(events)]).toEqual(
+      expect.arrayContaining([
+        'InBatches',
+        'BackupBatches',
+        'BackupBatch',
+        'SummarizeBatch',
+        'SummarizeBatches',
+      ]),
+    );
+    expect(events.filter((e) => e.type === 'entered' && e.state === 'BackupBatch')).toHaveLength(2);
+    expect(events.filter((e) => e.type === 'entered' && e.state === 'AgentBackup')).toHaveLength(3);
+
+    const inline: ExecutionEvent[] = [];
+    await batched.run(
+      'backup',
+      { targets: targets.slice(0, 2) },
+      {
+        storageUrl,
+        logger: silentLogger,
+        onEvent: (event) => inline.push(event),
+      },
+    );
+    expect([...entered(inline)]).toContain('BackupShards');
+    expect([...entered(inline)]).not.toContain('BackupBatches');
+  });
+});
+
 describe('stepback-local', () => {
+  it('fails a Backup within 30 s with AGENT_COMMAND_FAILED and the shell’s error when the agent is missing', async () => {
+    const dir = await tempDir('missing-agent');
+    await fs.writeFile(
+      path.join(dir, 'input.json'),
+      JSON.stringify({ targets: [{ keyspace: 'ks', shard: '0', host: path.join(dir, 'my.cnf') }] }),
+    );
+    const { io, out } = captureIo(dir);
+    const missing = path.join(dir, 'bin', 'stepback');
+    const code = await runLocalCli(
+      ['backup', '--input', 'input.json', '--storage', storageUrl, '--agent-command', missing, '--json'],
+      io,
+    );
+    expect(code).toBe(1);
+    // Without the failure path the task would wait for its 300 s heartbeat timeout.
+    expect(JSON.parse(out.stdout.trim())).toMatchObject({
+      status: 'FAILED',
+      error: 'AGENT_COMMAND_FAILED',
+      cause: expect.stringMatching(
+        new RegExp(
+          `ks/0 on .*: AGENT_COMMAND_FAILED: the SSM command .* ended Failed without the agent reporting\\nstderr:\\n.*${missing}.*not found`,
+          's',
+        ),
+      ),
+    });
+  }, 30_000);
+
+  it('refuses an agent command that is not an absolute path', async () => {
+    const dir = await tempDir('bad-agent');
+    await fs.writeFile(path.join(dir, 'input.json'), '{}');
+    const { io, out } = captureIo(dir);
+    expect(
+      await runLocalCli(['backup', '--input', 'input.json', '--agent-command', '/bin/step back'], io),
+    ).toBe(2);
+    expect(out.stderr).toMatch(/error: --agent-command: .*agent\.command: must be an absolute path/s);
+  });
+
   it('runs a machine from an input file and exits with the code of the error', async () => {
     const dir = await tempDir('local-cli');
     const input = path.join(dir, 'input.json');

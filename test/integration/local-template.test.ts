@@ -15,7 +15,12 @@ describe('synthesizeTemplate', () => {
     const temp = await mkdtemp(path.join(await testRoot(), 'tmpdir-'));
     process.env.TMPDIR = temp;
     const template = synthesizeTemplate();
-    expect(Object.keys(stateMachineDefinitions(template)).sort()).toEqual(['backup', 'reshard', 'restore']);
+    expect(Object.keys(stateMachineDefinitions(template)).sort()).toEqual([
+      'backup',
+      'backupBatch',
+      'reshard',
+      'restore',
+    ]);
     expect(await readdir(temp)).toEqual([]);
   });
 });

@@ -106,6 +106,7 @@ describe('stepback run request decoding', () => {
         compression: 'zstd',
         concurrency: 4,
         slowShutdown: false,
+        allowPrimary: false,
       },
     });
   });

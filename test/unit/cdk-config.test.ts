@@ -42,6 +42,27 @@ describe('cdk.json environments', () => {
     expect(() => parseEnvironmentConfig('dev', both)).toThrow(/environments\.dev\.alarms\.topicArn: /);
   });
 
+  it('caps the agent timeout at the 48 hours aws:runShellScript allows', () => {
+    const agent = dev.agent as object;
+    expect(
+      parseEnvironmentConfig('dev', { ...dev, agent: { ...agent, timeoutHours: 48 } }).agent.timeoutHours,
+    ).toBe(48);
+    expect(() => parseEnvironmentConfig('dev', { ...dev, agent: { ...agent, timeoutHours: 49 } })).toThrow(
+      /environments\.dev\.agent\.timeoutHours: must be at most 48/,
+    );
+  });
+
+  it('takes a systemd unit for mysqld and refuses one that is not a unit name', () => {
+    const agent = dev.agent as object;
+    expect(
+      parseEnvironmentConfig('dev', { ...dev, agent: { ...agent, systemdService: 'mariadb@shard1.service' } })
+        .agent.systemdService,
+    ).toBe('mariadb@shard1.service');
+    expect(() =>
+      parseEnvironmentConfig('dev', { ...dev, agent: { ...agent, systemdService: 'mariadb; reboot' } }),
+    ).toThrow(/environments\.dev\.agent\.systemdService: must be a systemd unit name/);
+  });
+
   it('asks for -c env=NAME and lists the known environments', () => {
     expect(() => selectEnvironment(cdkJson.context.environments, undefined)).toThrow(
       /-c env=NAME \(one of: dev, prod\)/,
