@@ -1,6 +1,6 @@
 import { UsageError, VerificationError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import type { Connection, ConnectionTarget } from '../mysql/connection.ts';
+import { type Connection, type ConnectionTarget, queryValue } from '../mysql/connection.ts';
 import type { Progress } from '../report/reporter.ts';
 import { type Chunk, chunkBoundsSql, chunkSource, joinConditions, readChecksum } from './chunks.ts';
 import {
@@ -119,8 +119,10 @@ export async function diffDatabases(options: DiffOptions): Promise<DiffOutcome> 
       options.logger.debug('table compared', { ...note });
     }
     const total: DiffCounts = { processed: 0, matching: 0, mismatched: 0, extraLeft: 0, extraRight: 0 };
+    if (options.leftKeyRange) total.withoutKeyspaceId = 0;
     for (const table of tables) {
-      for (const key of Object.keys(total) as Array<keyof DiffCounts>) total[key] += table[key];
+      for (const key of Object.keys(total) as Array<keyof DiffCounts>)
+        total[key] = (total[key] ?? 0) + (table[key] ?? 0);
     }
     succeeded = true;
     return { result: { tables, total }, notes, subset: Boolean(options.subset) };
@@ -304,11 +306,21 @@ class TableRun {
   async finish(pair: ConnectionPair): Promise<{ diff: TableDiff; note: TableNotes }> {
     const seconds = this.#started === undefined ? 0 : Math.round(this.#ended - this.#started) / 1000;
     const resolved = await resolveSamples(this.plan, this.#layout, pair, this.#samples);
+    // Rows no key range holds are not skipped silently: they are counted, and any is a difference.
+    const withoutKeyspaceId = this.plan.leftWithoutKeyspaceId
+      ? Number(
+          await queryValue(
+            pair.left,
+            `SELECT COUNT(*) FROM ${this.plan.leftName} WHERE ${this.plan.leftWithoutKeyspaceId}`,
+          ),
+        )
+      : undefined;
     return {
       diff: {
         table: this.plan.table,
         processed: processedRows(this.#counts),
         ...this.#counts,
+        ...(withoutKeyspaceId === undefined ? {} : { withoutKeyspaceId }),
         samples: resolved,
         seconds,
       },

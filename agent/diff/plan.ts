@@ -42,6 +42,8 @@ export interface TablePlan {
   chunkable: boolean;
   /** The left-side filter of --left-key-range, if any. */
   leftFilter: string | undefined;
+  /** With a key range: the left rows that have no keyspace id (NULL), in no range, counted apart. */
+  leftWithoutKeyspaceId?: string | undefined;
   estimatedRows: number;
 }
 
@@ -153,6 +155,7 @@ export function planTable(
   }
 
   let leftFilter: string | undefined;
+  let leftWithoutKeyspaceId: string | undefined;
   if (keyRange) {
     const column = leftByName.get(keyRange.column);
     if (!column) return problem(`has no keyspace id column ${keyRange.column} on the left`);
@@ -166,6 +169,7 @@ export function planTable(
       );
     }
     leftFilter = keyRangeSql(keyRange.range, keyRange.column, keyRange.type);
+    leftWithoutKeyspaceId = `${quoteIdentifier(keyRange.column)} IS NULL`;
   }
 
   return {
@@ -177,6 +181,7 @@ export function planTable(
     encoding: rowEncodingSql(encoded),
     chunkable: keyColumns.length > 0 && keyColumns.every((k) => k.bound !== undefined),
     leftFilter,
+    ...(leftWithoutKeyspaceId ? { leftWithoutKeyspaceId } : {}),
     // With a key range the left is read only within it: the right (one destination of the split)
     // holds about those rows, where the left's estimate counts the whole table.
     estimatedRows: keyRange ? right.estimatedRows : left.estimatedRows,

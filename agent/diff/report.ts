@@ -58,9 +58,15 @@ export function renderDiff(outcome: DiffOutcome): string {
       lines.push(`${table.table}: only on the right ${describeKey(s.key, s.row)}`);
   }
   if (subset) lines.push('subset mode: rows only on the left are allowed');
+  for (const table of result.tables) {
+    if (table.withoutKeyspaceId)
+      lines.push(
+        `${table.table}: ${formatCount(table.withoutKeyspaceId)} left rows have no keyspace id (NULL): no key range holds them`,
+      );
+  }
   lines.push(
     hasDifferences(result, subset)
-      ? `DIFFERENT: ${formatCount(total.mismatched)} mismatched, ${formatCount(total.extraLeft)} only on the left, ${formatCount(total.extraRight)} only on the right`
+      ? `DIFFERENT: ${formatCount(total.mismatched)} mismatched, ${formatCount(total.extraLeft)} only on the left, ${formatCount(total.extraRight)} only on the right${total.withoutKeyspaceId ? `, ${formatCount(total.withoutKeyspaceId)} without a keyspace id` : ''}`
       : subset
         ? `the right is a subset of the left: ${formatCount(total.matching)} rows match, ${formatCount(total.extraLeft)} only on the left`
         : `identical: ${formatCount(total.matching)} rows match`,

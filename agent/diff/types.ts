@@ -38,6 +38,11 @@ export interface DiffCounts {
   mismatched: number;
   extraLeft: number;
   extraRight: number;
+  /**
+   * With a key range only: left rows whose keyspace id is NULL, so that they belong to no range
+   * and would be in no destination of a split. Any is a difference.
+   */
+  withoutKeyspaceId?: number;
 }
 
 export interface TableDiff extends DiffCounts {
@@ -70,6 +75,6 @@ export interface DiffOutcome {
 
 /** Whether a diff found anything that makes the copy wrong. */
 export function hasDifferences(result: DiffResult, subset: boolean): boolean {
-  const { mismatched, extraLeft, extraRight } = result.total;
-  return mismatched > 0 || extraRight > 0 || (!subset && extraLeft > 0);
+  const { mismatched, extraLeft, extraRight, withoutKeyspaceId = 0 } = result.total;
+  return mismatched > 0 || extraRight > 0 || withoutKeyspaceId > 0 || (!subset && extraLeft > 0);
 }

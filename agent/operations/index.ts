@@ -54,9 +54,9 @@ export const operations: { [K in OperationName]: Operation<K, OperationResults[K
     run: async (request, context) => (await import('./diff.ts')).runDiff(request, context),
     verdict(report) {
       if (!hasDifferences(report, report.subset)) return undefined;
-      const { mismatched, extraLeft, extraRight } = report.total;
+      const { mismatched, extraLeft, extraRight, withoutKeyspaceId } = report.total;
       return new VerificationError(
-        `the rows differ: ${mismatched} mismatched, ${extraLeft} only on the left, ${extraRight} only on the right`,
+        `the rows differ: ${mismatched} mismatched, ${extraLeft} only on the left, ${extraRight} only on the right${withoutKeyspaceId ? `, ${withoutKeyspaceId} without a keyspace id (in no key range)` : ''}`,
       );
     },
     // The notes and the subset flag are for the report people read.

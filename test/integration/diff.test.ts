@@ -700,6 +700,45 @@ describe('stepback diff', () => {
       '--json',
     ]);
     expect(run80.code).toBe(0);
-    expect(run80.json).toMatchObject({ total: { processed: 2, matching: 2 } });
+    expect(run80.json).toMatchObject({ total: { processed: 2, matching: 2, withoutKeyspaceId: 0 } });
+  });
+
+  it('counts left rows without a keyspace id, which no key range holds, as a difference', async () => {
+    const database = await both([
+      'CREATE TABLE n (id INT PRIMARY KEY, keyspace_id BIGINT UNSIGNED NULL)',
+      'INSERT INTO n VALUES (1, 1), (2, NULL), (3, 18446744073709551615), (4, NULL)',
+    ]);
+    await run(right, database, [
+      'DELETE FROM n WHERE keyspace_id IS NULL OR keyspace_id >= 9223372036854775808',
+    ]);
+    const split = await runStepback([
+      'diff',
+      '--left',
+      uri(left, database),
+      '--right',
+      uri(right, database),
+      '--left-key-range',
+      '-80',
+      '--key-column',
+      'keyspace_id',
+      '--json',
+    ]);
+    expect(split.code).toBe(5);
+    expect(split.json).toMatchObject({
+      tables: [{ table: 'n', processed: 1, matching: 1, withoutKeyspaceId: 2 }],
+      total: { matching: 1, withoutKeyspaceId: 2 },
+    });
+    const shown = await runStepback([
+      'diff',
+      '--left',
+      uri(left, database),
+      '--right',
+      uri(right, database),
+      '--left-key-range',
+      '-80',
+      '--key-column',
+      'keyspace_id',
+    ]);
+    expect(shown.stdout).toContain('n: 2 left rows have no keyspace id (NULL): no key range holds them');
   });
 });
