@@ -21,7 +21,7 @@ describe('stepback topo and vschema rebuild', () => {
       '--shard',
       '-80',
       '--host',
-      'id=i-0123456789abcdef0,role=primary,cell=zone1',
+      'id=i-0123456789abcdef0,role=primary,cell=zone1,systemd-service=mariadb@main',
       '--host',
       'id=i-0fedcba9876543210,role=replica,cell=zone2,defaults-file=/etc/mysql/replica.cnf,healthy=false',
       '--json',
@@ -68,7 +68,13 @@ describe('stepback topo and vschema rebuild', () => {
               keyspace: 'commerce',
               shard: '-80',
               hosts: [
-                { id: 'i-0123456789abcdef0', role: 'primary', healthy: true, cell: 'zone1' },
+                {
+                  id: 'i-0123456789abcdef0',
+                  role: 'primary',
+                  healthy: true,
+                  cell: 'zone1',
+                  systemdService: 'mariadb@main',
+                },
                 {
                   id: 'i-0fedcba9876543210',
                   role: 'replica',

@@ -42,6 +42,7 @@ export function parseHostSpec(spec: string): HostRecord {
     role: 'role',
     cell: 'cell',
     'defaults-file': 'defaultsFile',
+    'systemd-service': 'systemdService',
   };
   for (const part of spec.split(',')) {
     const at = part.indexOf('=');
@@ -56,7 +57,7 @@ export function parseHostSpec(spec: string): HostRecord {
       fields[names[key]] = value;
     } else {
       throw new UsageError(`--host ${spec}: unknown field ${key}`, {
-        hint: 'fields are id, role (primary, replica, rdonly), cell, defaults-file and healthy',
+        hint: 'fields are id, role (primary, replica, rdonly), cell, defaults-file, systemd-service and healthy',
       });
     }
   }
@@ -159,7 +160,7 @@ export function registerTopology(program: Command, action: ActionRunner): Comman
       .requiredOption('--shard <name>', 'shard, e.g. -80 or 0')
       .option(
         '--host <spec>',
-        'a host, repeatable: id=i-0abc,role=primary|replica|rdonly[,cell=zone1][,defaults-file=/etc/mysql/my.cnf][,healthy=false]',
+        'a host, repeatable: id=i-0abc,role=primary|replica|rdonly[,cell=zone1][,defaults-file=/etc/mysql/my.cnf][,systemd-service=mariadb][,healthy=false]',
         (value: string, previous: string[] = []) => [...previous, value],
       ),
   );
