@@ -116,6 +116,18 @@ const validEvents: Record<string, unknown[]> = {
   notify: [
     { machine: 'backup', execution: 'arn:x', error: { Error: 'USAGE', Cause: '{"errorMessage":"bad"}' } },
   ],
+  'command-failed': [
+    {
+      source: 'aws.ssm',
+      'detail-type': 'EC2 Command Invocation Status-change Notification',
+      detail: { 'command-id': 'c-1', 'instance-id': 'i-1', status: 'Failed' },
+    },
+    {
+      source: 'aws.ssm',
+      'detail-type': 'EC2 Command Invocation Status-change Notification',
+      detail: { 'command-id': 'c-2', 'instance-id': 'i-1', status: 'Success' },
+    },
+  ],
 };
 
 /** The field an error message names: `event.a.0.b: …` or `input.a[0].b: …` → ['a', '0', 'b']. */
@@ -165,6 +177,12 @@ beforeAll(async () => {
     },
     logger: silentLogger,
     now: () => new Date('2026-11-30T00:00:00Z'),
+    // SSM's API has no local server: a stand-in that knows no command (so no token to report to).
+    runCommand: {
+      commandParameters: async () => undefined,
+      invocationOutput: async () => ({ stdout: '', stderr: '', details: '' }),
+      sendTaskFailure: async () => false,
+    },
   };
 });
 
