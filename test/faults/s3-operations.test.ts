@@ -4,6 +4,7 @@ import { readManifest } from '../../core/backups.ts';
 import { snapshotDir } from '../../core/storage/layout.ts';
 import { runStepback } from '../support/cli.ts';
 import { fillRandom, stateOf, tableChecksums } from '../support/data.ts';
+import { recordFault } from '../support/faults.ts';
 import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
 import { s3rverCredentials, startS3, type TestS3 } from '../support/s3.ts';
 import { moderateFaults, type S3FaultProxy, startS3FaultProxy, storedObject } from '../support/s3-faults.ts';
@@ -63,6 +64,34 @@ describe('stepback through S3 faults', () => {
   afterAll(async () => {
     await Promise.all([source?.dispose(), target?.dispose()]);
   });
+
+  /** Rows of `database` on `from` that `to` (in `copy`) lacks, table by table: what a run lost. */
+  async function rowsLost(from: TestInstance, database: string, to: TestInstance, copy = database) {
+    let lost = 0;
+    const tables = await from.query<{ name: string }[]>(
+      "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE'",
+      [database],
+    );
+    for (const { name } of tables) {
+      const [{ n: had }] = await from.query<[{ n: number }]>(
+        `SELECT COUNT(*) AS n FROM \`${database}\`.\`${name}\``,
+      );
+      const [{ n: has }] = await to
+        .query<[{ n: number }]>(`SELECT COUNT(*) AS n FROM \`${copy}\`.\`${name}\``)
+        .catch(() => [{ n: 0 }] as [{ n: number }]);
+      lost += Math.max(0, Number(had) - Number(has));
+    }
+    return lost;
+  }
+
+  /** Objects under `prefix` that no complete backup's MANIFEST lists: what a run left behind. */
+  async function objectsLeft(prefix: string, keep: (key: string) => boolean = () => false) {
+    const direct = s3.storage(prefix);
+    const keys: string[] = [];
+    for await (const entry of direct.listKeys(`${prefix}/`)) keys.push(entry.key);
+    await direct.close();
+    return keys.filter((key) => !keep(key)).length;
+  }
 
   /** Every object of a stored backup matches its manifest's size and hash, read straight from s3rver. */
   async function expectStoredAsManifestSays(prefix: string, dir: string, name: string) {
@@ -126,6 +155,14 @@ describe('stepback through S3 faults', () => {
     expect(resumedAt).toBeLessThanOrEqual(3 * MiB);
     // The faults did happen: the run went through several kinds of them.
     expect(Object.keys(faults).length).toBeGreaterThanOrEqual(3);
+    const listed = new Set([...manifest.files.map((file) => file.name), 'MANIFEST']);
+    recordFault({
+      fault: 'S3 faults (503, 500, resets, truncated and slow bodies) under backup and restore',
+      cases: 1,
+      survived: 1,
+      rowsLost: await rowsLost(source, 'shop', target),
+      filesLeft: await objectsLeft('cli', (key) => listed.has(key.split('/').pop()!)),
+    });
   });
 
   it('snapshots and multirestores through faults, byte-identical', async () => {
@@ -171,6 +208,13 @@ describe('stepback through S3 faults', () => {
     expect(await tableChecksums(target, 'shop_copy')).toEqual(await tableChecksums(source, 'shop'));
     // The faults did happen, over both runs: several kinds of them.
     expect(Object.keys({ ...snapshotFaults, ...faults }).length).toBeGreaterThanOrEqual(3);
+    recordFault({
+      fault: 'S3 faults (503, 500, resets, truncated and slow bodies) under snapshot and multirestore',
+      cases: 1,
+      survived: 1,
+      rowsLost: await rowsLost(source, 'shop', target, 'shop_copy'),
+      filesLeft: await objectsLeft('cli-logical', (key) => /\.csv\.zst$|\/MANIFEST$/.test(key)),
+    });
   });
 
   it('fails a backup whose file fails past the retries, naming the object, with no MANIFEST', async () => {
@@ -202,6 +246,13 @@ describe('stepback through S3 faults', () => {
     await direct.close();
     // The source was put back as it was found.
     expect(await stateOf(source)).toMatchObject({ running: true, readOnly: false });
+    recordFault({
+      fault: 'S3 write failing past the retries (backup)',
+      cases: 1,
+      survived: 1,
+      rowsLost: null,
+      filesLeft: await objectsLeft('cli-fail'),
+    });
   });
 
   it('fails a snapshot whose data file fails past the retries, naming the object, with no MANIFEST', async () => {
@@ -230,6 +281,13 @@ describe('stepback through S3 faults', () => {
     expect(keys.filter((key) => key.endsWith('/MANIFEST'))).toEqual([]);
     await direct.close();
     expect(await stateOf(source)).toMatchObject({ running: true, readOnly: false });
+    recordFault({
+      fault: 'S3 write failing past the retries (snapshot)',
+      cases: 1,
+      survived: 1,
+      rowsLost: null,
+      filesLeft: await objectsLeft('cli-logical-fail'),
+    });
   });
 
   it('fails a restore whose file cannot be read past the retries, naming the object', async () => {
@@ -254,5 +312,12 @@ describe('stepback through S3 faults', () => {
     expect(run.stderr).toMatch(new RegExp(`cli/shop/0/${name}/\\d+\\.shop\\.blobs\\.ibd`));
     // What the target held is still there.
     expect(await tableChecksums(target, 'shop')).toEqual(await tableChecksums(source, 'shop'));
+    recordFault({
+      fault: 'S3 read failing past the retries (restore)',
+      cases: 1,
+      survived: 1,
+      rowsLost: await rowsLost(source, 'shop', target),
+      filesLeft: null,
+    });
   });
 });
