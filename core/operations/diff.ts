@@ -32,8 +32,13 @@ export const DiffRequest = z
     /** Compare chunk checksums first (false: stream every row). */
     checksums: withDefault(z.boolean(), true),
   })
-  .refine((request) => (request.leftKeyRange === undefined) === (request.keyColumn === undefined), {
-    path: ['keyColumn'],
-    message: 'goes with the left key range: give both or neither',
+  .superRefine((request, ctx) => {
+    // The field that is missing is the one named: a key column needs a range, a range a column.
+    if (request.leftKeyRange !== undefined && request.keyColumn === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['keyColumn'], message: 'is required with the left key range' });
+    }
+    if (request.keyColumn !== undefined && request.leftKeyRange === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['leftKeyRange'], message: 'is required with the key column' });
+    }
   });
 export type DiffRequest = z.output<typeof DiffRequest>;

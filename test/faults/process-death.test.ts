@@ -68,7 +68,16 @@ function argsOf(command: Command, instance: TestInstance, attempt: string): stri
     case 'snapshot':
       return ['snapshot', ...common, '--dir', `shop/snap-${attempt}`, '--database', 'shop'];
     case 'multirestore':
-      return ['multirestore', ...common, '--sources', 'shop/src', '--database', `loaded`, '--force'];
+      // The killed load and its re-run share a database (the re-run resumes it); a follower gets its
+      // own, since a finished load of the same sources is not redone.
+      return [
+        'multirestore',
+        ...common,
+        '--sources',
+        'shop/src',
+        '--database',
+        `loaded_${attempt.replace(/c$/, '')}`,
+      ];
   }
 }
 
