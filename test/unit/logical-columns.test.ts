@@ -5,13 +5,13 @@ import { isGeneratedColumn } from '../../agent/engines/logical/snapshot/schema.t
 import type { TableDefinition } from '../../core/manifest.ts';
 
 /**
- * information_schema.COLUMNS rows (COLUMN_NAME, COLUMN_TYPE, EXTRA) of
- * `CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, created TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+ * information_schema.COLUMNS rows (COLUMN_NAME, COLUMN_TYPE, EXTRA) captured from MySQL 9.7.4 for
+ * `CREATE TABLE t (id INT PRIMARY KEY, created TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
  * touched DATETIME(6) DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6), doc JSON,
  * total INT AS (id * 2) VIRTUAL, kept INT AS (id + 1) STORED, ts TIMESTAMP NULL ON UPDATE CURRENT_TIMESTAMP)`.
  */
 const mysqlRows = [
-  { name: 'id', type: 'int', extra: 'auto_increment' },
+  { name: 'id', type: 'int', extra: '' },
   { name: 'created', type: 'timestamp', extra: 'DEFAULT_GENERATED' },
   { name: 'touched', type: 'datetime(6)', extra: 'DEFAULT_GENERATED on update CURRENT_TIMESTAMP(6)' },
   { name: 'doc', type: 'json', extra: '' },
@@ -20,9 +20,9 @@ const mysqlRows = [
   { name: 'ts', type: 'timestamp', extra: 'on update CURRENT_TIMESTAMP' },
 ];
 
-/** The same table on MariaDB 10.11 (its JSON is LONGTEXT with a CHECK). */
+/** The same table captured from MariaDB 10.11 (its JSON is LONGTEXT with a CHECK). */
 const mariadbRows = [
-  { name: 'id', type: 'int(11)', extra: 'auto_increment' },
+  { name: 'id', type: 'int(11)', extra: '' },
   { name: 'created', type: 'timestamp', extra: '' },
   { name: 'touched', type: 'datetime(6)', extra: 'on update current_timestamp(6)' },
   { name: 'doc', type: 'longtext', extra: '' },
