@@ -30,7 +30,7 @@ beforeAll(async () => {
     'CREATE TABLE shop.orders (id INT PRIMARY KEY, note VARCHAR(200), amount DECIMAL(12,2) NULL, placed DATETIME(6), created TIMESTAMP DEFAULT CURRENT_TIMESTAMP, doc JSON, total DECIMAL(14,2) AS (amount * 2) VIRTUAL) ENGINE=InnoDB',
   );
   await source.query(
-    "INSERT INTO shop.orders (id, note, amount, placed, doc) WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 3000) SELECT n, CONCAT('order ', n, ' — ünïcödé 🚀'), IF(n % 7 = 0, NULL, n * 1.5), '2026-11-24 10:00:00.123456', JSON_OBJECT('n', n, 'tags', JSON_ARRAY('a', n % 3)) FROM seq",
+    "INSERT INTO shop.orders (id, note, amount, placed, created, doc) WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 3000) SELECT n, CONCAT('order ', n, ' — ünïcödé 🚀'), IF(n % 7 = 0, NULL, n * 1.5), '2026-11-24 10:00:00.123456', '2026-11-30 08:00:00', JSON_OBJECT('n', n, 'tags', JSON_ARRAY('a', n % 3)) FROM seq",
   );
   await source.query('CREATE TABLE shop.legacy (id INT PRIMARY KEY, v BLOB) ENGINE=MyISAM');
   await source.query('INSERT INTO shop.legacy VALUES (1, 0x00ff00), (2, NULL)');
@@ -40,7 +40,45 @@ afterAll(async () => {
   await Promise.all([source?.dispose(), target?.dispose()]);
 });
 
-describe('physical backup and restore on a running MySQL 9.7 server (needs .stepback-mysql/, made by scripts/setup.js)', () => {
+describe('backup, restore, snapshot and multirestore on a running MySQL 9.7 server (needs .stepback-mysql/, made by scripts/setup.js as root)', () => {
+  it('copies a database through a snapshot and multirestore: JSON and DEFAULT CURRENT_TIMESTAMP columns included', async () => {
+    const snapshot = await runStepback([
+      'snapshot',
+      '--defaults-file',
+      source.cnf,
+      '--mysqld',
+      mysqldWrapper,
+      '--storage',
+      `file://${storageRoot}`,
+      '--dir',
+      'shop-logical/0',
+      '--database',
+      'shop',
+      '--json',
+    ]);
+    expect(snapshot.code, snapshot.stderr).toBe(0);
+    const load = await runStepback([
+      'multirestore',
+      '--defaults-file',
+      target.cnf,
+      '--mysqld',
+      mysqldWrapper,
+      '--storage',
+      `file://${storageRoot}`,
+      '--sources',
+      'shop-logical/0',
+      '--database',
+      'shop',
+      '--json',
+    ]);
+    expect(load.code, load.stderr).toBe(0);
+    expect(await tableChecksums(target, 'shop')).toEqual(await tableChecksums(source, 'shop'));
+    const [{ stamped }] = await target.query<[{ stamped: number }]>(
+      "SELECT COUNT(*) AS stamped FROM shop.orders WHERE created = '2026-11-30 08:00:00' AND JSON_EXTRACT(doc, '$.n') = id",
+    );
+    expect(Number(stamped)).toBe(3000);
+  }, 60_000);
+
   it('restores a backup into a fresh instance that holds the same tables and GTIDs, then replicates from the source', async () => {
     const backup = await runStepback([
       'backup',
@@ -82,6 +120,7 @@ describe('physical backup and restore on a running MySQL 9.7 server (needs .step
         'shop/0',
         '--backup',
         name,
+        '--delete-before-restore',
         '--replicate-from',
         `127.0.0.1:${source.port}`,
         '--replication-user',
