@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Set-up shared by `npm test`, `npm run demo` and `npm run bench`: npm dependencies when missing, and
-// the database server binaries (and, for the bench, the peer tools) from Debian when run as root.
+// the database server binaries (and, for the bench, the peer tools) from Debian when run as root;
+// for the tests also a private MySQL (see ensureMysql).
 // Plain JavaScript that runs on any Node >= 18, because it runs before the project's Node 22 exists.
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -9,6 +10,8 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  renameSync,
+  rmSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -139,8 +142,78 @@ function ensurePackages() {
   }
 }
 
+function shellQuoted(text) {
+  return `'${text.replace(/'/g, "'\\''")}'`;
+}
+
+/** Purposes that run a real MySQL server besides MariaDB (the tests prove the MySQL flavor on one). */
+const wantsMysql = new Set(['test']);
+
+/** The private MySQL root of the tests, and the wrapper they pass as the server binary. */
+export const mysqlDirectory = path.join(root, '.stepback-mysql');
+export const mysqlWrapper = path.join(mysqlDirectory, 'mysqld');
+const mysqlSuite = 'sid';
+const mysqlPackages = ['mysql-server-core', 'mysql-client-core'];
+
+/**
+ * MySQL for the tests: Debian 12 has no MySQL server, but Debian unstable ships MySQL 9.7, which
+ * needs a newer libc than the host's. So debootstrap makes a minimal unstable root under
+ * .stepback-mysql/root/ (about 560 MB, from Debian's mirror), and .stepback-mysql/mysqld runs its
+ * mysqld through that root's own loader and libraries (no chroot: it reads and writes host paths).
+ */
+function ensureMysql() {
+  if (!wantsMysql.has(purpose)) return;
+  const target = path.join(mysqlDirectory, 'root');
+  const mysqld = path.join(target, 'usr', 'sbin', 'mysqld');
+  if (!existsSync(mysqld)) {
+    const isRoot = process.getuid?.() === 0;
+    if (!isRoot || !onPath('apt-get')) {
+      say(`missing: MySQL for the MySQL tests (${mysqld})`);
+      say(
+        `run this as root once to make it (debootstrap --variant=minbase --include=${mysqlPackages.join(',')} ${mysqlSuite} ${target})`,
+      );
+      process.exit(1);
+    }
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    if (!onPath('debootstrap')) {
+      say('installing Debian package: debootstrap');
+      execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+      execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'debootstrap'], {
+        stdio: 'inherit',
+        env,
+      });
+    }
+    const partial = `${target}.partial`;
+    rmSync(partial, { recursive: true, force: true });
+    mkdirSync(mysqlDirectory, { recursive: true });
+    say(`making a Debian ${mysqlSuite} root with MySQL for the MySQL tests (about 560 MB): ${target}`);
+    const result = spawnSync(
+      'debootstrap',
+      ['--variant=minbase', `--include=${mysqlPackages.join(',')}`, mysqlSuite, partial],
+      { stdio: ['ignore', 'ignore', 'inherit'], env },
+    );
+    if (result.status !== 0 || !existsSync(path.join(partial, 'usr', 'sbin', 'mysqld'))) {
+      say(
+        `debootstrap of Debian ${mysqlSuite} failed (exit ${result.status}): the MySQL tests need it; its log is ${path.join(partial, 'debootstrap', 'debootstrap.log')}`,
+      );
+      process.exit(1);
+    }
+    renameSync(partial, target);
+  }
+  const libraries = ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu'].map((dir) => path.join(target, dir));
+  const wrapper = [
+    '#!/bin/sh',
+    `exec ${shellQuoted(path.join(target, 'lib64', 'ld-linux-x86-64.so.2'))} --library-path ${shellQuoted(libraries.join(':'))} ${shellQuoted(mysqld)} "$@"`,
+    '',
+  ].join('\n');
+  if (!existsSync(mysqlWrapper) || readFileSync(mysqlWrapper, 'utf8') !== wrapper) {
+    writeFileSync(mysqlWrapper, wrapper, { mode: 0o755 });
+  }
+}
+
 // Run as a script (`node scripts/setup.js --for test`); imported, it only lends npmEnvironment.
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   ensurePackages();
+  ensureMysql();
   ensureNpmDependencies();
 }

@@ -161,7 +161,19 @@ export const mariadbFlavor: Flavor = {
   },
 };
 
-/** Written to MySQL 8's documentation (not installable here): SHOW REPLICA STATUS, gtid_executed. */
+/**
+ * The statement that empties a MySQL server's binary logs and GTID state: RESET MASTER until it was
+ * replaced by RESET BINARY LOGS AND GTIDS in 8.2 (RESET MASTER is gone from 8.4 on).
+ */
+export function resetBinaryLogsStatement(serverVersion: string): string {
+  const [major, minor] = versionParts(serverVersion);
+  return major > 8 || (major === 8 && minor >= 2) ? 'RESET BINARY LOGS AND GTIDS' : 'RESET MASTER';
+}
+
+/**
+ * MySQL 8.0.26+ (the REPLICA/SOURCE statements), run against a real MySQL 9.7 server by the tests:
+ * SHOW REPLICA STATUS, gtid_executed.
+ */
 export const mysqlFlavor: Flavor = {
   name: 'mysql',
   async replicationStatus(connection) {
@@ -181,9 +193,19 @@ export const mysqlFlavor: Flavor = {
     return String((await queryValue(connection, 'SELECT @@GLOBAL.gtid_purged')) ?? '').replace(/\n/g, '');
   },
   async setRestoredPosition(connection, position) {
+    const checked = checkedPosition('mysql', position);
+    const version = String(await queryValue(connection, 'SELECT VERSION()'));
+    const reset = resetBinaryLogsStatement(version);
     // gtid_purged can only be set on an empty gtid_executed: the restored binlogs are not ours.
-    await connection.query('RESET MASTER');
-    await connection.query('SET GLOBAL gtid_purged = ?', [checkedPosition('mysql', position)]);
+    try {
+      await connection.query(reset);
+      await connection.query('SET GLOBAL gtid_purged = ?', [checked]);
+    } catch (error) {
+      throw new StepbackError(
+        `MySQL ${version} refused to take ${JSON.stringify(checked)} as the restored position (${reset}, then SET GLOBAL gtid_purged): ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
   },
   async configureReplication(connection, source) {
     await connection.query(

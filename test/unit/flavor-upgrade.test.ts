@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { mariadbFlavor, mysqlFlavor, sameRelease } from '../../agent/mysql/flavor.ts';
+import {
+  mariadbFlavor,
+  mysqlFlavor,
+  resetBinaryLogsStatement,
+  sameRelease,
+} from '../../agent/mysql/flavor.ts';
 
 describe('when a restored datadir needs the upgrade tool', () => {
   it('compares releases by their numbers, whatever the suffix', () => {
@@ -19,5 +24,15 @@ describe('when a restored datadir needs the upgrade tool', () => {
     expect(mysqlFlavor.needsUpgradeTool('8.4.0', '8.0.36')).toBe(false);
     expect(mysqlFlavor.needsUpgradeTool('8.0.15', '5.7.44-log')).toBe(true);
     expect(mysqlFlavor.needsUpgradeTool('5.7.44', '5.7.44-log')).toBe(false);
+  });
+});
+
+describe('the statement that empties MySQL binary logs before a restored position is set', () => {
+  it('is RESET MASTER up to 8.1 and RESET BINARY LOGS AND GTIDS from 8.2 (8.4 and 9.x have no RESET MASTER)', () => {
+    expect(resetBinaryLogsStatement('8.0.36')).toBe('RESET MASTER');
+    expect(resetBinaryLogsStatement('8.1.0')).toBe('RESET MASTER');
+    expect(resetBinaryLogsStatement('8.2.0')).toBe('RESET BINARY LOGS AND GTIDS');
+    expect(resetBinaryLogsStatement('8.4.3')).toBe('RESET BINARY LOGS AND GTIDS');
+    expect(resetBinaryLogsStatement('9.7.4-2')).toBe('RESET BINARY LOGS AND GTIDS');
   });
 });

@@ -22,7 +22,9 @@ export interface ColumnCodec {
 /**
  * BIT values are written as raw bytes, unescaped (a bit value 0x0a would end the row), so they travel
  * as unsigned decimals. MariaDB's UUID/INET4/INET6 read a binary-charset string as their 16/4-byte
- * binary form, so their text form is converted back to text on load.
+ * binary form, so their text form is converted back to text on load. MySQL refuses to make a JSON
+ * value of a binary-charset string, so JSON columns (MySQL's own type; MariaDB's JSON is LONGTEXT)
+ * are read as utf8mb4 text.
  */
 export function columnCodec(column: ColumnDefinition, index: number): ColumnCodec {
   const name = quoteIdentifier(column.name);
@@ -36,6 +38,9 @@ export function columnCodec(column: ColumnDefinition, index: number): ColumnCode
   }
   if (/^(uuid|inet4|inet6)\b/.test(type)) {
     return { select: name, load: `@c${index}`, set: `${name} = CONVERT(@c${index} USING latin1)` };
+  }
+  if (/^json\b/.test(type)) {
+    return { select: name, load: `@c${index}`, set: `${name} = CONVERT(@c${index} USING utf8mb4)` };
   }
   return { select: name, load: name };
 }

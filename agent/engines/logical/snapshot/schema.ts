@@ -107,13 +107,23 @@ export async function readSourceSchema(
       create: String(row?.['Create Table']),
       columns: columnRows
         .filter((c) => c.table === object.name)
-        .map((c) => ({ name: c.name, type: c.type, generated: /GENERATED/i.test(c.extra) })),
+        .map((c) => ({ name: c.name, type: c.type, generated: isGeneratedColumn(c.extra) })),
       primaryKey: keyRows.filter((k) => k.table === object.name).map((k) => k.name),
       rows: 0,
     });
     dataLength.set(object.name, Number(object.dataLength ?? 0));
   }
   return { tables, views, dataLength };
+}
+
+/**
+ * Whether information_schema.COLUMNS.EXTRA names a generated (VIRTUAL / STORED / PERSISTENT)
+ * column, whose values the server computes and a dump leaves out. MySQL also writes
+ * DEFAULT_GENERATED for a column with an expression default (`DEFAULT CURRENT_TIMESTAMP`): an
+ * ordinary column whose values must be copied.
+ */
+export function isGeneratedColumn(extra: string | null | undefined): boolean {
+  return /\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b/i.test(extra ?? '');
 }
 
 const integerType = /^(tinyint|smallint|mediumint|int|integer|bigint)\b/i;

@@ -1,0 +1,129 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { findServerBinaries, type ServerBinaries } from '../../agent/mysqld/binaries.ts';
+import { readMysqldConfig } from '../../agent/mysqld/config.ts';
+import { MysqlDaemon } from '../../agent/mysqld/daemon.ts';
+import { isProcessRunning, readPidFile, waitForExit } from '../../agent/mysqld/process.ts';
+import { silentLogger } from '../../core/log.ts';
+import { freePort } from '../../local/ports.ts';
+import type { PrivateInstance } from '../../local/private-instance.ts';
+import { projectRoot } from './cli.ts';
+import { testRoot } from './root.ts';
+
+const run = promisify(execFile);
+
+/** What `node scripts/setup.js --for test` makes (as root): a Debian unstable root with MySQL 9.7. */
+export const mysqlRoot = path.join(projectRoot, '.stepback-mysql', 'root');
+/** Runs that root's mysqld through its own loader; the server binary the tests pass as --mysqld. */
+export const mysqldWrapper = path.join(projectRoot, '.stepback-mysql', 'mysqld');
+
+let binariesPromise: Promise<ServerBinaries> | undefined;
+
+/** The MySQL server binaries; fails (never skips) when setup has not made them. */
+export function mysqlBinaries(): Promise<ServerBinaries> {
+  if (!existsSync(mysqldWrapper)) {
+    throw new Error(
+      `no MySQL server at ${mysqldWrapper}: run \`node scripts/setup.js --for test\` as root (it makes a Debian unstable root with MySQL 9.7 under .stepback-mysql/)`,
+    );
+  }
+  binariesPromise ??= findServerBinaries(mysqldWrapper);
+  return binariesPromise;
+}
+
+export interface MysqlInstanceOptions {
+  name: string;
+  serverId?: number;
+  extraCnf?: string[];
+  start?: boolean;
+}
+
+let nextServerId = 900;
+
+/**
+ * A private MySQL server for one test file, under the run's temp root: own datadir, socket, port,
+ * binlogs with GTIDs on, secure_file_priv; root@localhost without a password.
+ */
+export async function createMysqlInstance(options: MysqlInstanceOptions): Promise<PrivateInstance> {
+  const binaries = await mysqlBinaries();
+  const root = await fs.mkdtemp(path.join(await testRoot(), `mysql-${options.name}-`));
+  const layout = {
+    name: options.name,
+    root,
+    cnf: path.join(root, 'my.cnf'),
+    datadir: path.join(root, 'data'),
+    socket: path.join(root, 'mysqld.sock'),
+    port: await freePort(),
+    pidFile: path.join(root, 'mysqld.pid'),
+    errorLog: path.join(root, 'error.log'),
+    filesDir: path.join(root, 'files'),
+    serverId: options.serverId ?? nextServerId++,
+    binaries,
+  };
+  await fs.mkdir(layout.filesDir);
+  await fs.mkdir(path.join(root, 'tmp'));
+  const cnf = [
+    '[client]',
+    `socket=${layout.socket}`,
+    `port=${layout.port}`,
+    'user=root',
+    '',
+    '[mysqld]',
+    'user=root',
+    `basedir=${path.join(mysqlRoot, 'usr')}`,
+    `lc-messages-dir=${path.join(mysqlRoot, 'usr', 'share', 'mysql')}`,
+    `datadir=${layout.datadir}`,
+    `socket=${layout.socket}`,
+    `port=${layout.port}`,
+    'bind-address=127.0.0.1',
+    'mysqlx=OFF',
+    `pid-file=${layout.pidFile}`,
+    `log-error=${layout.errorLog}`,
+    `secure-file-priv=${layout.filesDir}`,
+    `tmpdir=${path.join(root, 'tmp')}`,
+    `server-id=${layout.serverId}`,
+    'log-bin=mysql-bin',
+    'relay-log=relay-bin',
+    'gtid-mode=ON',
+    'enforce-gtid-consistency=ON',
+    'skip-name-resolve',
+    'innodb-buffer-pool-size=64M',
+    'innodb-redo-log-capacity=16M',
+    'max-connections=100',
+    ...(options.extraCnf ?? []),
+    '',
+  ].join('\n');
+  await fs.writeFile(layout.cnf, cnf);
+  await run(binaries.mysqld, [`--defaults-file=${layout.cnf}`, '--initialize-insecure']);
+
+  const daemon = new MysqlDaemon(await readMysqldConfig(layout.cnf, binaries.mysqld), binaries, {
+    defaultsFile: layout.cnf,
+    logger: silentLogger,
+    startTimeoutSeconds: 60,
+  });
+  const instance: PrivateInstance = {
+    ...layout,
+    connect: (database?: string) => daemon.connect(database ? { database } : {}),
+    async query<T>(sql: string, values?: unknown[]): Promise<T> {
+      return daemon.withConnection(async (connection) => (await connection.query(sql, values))[0] as T);
+    },
+    start: () => daemon.start(),
+    stop: () => daemon.shutdown(),
+    async kill() {
+      const pid = await readPidFile(layout.pidFile);
+      if (pid === undefined || !(await isProcessRunning(pid))) return;
+      process.kill(pid, 'SIGKILL');
+      await waitForExit(pid, 10_000);
+      await fs.rm(layout.pidFile, { force: true });
+    },
+    isRunning: () => daemon.isRunning(),
+    async dispose() {
+      await instance.kill();
+      await fs.rm(root, { recursive: true, force: true });
+    },
+  };
+  if (options.start !== false) await instance.start();
+  return instance;
+}
