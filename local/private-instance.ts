@@ -139,16 +139,26 @@ export async function createPrivateInstance(options: PrivateInstanceOptions): Pr
     ]);
   }
 
+  return openPrivateInstance(layout, binaries, options.start !== false);
+}
+
+/**
+ * The handle of a private instance whose datadir and my.cnf exist (MariaDB here, MySQL in the
+ * MySQL tests): started unless `start` is false, removed with its directory by `dispose`.
+ */
+export async function openPrivateInstance(
+  layout: Omit<PrivateInstance, 'connect' | 'query' | 'start' | 'stop' | 'kill' | 'isRunning' | 'dispose'>,
+  binaries: ServerBinaries,
+  start: boolean,
+): Promise<PrivateInstance> {
   const daemon = new MysqlDaemon(await readMysqldConfig(layout.cnf, binaries.mysqld), binaries, {
     defaultsFile: layout.cnf,
     logger: silentLogger,
     startTimeoutSeconds: 60,
   });
-  const connect = async (database?: string) => daemon.connect(database ? { database } : {});
-
   const instance: PrivateInstance = {
     ...layout,
-    connect,
+    connect: (database?: string) => daemon.connect(database ? { database } : {}),
     async query<T>(sql: string, values?: unknown[]): Promise<T> {
       return daemon.withConnection(async (connection) => (await connection.query(sql, values))[0] as T);
     },
@@ -164,10 +174,10 @@ export async function createPrivateInstance(options: PrivateInstanceOptions): Pr
     isRunning: () => daemon.isRunning(),
     async dispose() {
       await instance.kill();
-      await fs.rm(root, { recursive: true, force: true });
+      await fs.rm(layout.root, { recursive: true, force: true });
     },
   };
-  if (options.start !== false) await instance.start();
+  if (start) await instance.start();
   return instance;
 }
 

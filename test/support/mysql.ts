@@ -4,12 +4,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { findServerBinaries, type ServerBinaries } from '../../agent/mysqld/binaries.ts';
-import { readMysqldConfig } from '../../agent/mysqld/config.ts';
-import { MysqlDaemon } from '../../agent/mysqld/daemon.ts';
-import { isProcessRunning, readPidFile, waitForExit } from '../../agent/mysqld/process.ts';
-import { silentLogger } from '../../core/log.ts';
 import { freePort } from '../../local/ports.ts';
-import type { PrivateInstance } from '../../local/private-instance.ts';
+import { openPrivateInstance, type PrivateInstance } from '../../local/private-instance.ts';
 import { projectRoot } from './cli.ts';
 import { testRoot } from './root.ts';
 
@@ -98,32 +94,5 @@ export async function createMysqlInstance(options: MysqlInstanceOptions): Promis
   await fs.writeFile(layout.cnf, cnf);
   await run(binaries.mysqld, [`--defaults-file=${layout.cnf}`, '--initialize-insecure']);
 
-  const daemon = new MysqlDaemon(await readMysqldConfig(layout.cnf, binaries.mysqld), binaries, {
-    defaultsFile: layout.cnf,
-    logger: silentLogger,
-    startTimeoutSeconds: 60,
-  });
-  const instance: PrivateInstance = {
-    ...layout,
-    connect: (database?: string) => daemon.connect(database ? { database } : {}),
-    async query<T>(sql: string, values?: unknown[]): Promise<T> {
-      return daemon.withConnection(async (connection) => (await connection.query(sql, values))[0] as T);
-    },
-    start: () => daemon.start(),
-    stop: () => daemon.shutdown(),
-    async kill() {
-      const pid = await readPidFile(layout.pidFile);
-      if (pid === undefined || !(await isProcessRunning(pid))) return;
-      process.kill(pid, 'SIGKILL');
-      await waitForExit(pid, 10_000);
-      await fs.rm(layout.pidFile, { force: true });
-    },
-    isRunning: () => daemon.isRunning(),
-    async dispose() {
-      await instance.kill();
-      await fs.rm(root, { recursive: true, force: true });
-    },
-  };
-  if (options.start !== false) await instance.start();
-  return instance;
+  return openPrivateInstance(layout, binaries, options.start !== false);
 }
