@@ -1,11 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import type { StepbackEnvironment } from '../../core/environment.ts';
-import type { Logger } from '../../core/log.ts';
 import { StorageSchema } from '../../core/operations/fields.ts';
 import { BackupDir } from '../../core/paths.ts';
-import type { BackupStorage } from '../../core/storage/types.ts';
-import { openRequestStorage } from '../operations/open.ts';
 
 /** Flags shared by every command that reads or writes backups. */
 export function addStorageOptions(command: Command): Command {
@@ -22,14 +18,6 @@ export const StorageOptions = StorageSchema;
 export type StorageOptions = z.infer<typeof StorageOptions>;
 
 export const DirOption = z.object({ dir: BackupDir });
-
-export function storageFrom(
-  options: StorageOptions,
-  env: StepbackEnvironment,
-  logger: Logger,
-): Promise<BackupStorage> {
-  return openRequestStorage(options, env, logger);
-}
 
 /** A positive integer flag such as --concurrency. */
 export const PositiveInt = z.coerce.number().int().positive().max(1024);

@@ -72,18 +72,31 @@ export async function quiesce(daemon: MysqlDaemon, state: InstanceState, logger:
   });
 }
 
+/** How a caller words a position that moved: when, what it means, what to do. */
+export interface PositionMoved {
+  when: string;
+  meaning: string;
+  hint: string;
+}
+
 /**
- * Checks, just before the data is read, that nothing wrote since `quiesced` took its position (a
- * user whom read_only does not stop). A copy of data that moved would not match its position.
+ * Checks that nothing wrote since `quiesced` took its position (a user whom read_only does not
+ * stop): data read at another position would not match the one recorded.
  */
-export async function checkStillQuiesced(daemon: MysqlDaemon, quiesced: Quiesced): Promise<void> {
+export async function checkStillQuiesced(
+  daemon: MysqlDaemon,
+  quiesced: Quiesced,
+  moved: PositionMoved = {
+    when: 'after writes were stopped',
+    meaning: 'something still writes to the instance',
+    hint: 'a user whom read_only does not stop (SUPER, READ_ONLY ADMIN) wrote; stop it, or back up a replica',
+  },
+): Promise<void> {
   const position = await daemon.withConnection((connection) => daemon.flavor.executedPosition(connection));
   if (position !== quiesced.position) {
     throw new VerificationError(
-      `the position moved after writes were stopped, from ${quiesced.position || '(empty)'} to ${position}: something still writes to the instance`,
-      {
-        hint: 'a user whom read_only does not stop (SUPER, READ_ONLY ADMIN) wrote; stop it, or back up a replica',
-      },
+      `the position moved ${moved.when}, from ${quiesced.position || '(empty)'} to ${position}: ${moved.meaning}`,
+      { hint: moved.hint },
     );
   }
 }

@@ -1,26 +1,19 @@
 import os from 'node:os';
 import { backupName } from '../../core/backups.ts';
-import {
-  FieldError,
-  hint,
-  keepFirstError,
-  switchOption,
-  UsageError,
-  VerificationError,
-} from '../../core/errors.ts';
+import { FieldError, hint, keepFirstError, switchOption, UsageError } from '../../core/errors.ts';
 import { evenKeyRanges, KeyRange, uncoveredRanges } from '../../core/keyrange.ts';
 import type { SnapshotRequest } from '../../core/operations/snapshot.ts';
-import { snapshotDir } from '../../core/storage/layout.ts';
+import { snapshotAddress, snapshotDir } from '../../core/storage/layout.ts';
 import type { BackupHandle, BackupStorage } from '../../core/storage/types.ts';
 import type { EngineContext } from '../engines/engine.ts';
 import { keyspaceIdRouter } from '../engines/logical/snapshot/keyspace-id.ts';
 import { rangeManifest } from '../engines/logical/snapshot/manifest.ts';
 import { checkKeyColumn, readSourceSchema, type SourceSchema } from '../engines/logical/snapshot/schema.ts';
-import { dumpTables, rangeDir, snapshotRanges } from '../engines/logical/snapshot/snapshot.ts';
+import { dumpTables, snapshotRanges } from '../engines/logical/snapshot/snapshot.ts';
 import { reachedPhase } from '../instance/fault.ts';
 import { changeInstance } from '../instance/lifecycle.ts';
 import { serverFileDirectory } from '../instance/server-files.ts';
-import { quiesce } from '../instance/state.ts';
+import { checkStillQuiesced, quiesce } from '../instance/state.ts';
 import { queryValue } from '../mysql/connection.ts';
 import type { MysqlDaemon } from '../mysqld/daemon.ts';
 import { openInstance, withRequestStorage } from './open.ts';
@@ -128,7 +121,7 @@ export async function snapshotInstance(
       const handles: BackupHandle[] = [];
       try {
         for (const range of ranges)
-          handles.push(await storage.startBackup(snapshotDir(rangeDir(request.dir, range)), name));
+          handles.push(await storage.startBackup(snapshotDir(snapshotAddress(request.dir, range)), name));
         const dumped = await dumpTables(schema, handles, {
           daemon,
           database,
@@ -142,15 +135,11 @@ export async function snapshotInstance(
           signal: context.signal,
         });
         reachedPhase('snapshot:dumped');
-        const position = await daemon.withConnection((c) => daemon.flavor.executedPosition(c));
-        if (position !== quiesced.position) {
-          throw new VerificationError(
-            `the position moved during the snapshot, from ${quiesced.position} to ${position}: the data is not from one point in time`,
-            {
-              hint: 'something wrote to the instance while it was quiesced (a user with SUPER?); run the snapshot again',
-            },
-          );
-        }
+        await checkStillQuiesced(daemon, quiesced, {
+          when: 'during the snapshot',
+          meaning: 'the data is not from one point in time',
+          hint: 'something wrote to the instance while it was quiesced (a user with SUPER?); run the snapshot again',
+        });
         const serverVersion = await daemon.serverVersion();
         const serverUuid =
           daemon.flavor.name === 'mysql'
@@ -165,7 +154,7 @@ export async function snapshotInstance(
             serverVersion,
             serverUuid,
             name,
-            dir: rangeDir(request.dir, range),
+            dir: snapshotAddress(request.dir, range),
             range,
             rangeIndex,
             database,

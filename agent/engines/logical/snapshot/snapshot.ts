@@ -16,11 +16,6 @@ export interface RangeChoice {
   keyRanges?: readonly KeyRange[] | undefined;
 }
 
-/** The address of one range (`shop/0/-80`): the full range is `dir` itself. */
-export function rangeDir(dir: string, range: KeyRange): string {
-  return snapshotAddress(dir, range);
-}
-
 /**
  * The key ranges a snapshot writes (default: the full range). The request schema has refused the
  * combinations that make no sense; a range listed twice is refused here, where ranges are parsed.
@@ -29,7 +24,7 @@ export function snapshotRanges(choice: RangeChoice): KeyRange[] {
   const ranges = choice.keyRanges && choice.keyRanges.length > 0 ? [...choice.keyRanges] : [KeyRange.full()];
   const dirs = new Set<string>();
   for (const [index, range] of ranges.entries()) {
-    const dir = snapshotDir(rangeDir(choice.dir, range));
+    const dir = snapshotDir(snapshotAddress(choice.dir, range));
     if (dirs.has(dir)) throw new FieldError(['keyRanges', String(index)], `lists key range ${range} twice`);
     dirs.add(dir);
   }
