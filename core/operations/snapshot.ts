@@ -28,6 +28,10 @@ export const SnapshotRequest = z
     /** Tables dumped at once. */
     concurrency: withDefault(Count, 4),
     compression: withDefault(Compression, 'zstd'),
+    /** A replica: leave replication stopped after the snapshot instead of starting it again. */
+    keepReplicationStopped: withDefault(z.boolean(), false),
+    /** Quiesce the instance for the whole dump instead of reading through consistent-snapshot transactions. */
+    stopForDump: withDefault(z.boolean(), false),
   })
   .superRefine((request, ctx) => {
     const problem = (path: string, message: string) =>

@@ -279,7 +279,7 @@ describe('stepback snapshot', () => {
     await expectSplit('vshop', 'events', 'kid', 'bytes', restored);
   });
 
-  it('snapshots a primary read-only and puts it back read-write', async () => {
+  it('snapshots a primary read-only for the whole dump when asked (--stop-for-dump) and puts it back read-write', async () => {
     expect(await readOnly(primary)).toBe(false);
     const run = await runStepback([
       'snapshot',
@@ -291,11 +291,16 @@ describe('stepback snapshot', () => {
       'shop/primary',
       '--database',
       'shop',
+      '--stop-for-dump',
       '--json',
     ]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('making the primary read-only');
-    expect(run.json).toMatchObject({ role: 'primary', snapshots: [{ keyRange: '-', dir: 'shop/primary' }] });
+    expect(run.json).toMatchObject({
+      role: 'primary',
+      snapshots: [{ keyRange: '-', dir: 'shop/primary' }],
+      consistency: { method: 'stopped', why: 'asked for with --stop-for-dump', held: 'writes' },
+    });
     expect(await readOnly(primary)).toBe(false);
   });
 
@@ -547,6 +552,7 @@ describe('stepback snapshot', () => {
         database: 'shop',
         maxFileSize: '1MiB',
         concurrency: 1,
+        stopForDump: true,
       }),
       quietContext(),
     ).catch((e: unknown) => e);

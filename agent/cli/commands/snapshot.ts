@@ -14,7 +14,7 @@ export function renderSnapshot(result: SnapshotResult): string {
     ['KEY RANGE', 'DIR', 'NAME', 'ROWS', 'STORED'],
     result.snapshots.map((s) => [s.keyRange, s.dir, s.name, formatCount(s.rows), formatBytes(s.bytes)]),
   );
-  return `${table}\nsnapshot of ${result.database} (${result.tables} tables, ${result.views} views) at ${result.role} position ${result.position || '(empty)'} in ${result.seconds.toFixed(1)}s`;
+  return `${table}\nsnapshot of ${result.database} (${result.tables} tables, ${result.views} views) at ${result.role} position ${result.position || '(empty)'} in ${result.seconds.toFixed(1)}s\n${result.consistency.method}: ${result.consistency.why}; ${result.consistency.held} held ${result.consistency.heldSeconds.toFixed(3)}s${result.replicationKeptStopped ? '; replication left stopped' : ''}`;
 }
 
 export const snapshotCommand: OperationCommand<'snapshot'> = {
@@ -44,7 +44,15 @@ export const snapshotCommand: OperationCommand<'snapshot'> = {
           .option('--exclude-tables <names>', 'leave these tables and views out, comma-separated')
           .option('--max-file-size <size>', 'raw size of each data file before a new one starts', '64MiB')
           .option('--concurrency <n>', 'tables dumped at once', '4')
-          .option('--compression <codec>', 'zstd, gzip or none', 'zstd'),
+          .option('--compression <codec>', 'zstd, gzip or none', 'zstd')
+          .option(
+            '--keep-replication-stopped',
+            'a replica: leave replication stopped after the snapshot instead of starting it again',
+          )
+          .option(
+            '--stop-for-dump',
+            'keep the instance quiesced (replication stopped, or read-only) for the whole dump instead of reading through consistent-snapshot transactions',
+          ),
       ),
     ),
   toRequest: (flags) => ({
@@ -62,6 +70,8 @@ export const snapshotCommand: OperationCommand<'snapshot'> = {
     maxFileSize: flags.maxFileSize,
     concurrency: numberFlag(flags.concurrency),
     compression: flags.compression,
+    keepReplicationStopped: flags.keepReplicationStopped,
+    stopForDump: flags.stopForDump,
   }),
   render: renderSnapshot,
 };

@@ -8,6 +8,7 @@ import type { BackupHandle } from '../../../../core/storage/types.ts';
 import { type Connection, qualifiedName, quoteIdentifier } from '../../../mysql/connection.ts';
 import { columnCodec, DATA_FORMAT, dataColumns } from '../format.ts';
 import { killableQuery } from '../killable.ts';
+import type { LentConnection } from './consistent-read.ts';
 import { followGrowingFile } from './follow.ts';
 import type { KeyspaceIdRouter, KeyType } from './keyspace-id.ts';
 import { outfilePrefix } from './recovery.ts';
@@ -22,6 +23,11 @@ const READ_BYTES = 1024 * 1024;
 export interface DumpTableOptions {
   /** Opens a connection to the source (one for the OUTFILE statement, one to kill it on abort). */
   connect: () => Promise<Connection>;
+  /**
+   * The connection that runs the OUTFILE statement: a consistent-snapshot session when the snapshot
+   * reads through them. Default: a new connection of `connect`, closed after.
+   */
+  lend?: (() => Promise<LentConnection>) | undefined;
   database: string;
   table: TableDefinition;
   tableIndex: number;
@@ -78,6 +84,7 @@ export async function dumpTable(options: DumpTableOptions): Promise<DumpedTable>
     const sql = `SELECT ${expressions.join(', ')} INTO OUTFILE ? ${DATA_FORMAT} FROM ${qualifiedName(database, table.name)}`;
     finished = selectIntoOutfile(
       options.connect,
+      options.lend ?? (async () => lendNew(await options.connect())),
       sql,
       [outfile],
       AbortSignal.any([signal, stopQuery.signal]),
@@ -124,15 +131,21 @@ export async function dumpTable(options: DumpTableOptions): Promise<DumpedTable>
   }
 }
 
+function lendNew(connection: Connection): LentConnection {
+  return { connection, giveBack: () => connection.end().catch(() => connection.destroy()) };
+}
+
 /** Runs the OUTFILE statement on a connection of its own; an abort kills it on the server. */
 async function selectIntoOutfile(
   connect: () => Promise<Connection>,
+  lend: () => Promise<LentConnection>,
   sql: string,
   values: unknown[],
   signal: AbortSignal,
   target: { dir: string; file: string; database: string; table: string },
 ): Promise<void> {
-  const connection = await connect();
+  const lent = await lend();
+  const { connection } = lent;
   try {
     // TIMESTAMP values are written in the session time zone; UTC on both sides keeps them exact.
     await connection.query("SET SESSION time_zone = '+00:00'");
@@ -163,7 +176,7 @@ async function selectIntoOutfile(
           : undefined,
     });
   } finally {
-    await connection.end().catch(() => connection.destroy());
+    await lent.giveBack();
   }
 }
 

@@ -7,6 +7,7 @@ import type { BackupHandle } from '../../../../core/storage/types.ts';
 import { mapConcurrent } from '../../../../core/stream/concurrency.ts';
 import type { MysqlDaemon } from '../../../mysqld/daemon.ts';
 import type { Progress } from '../../../report/reporter.ts';
+import type { SnapshotSessions } from './consistent-read.ts';
 import { type DumpedTable, type DumpTableOptions, dumpTable } from './dump.ts';
 import type { SourceSchema } from './schema.ts';
 
@@ -42,6 +43,8 @@ export interface DumpTablesOptions {
   split: DumpTableOptions['split'];
   compression: Compression;
   signal: AbortSignal;
+  /** Consistent-snapshot sessions to read every table through; absent: the instance is quiesced. */
+  sessions?: SnapshotSessions | undefined;
 }
 
 /**
@@ -74,6 +77,7 @@ export async function dumpTables(
     async ([tableIndex, table], _i, tableSignal) => {
       const result = await dumpTable({
         connect: () => daemon.connect(),
+        lend: options.sessions ? () => options.sessions!.lend() : undefined,
         database,
         table,
         tableIndex,
