@@ -1,5 +1,12 @@
 import { chooseBackup } from '../../core/backups.ts';
-import { ExistingDataError, FieldError, hint, StepbackError, switchOption } from '../../core/errors.ts';
+import {
+  ExistingDataError,
+  FieldError,
+  hint,
+  NoBackupError,
+  StepbackError,
+  switchOption,
+} from '../../core/errors.ts';
 import type { PhysicalManifest } from '../../core/manifest.ts';
 import type { RestoreRequest } from '../../core/operations/restore.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
@@ -14,6 +21,7 @@ import type { ReplicationSource } from '../mysql/flavor.ts';
 import type { MysqlDaemon } from '../mysqld/daemon.ts';
 import { openInstance, withRequestStorage } from './open.ts';
 import type { OperationContext, RequestOf } from './operation.ts';
+import { keepLocalMetadata, type StartedEmpty, startEmpty } from './restore-empty.ts';
 
 export const restoreEngines: Record<PhysicalManifest['engine'], RestoreEngine> = {
   physical: physicalRestoreEngine,
@@ -30,9 +38,15 @@ export interface RestoreOptions {
   replicateFrom?: ReplicationSource | undefined;
   /** How long to wait for the restored instance to catch up with replicateFrom. */
   replicationTimeoutSeconds: number;
+  /** No backup in `dir` (and none named): start the instance empty instead of failing. */
+  allowEmpty?: boolean | undefined;
 }
 
-export interface RestoreResult {
+/** What a restore did: restored a backup, or (--allow-empty, no backup yet) started the instance empty. */
+export type RestoreResult = RestoredBackup | StartedEmpty;
+
+export interface RestoredBackup {
+  startedEmpty: false;
   backup: string;
   dir: string;
   storage: string;
@@ -82,7 +96,27 @@ export async function restoreInstance(
   const { logger } = context;
   const started = performance.now();
   return changeInstance(daemon, { operation: 'restore', logger }, async ({ original, lease }) => {
-    const chosen = await chooseBackup(storage, options.dir, { name: options.backup }, logger);
+    let chosen: Awaited<ReturnType<typeof chooseBackup>>;
+    try {
+      chosen = await chooseBackup(storage, options.dir, { name: options.backup }, logger);
+    } catch (error) {
+      if (!(error instanceof NoBackupError)) throw error;
+      if (options.allowEmpty && options.backup === undefined) {
+        return startEmpty(daemon, { original, lease }, error, {
+          dir: options.dir,
+          storageUrl: storage.url,
+          localMetadata: options.localMetadata,
+          replicateFrom: options.replicateFrom,
+          replicationTimeoutSeconds: options.replicationTimeoutSeconds,
+          existing: await userDatabases(daemon, original.running),
+          logger,
+          signal: context.signal,
+          started,
+        });
+      }
+      await keepLocalMetadata(daemon, original, options.localMetadata, logger);
+      throw error;
+    }
     const { manifest } = chosen;
     if (manifest.engine !== 'physical') {
       throw new StepbackError(`backup ${options.dir}/${manifest.name} is a ${manifest.engine} snapshot`, {
@@ -93,6 +127,7 @@ export async function restoreInstance(
     checkCompatible(daemon, manifest);
     const existing = await userDatabases(daemon, original.running);
     if (existing.length > 0 && !options.deleteBeforeRestore) {
+      await keepLocalMetadata(daemon, original, options.localMetadata, logger);
       throw new ExistingDataError(
         `${daemon.config.datadir} holds user data (${existing.slice(0, 10).join(', ')}${existing.length > 10 ? ', …' : ''}); nothing was changed`,
         { hint: hint`pass ${switchOption('deleteBeforeRestore')} to replace it with the backup` },
@@ -121,6 +156,7 @@ export async function restoreInstance(
       replication = { source: `${options.replicateFrom.host}:${options.replicateFrom.port}`, caughtUpTo };
     }
     return {
+      startedEmpty: false,
       backup: manifest.name,
       dir: options.dir,
       storage: storage.url,
@@ -174,6 +210,7 @@ export function runRestore(request: RequestOf<'restore'>, context: OperationCont
             }
           : undefined,
         replicationTimeoutSeconds: request.replicationTimeout,
+        allowEmpty: request.allowEmpty,
       },
       context,
     ),

@@ -28,6 +28,8 @@ export const RestoreRequest = z.strictObject({
   dir: BackupDir,
   /** Default: the newest complete backup. */
   backup: optional(BackupName),
+  /** No backup in `dir` yet (a new shard): start the instance empty instead of failing NO_BACKUP. */
+  allowEmpty: withDefault(z.boolean(), false),
   /** Replace the user data the instance holds. */
   deleteBeforeRestore: withDefault(z.boolean(), false),
   /** Files downloaded at once. */

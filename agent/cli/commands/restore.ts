@@ -11,6 +11,18 @@ import {
 import { addInstanceOptions, addStorageOptions } from '../options.ts';
 
 export function renderRestoreSummary(result: RestoreResult): string {
+  if (result.startedEmpty) {
+    return [
+      `started empty: ${result.reason}`,
+      `position  ${result.position || '(empty)'}`,
+      ...(result.localMetadataWritten ? ['local metadata written'] : []),
+      ...(result.replication
+        ? [
+            `replicating from ${result.replication.source}, caught up to ${result.replication.caughtUpTo || '(empty)'}`,
+          ]
+        : []),
+    ].join('\n');
+  }
   return [
     `restored ${result.dir}/${result.backup} (${result.storage})`,
     `position  ${result.position || '(empty)'}`,
@@ -71,6 +83,10 @@ export const restoreCommand: OperationCommand<'restore'> = {
     )
       .option('--backup <name>', 'the backup to restore (default: the newest complete one)')
       .option('--delete-before-restore', 'replace the user data the instance holds')
+      .option(
+        '--allow-empty',
+        'no backup in --dir yet (a new shard): start the instance empty, as its first replica, instead of failing',
+      )
       .option('--concurrency <n>', 'files downloaded at once', '4')
       .option(
         '--local-metadata <key=value...>',
@@ -89,6 +105,7 @@ export const restoreCommand: OperationCommand<'restore'> = {
     dir: flags.dir,
     backup: flags.backup,
     deleteBeforeRestore: flags.deleteBeforeRestore,
+    allowEmpty: flags.allowEmpty,
     concurrency: numberFlag(flags.concurrency),
     localMetadata: metadataPairs(flags.localMetadata),
     replicateFrom: replicateFrom(flags),
