@@ -41,7 +41,9 @@ export async function replicateFrom(
       if (remaining <= 0) {
         throw new StepbackError(
           `replication from ${where} did not reach ${target} within ${options.timeoutSeconds}s`,
-          { hint: 'replication keeps running; check SHOW SLAVE STATUS on the restored instance' },
+          {
+            hint: `replication keeps running; check ${flavor.name === 'mysql' ? 'SHOW REPLICA STATUS' : 'SHOW SLAVE STATUS'} on the restored instance`,
+          },
         );
       }
       if (await flavor.waitForPosition(connection, target, Math.min(checkEverySeconds, remaining))) {
