@@ -10,6 +10,7 @@ export type FaultPhase =
   | 'restore:swapped'
   | 'restore:started'
   | 'restore:committed'
+  | 'restore:started-empty'
   | 'snapshot:quiesced'
   | 'snapshot:dumped'
   | 'multirestore:loading';

@@ -1,5 +1,6 @@
 import { ExistingDataError, type NoBackupError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import { reachedPhase } from '../instance/fault.ts';
 import type { InstanceLease } from '../instance/lease.ts';
 import { writeLocalMetadata } from '../instance/metadata.ts';
 import { replicateFrom } from '../instance/replication.ts';
@@ -77,6 +78,7 @@ export async function startEmpty(
   logger.warn(`${noBackup.message}: starting the instance empty (--allow-empty)`);
   if (!(await daemon.isRunning())) await daemon.start();
   const localMetadataWritten = await keepLocalMetadata(daemon, held.original, options.localMetadata, logger);
+  reachedPhase('restore:started-empty');
   let replication: StartedEmpty['replication'];
   if (options.replicateFrom) {
     await daemon.withConnection((connection) => daemon.flavor.resetReplication(connection));

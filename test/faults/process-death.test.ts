@@ -178,3 +178,58 @@ describe('the agent killed at every phase', () => {
     }
   }
 });
+
+describe('the agent killed while restore --allow-empty starts an instance that has no backup', () => {
+  let blank: TestInstance;
+  const restoreEmpty = (...extra: string[]) => [
+    'restore',
+    '--defaults-file',
+    blank.cnf,
+    '--storage',
+    storage,
+    '--dir',
+    'shop/no-backup-yet',
+    ...extra,
+    '--json',
+  ];
+
+  beforeAll(async () => {
+    blank = await createTestInstance({ name: 'death-blank' });
+    await blank.stop();
+  });
+
+  afterAll(async () => {
+    await blank?.dispose();
+  });
+
+  it('restore:started-empty, then restore on the same instance, then the killed command again', async () => {
+    const before = await stateOf(blank);
+    expect(before.running).toBe(false);
+    const killed = await runStepback(restoreEmpty('--allow-empty', '--local-metadata', 'role=replica'), {
+      env: { STEPBACK_FAULT_PHASE: 'restore:started-empty' },
+    });
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    expect(await markerLeft(blank)).toBe(true);
+
+    // The follower puts the instance back as found (stopped), then fails as it would have: no backup.
+    const next = await runStepback(restoreEmpty());
+    expect(next.stderr).toContain('was interrupted; putting the instance back');
+    expect(next.code, next.stderr).toBe(3);
+    expect(await markerLeft(blank)).toBe(false);
+    expect(await stateOf(blank)).toEqual(before);
+
+    const again = await runStepback(restoreEmpty('--allow-empty', '--local-metadata', 'role=replica'));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json).toMatchObject({ startedEmpty: true, localMetadataWritten: true });
+    expect(await stateOf(blank)).toMatchObject({ running: true });
+    const left = await leftovers(blank);
+    recordFault({
+      fault: 'agent killed at restore:started-empty, then another command',
+      cases: 1,
+      survived: left.length === 0 ? 1 : 0,
+      rowsLost: 0,
+      filesLeft: left.length,
+    });
+    expect(left).toEqual([]);
+  });
+});
