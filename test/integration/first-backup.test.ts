@@ -144,4 +144,24 @@ describe('A first backup of your own server', () => {
       { id: 2, note: 'second' },
     ]);
   });
+
+  it('snapshots the running server as the documented user, writes held only while its sessions open', async () => {
+    const snapshot = await runStepback([
+      'snapshot',
+      '--defaults-file',
+      stepbackCnf,
+      '--storage',
+      `file://${storageRoot}`,
+      '--dir',
+      'mydb/0',
+      '--database',
+      'shop',
+      '--json',
+    ]);
+    expect(snapshot.code, snapshot.stderr).toBe(0);
+    expect(snapshot.json).toMatchObject({
+      role: 'primary',
+      consistency: { method: 'consistent-read', held: 'writes' },
+    });
+  });
 });

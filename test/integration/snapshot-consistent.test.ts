@@ -1,6 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SnapshotResult } from '../../agent/operations/snapshot.ts';
+import type { Connection } from '../../agent/mysql/connection.ts';
+import { MysqlDaemon } from '../../agent/mysqld/daemon.ts';
+import { type SnapshotResult, snapshotInstance } from '../../agent/operations/snapshot.ts';
+import { VerificationError } from '../../core/errors.ts';
+import { silentLogger } from '../../core/log.ts';
+import { SnapshotRequest } from '../../core/operations/snapshot.ts';
+import { FileBackupStorage } from '../../core/storage/file.ts';
+import { snapshotDir } from '../../core/storage/layout.ts';
 import { runStepback } from '../support/cli.ts';
 import { tableChecksums } from '../support/data.ts';
 import {
@@ -16,6 +23,7 @@ let primary: TestInstance;
 let replica: TestInstance;
 let dest: TestInstance;
 let storage: string;
+let storageRoot: string;
 
 beforeAll(async () => {
   [primary, replica, dest] = await Promise.all([
@@ -23,7 +31,8 @@ beforeAll(async () => {
     createTestInstance({ name: 'consistent-replica' }),
     createTestInstance({ name: 'consistent-dest' }),
   ]);
-  storage = `file://${await tempDir('consistent-storage')}`;
+  storageRoot = await tempDir('consistent-storage');
+  storage = `file://${storageRoot}`;
   await startReplication(replica, primary);
   await createLedger(primary, 'ledger', 150_000);
   await waitForReplica(replica, primary);
@@ -172,5 +181,56 @@ describe('a snapshot that does not freeze the source (consistent-snapshot sessio
     expect(Number(ro)).toBe(0);
     await load('mixed/0', 'mixed');
     expect(await tableChecksums(dest, 'mixed')).toEqual(await tableChecksums(primary, 'mixed'));
+  }, 120_000);
+
+  it('fails when a table changes between the schema read and the sessions (DDL during the snapshot), keeping nothing', async () => {
+    const daemon = await MysqlDaemon.open({ defaultsFile: replica.cnf, logger: silentLogger });
+    // An ALTER the binary log does not see (so the position does not move) lands on the stopped
+    // replica after the schema was read and before the sessions open: their rows have a column the
+    // schema read before does not.
+    const flavor = daemon.flavor;
+    let altered = false;
+    Object.defineProperty(daemon, 'flavor', {
+      value: {
+        ...flavor,
+        async executedPosition(connection: Connection) {
+          if (!altered) {
+            altered = true;
+            await connection.query('SET SESSION sql_log_bin = 0');
+            await connection.query('ALTER TABLE ledger.accounts ADD COLUMN opened DATE NULL');
+            await connection.query('SET SESSION sql_log_bin = 1');
+          }
+          return flavor.executedPosition(connection);
+        },
+      },
+    });
+    const fileStorage = new FileBackupStorage(storageRoot);
+    try {
+      const error = await snapshotInstance(
+        daemon,
+        fileStorage,
+        SnapshotRequest.parse({
+          storage,
+          defaultsFile: replica.cnf,
+          dir: 'ledger/altered',
+          database: 'ledger',
+          concurrency: 2,
+        }),
+        { logger: silentLogger, progress: () => {}, signal: new AbortController().signal },
+      ).catch((e: unknown) => e);
+      expect(altered).toBe(true);
+      expect(error).toBeInstanceOf(VerificationError);
+      expect((error as Error).message).toContain('the schema changed during the snapshot ("accounts")');
+      expect(await fileStorage.listBackups(snapshotDir('ledger/altered'))).toEqual([]);
+      expect(await replicationRunning(replica)).toBe(true);
+    } finally {
+      const connection = await replica.connect();
+      try {
+        await connection.query('SET SESSION sql_log_bin = 0');
+        await connection.query('ALTER TABLE ledger.accounts DROP COLUMN opened');
+      } finally {
+        await connection.end();
+      }
+    }
   }, 120_000);
 });

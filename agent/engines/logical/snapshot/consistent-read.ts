@@ -140,7 +140,14 @@ export async function openSnapshotSessions(
       await control.query(`SET SESSION lock_wait_timeout = ${LOCK_WAIT_SECONDS}`);
       try {
         await control.query('FLUSH TABLES WITH READ LOCK').catch((error: unknown) => {
-          if ((error as { errno?: number }).errno !== 1205) throw error;
+          const errno = (error as { errno?: number }).errno;
+          if (errno === 1227) {
+            throw new StepbackError(`FLUSH TABLES WITH READ LOCK was refused: ${(error as Error).message}`, {
+              cause: error,
+              hint: "grant RELOAD to the agent's user (see the grants in docs/first-backup.md), or pass --stop-for-dump to quiesce for the whole dump instead",
+            });
+          }
+          if (errno !== 1205) throw error;
           throw new StepbackError(
             `FLUSH TABLES WITH READ LOCK waited ${LOCK_WAIT_SECONDS}s for running statements and gave up, so no write stayed held longer`,
             {
