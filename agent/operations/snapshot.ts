@@ -1,24 +1,12 @@
 import os from 'node:os';
 import { backupName } from '../../core/backups.ts';
-import {
-  FieldError,
-  hint,
-  keepFirstError,
-  switchOption,
-  UsageError,
-  VerificationError,
-} from '../../core/errors.ts';
+import { FieldError, hint, keepFirstError, switchOption, UsageError } from '../../core/errors.ts';
 import { evenKeyRanges, KeyRange, uncoveredRanges } from '../../core/keyrange.ts';
 import type { SnapshotRequest } from '../../core/operations/snapshot.ts';
 import { snapshotAddress, snapshotDir } from '../../core/storage/layout.ts';
 import type { BackupHandle, BackupStorage } from '../../core/storage/types.ts';
 import type { EngineContext } from '../engines/engine.ts';
-import {
-  type Held,
-  nonTransactionalTables,
-  openSnapshotSessions,
-  type SnapshotSessions,
-} from '../engines/logical/snapshot/consistent-read.ts';
+import type { Held } from '../engines/logical/snapshot/consistent-read.ts';
 import { keyspaceIdRouter } from '../engines/logical/snapshot/keyspace-id.ts';
 import { rangeManifest } from '../engines/logical/snapshot/manifest.ts';
 import { checkKeyColumn, readSourceSchema, type SourceSchema } from '../engines/logical/snapshot/schema.ts';
@@ -26,11 +14,11 @@ import { dumpTables, snapshotRanges } from '../engines/logical/snapshot/snapshot
 import { reachedPhase } from '../instance/fault.ts';
 import { changeInstance } from '../instance/lifecycle.ts';
 import { serverFileDirectory } from '../instance/server-files.ts';
-import { checkStillQuiesced, type Quiesced, quiesce } from '../instance/state.ts';
 import { queryValue } from '../mysql/connection.ts';
 import type { MysqlDaemon } from '../mysqld/daemon.ts';
 import { openInstance, withRequestStorage } from './open.ts';
 import type { OperationContext, RequestOf } from './operation.ts';
+import { holdOnePosition, type SnapshotConsistency } from './snapshot-position.ts';
 
 /** One key range's backup, as a snapshot result lists it. */
 export interface SnapshotEntry {
@@ -58,12 +46,6 @@ export interface SnapshotResult {
   /** --keep-replication-stopped stopped a running replica's replication and left it so. */
   replicationKeptStopped: boolean;
   seconds: number;
-}
-
-/** How the snapshot got one position for every table, and why that way. */
-export interface SnapshotConsistency {
-  method: 'consistent-read' | 'stopped';
-  why: string;
 }
 
 /**
@@ -147,31 +129,8 @@ export async function snapshotInstance(
         await lease.record({ original: { ...original, replication: { configured: true, running: false } } });
         logger.info('replication stays stopped after the snapshot (--keep-replication-stopped)');
       }
-      const method = await chooseMethod(daemon, request, before);
-      let schema = before;
-      let quiesced: Quiesced;
-      let held: Held;
-      let sessions: SnapshotSessions | undefined;
-      let heldSince = 0;
-      if (method.method === 'consistent-read') {
-        ({ sessions, quiesced, held } = await openSnapshotSessions(daemon, original, {
-          count: Math.max(1, Math.min(request.concurrency, before.tables.length)),
-          logger,
-          keepReplicationStopped: request.keepReplicationStopped,
-        }));
-      } else {
-        logger.info(`quiescing for the whole dump: ${method.why}`);
-        heldSince = performance.now();
-        quiesced = await quiesce(daemon, original, logger);
-        held = {
-          what:
-            quiesced.role === 'primary' ? 'writes' : original.replication.running ? 'replication' : 'nothing',
-          seconds: 0,
-        };
-        reachedPhase('snapshot:quiesced');
-        // Read again once writes stopped: this is the schema of the data.
-        schema = await readSchema();
-      }
+      const position = await holdOnePosition(daemon, original, request, before, readSchema, logger);
+      const { schema, quiesced } = position;
       const name = backupName(started, os.hostname());
       const handles: BackupHandle[] = [];
       try {
@@ -188,21 +147,10 @@ export async function snapshotInstance(
           split,
           compression: request.compression,
           signal: context.signal,
-          sessions,
+          sessions: position.sessions,
         });
         reachedPhase('snapshot:dumped');
-        if (sessions) {
-          await sessions.close();
-          sessions = undefined;
-          checkSameSchema(before, await readSchema());
-        } else {
-          await checkStillQuiesced(daemon, quiesced, {
-            when: 'during the snapshot',
-            meaning: 'the data is not from one point in time',
-            hint: 'something wrote to the instance while it was quiesced (a user with SUPER?); run the snapshot again',
-          });
-          held.seconds = (performance.now() - heldSince) / 1000;
-        }
+        const held = await position.finish();
         const serverVersion = await daemon.serverVersion();
         const serverUuid =
           daemon.flavor.name === 'mysql'
@@ -248,12 +196,12 @@ export async function snapshotInstance(
           position: quiesced.position,
           tables: schema.tables.length,
           views: schema.views.length,
-          consistency: { ...method, held: held.what, heldSeconds: held.seconds },
+          consistency: { ...position.consistency, held: held.what, heldSeconds: held.seconds },
           replicationKeptStopped: request.keepReplicationStopped && original.replication.running,
           seconds: (Date.now() - started.getTime()) / 1000,
         };
       } catch (error) {
-        await sessions?.close();
+        await position.abandon();
         for (const handle of handles) {
           await handle
             .abortBackup()
@@ -263,64 +211,6 @@ export async function snapshotInstance(
       }
     },
   );
-}
-
-/**
- * Consistent-snapshot transactions unless asked otherwise or a table cannot be read that way: a
- * non-InnoDB table has no consistent read, so the instance is quiesced for the whole dump.
- */
-async function chooseMethod(
-  daemon: MysqlDaemon,
-  request: SnapshotRequest,
-  schema: SourceSchema,
-): Promise<SnapshotConsistency> {
-  if (request.stopForDump) {
-    return { method: 'stopped', why: 'asked for with --stop-for-dump' };
-  }
-  const others = await daemon.withConnection((connection) =>
-    nonTransactionalTables(
-      connection,
-      request.database,
-      schema.tables.map((table) => table.name),
-    ),
-  );
-  if (others.length > 0) {
-    const named = others.map((table) => `${JSON.stringify(table.name)} (${table.engine})`).join(', ');
-    return {
-      method: 'stopped',
-      why: `${named} ${others.length === 1 ? 'is' : 'are'} not InnoDB, which alone reads a consistent snapshot while writes go on`,
-    };
-  }
-  return {
-    method: 'consistent-read',
-    why: 'every table is InnoDB: each dump session reads one consistent snapshot while the source keeps working',
-  };
-}
-
-/** AUTO_INCREMENT counters move with every insert; they are not the schema. */
-function schemaText(schema: SourceSchema): Map<string, string> {
-  return new Map(
-    [...schema.tables, ...schema.views].map((object) => [
-      object.name,
-      object.create.replace(/ AUTO_INCREMENT=\d+/, ''),
-    ]),
-  );
-}
-
-/**
- * The schema was read before the snapshot sessions opened and the data after: a table changed in
- * between (DDL during the dump) would not match its rows.
- */
-function checkSameSchema(before: SourceSchema, after: SourceSchema): void {
-  const a = schemaText(before);
-  const b = schemaText(after);
-  const changed = [...new Set([...a.keys(), ...b.keys()])].filter((name) => a.get(name) !== b.get(name));
-  if (changed.length > 0) {
-    throw new VerificationError(
-      `the schema changed during the snapshot (${changed.map((n) => JSON.stringify(n)).join(', ')}): the data read does not match one schema`,
-      { hint: 'run the snapshot again once the schema change is done' },
-    );
-  }
 }
 
 /** `stepback snapshot`, and a state machine's snapshot task. */
