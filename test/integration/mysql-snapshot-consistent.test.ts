@@ -148,4 +148,71 @@ describe('a snapshot of a MySQL 9.7 primary that does not freeze it (needs .step
     );
     expect([Number(ro), Number(sro)]).toEqual([0, 0]);
   }, 120_000);
+
+  it('splits a database by a uint64 keyspace id into two ranges and merges them back, each range at one position', async () => {
+    await source.query('CREATE DATABASE split');
+    await source.query(
+      'CREATE TABLE split.customers (id INT PRIMARY KEY, ksid BIGINT UNSIGNED NOT NULL, name VARCHAR(50), doc JSON) ENGINE=InnoDB',
+    );
+    await source.query(
+      "INSERT INTO split.customers WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 900) SELECT n, CAST(CONV(LEFT(SHA2(n, 256), 16), 16, 10) AS UNSIGNED), CONCAT('customer ', n), JSON_OBJECT('n', n) FROM seq",
+    );
+    const snapshot = await runStepback([
+      'snapshot',
+      '--defaults-file',
+      source.cnf,
+      '--mysqld',
+      mysqldWrapper,
+      '--storage',
+      storage,
+      '--dir',
+      'split/0',
+      '--database',
+      'split',
+      '--key-column',
+      'ksid',
+      '--key-type',
+      'uint64',
+      '--shards',
+      '2',
+      '--json',
+    ]);
+    expect(snapshot.code, snapshot.stderr).toBe(0);
+    const result = snapshot.json as unknown as SnapshotResult;
+    expect(result.consistency.method).toBe('consistent-read');
+    expect(result.snapshots.map((s) => s.dir)).toEqual(['split/0/-80', 'split/0/80-']);
+
+    const load = async (sources: string, database: string) => {
+      const run = await runStepback([
+        'multirestore',
+        '--defaults-file',
+        target.cnf,
+        '--mysqld',
+        mysqldWrapper,
+        '--storage',
+        storage,
+        '--sources',
+        sources,
+        '--database',
+        database,
+        '--json',
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+    };
+    await load('split/0/-80', 'split_low');
+    await load('split/0/80-', 'split_high');
+    await load('split/0/-80,split/0/80-', 'split');
+    const count = async (instance: PrivateInstance, sql: string) =>
+      Number((await instance.query<[{ n: number }]>(sql))[0].n);
+    const half = 'ksid < 9223372036854775808';
+    expect(await count(target, 'SELECT COUNT(*) AS n FROM split_low.customers')).toBe(
+      await count(source, `SELECT COUNT(*) AS n FROM split.customers WHERE ${half}`),
+    );
+    expect(await count(target, `SELECT COUNT(*) AS n FROM split_high.customers WHERE ${half}`)).toBe(0);
+    expect(
+      (await count(target, 'SELECT COUNT(*) AS n FROM split_low.customers')) +
+        (await count(target, 'SELECT COUNT(*) AS n FROM split_high.customers')),
+    ).toBe(900);
+    expect(await tableChecksums(target, 'split')).toEqual(await tableChecksums(source, 'split'));
+  }, 120_000);
 });
