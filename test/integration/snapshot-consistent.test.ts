@@ -4,7 +4,7 @@ import type { Connection } from '../../agent/mysql/connection.ts';
 import { MysqlDaemon } from '../../agent/mysqld/daemon.ts';
 import { type SnapshotResult, snapshotInstance } from '../../agent/operations/snapshot.ts';
 import { VerificationError } from '../../core/errors.ts';
-import { silentLogger } from '../../core/log.ts';
+import { recordingLogger, silentLogger } from '../../core/log.ts';
 import { SnapshotRequest } from '../../core/operations/snapshot.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
 import { snapshotDir } from '../../core/storage/layout.ts';
@@ -131,6 +131,42 @@ describe('a snapshot that does not freeze the source (consistent-snapshot sessio
       await dest.query('STOP SLAVE');
       await dest.query('RESET SLAVE ALL');
     }
+  }, 120_000);
+
+  it('gives up the write lock after a second when a long write statement runs, lets writes flow, and tries again', async () => {
+    await primary.query('CREATE DATABASE slow');
+    await primary.query('CREATE TABLE slow.t (id INT PRIMARY KEY, v INT) ENGINE=InnoDB');
+    await primary.query('INSERT INTO slow.t SELECT seq, 0 FROM slow.seq_1_to_40');
+    // About 4 s in one statement: the lock cannot be taken while it runs.
+    const longWrite = primary.query('UPDATE slow.t SET v = v + 1 WHERE SLEEP(0.1) = 0');
+    for (;;) {
+      const running = await primary.query<unknown[]>(
+        "SELECT 1 FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE slow.t%'",
+      );
+      if (running.length > 0) break;
+      await sleep(20);
+    }
+    const logger = recordingLogger();
+    const result = await snapshotInstance(
+      await MysqlDaemon.open({ defaultsFile: primary.cnf, logger: silentLogger }),
+      new FileBackupStorage(storageRoot),
+      SnapshotRequest.parse({
+        storage,
+        defaultsFile: primary.cnf,
+        dir: 'ledger/long-write',
+        database: 'ledger',
+      }),
+      { logger, progress: () => {}, signal: new AbortController().signal },
+    );
+    await longWrite;
+    expect(logger.records.map((r) => r.message)).toContainEqual(
+      expect.stringContaining(
+        'FLUSH TABLES WITH READ LOCK waited 1s for a running statement; writes flow again',
+      ),
+    );
+    expect(result.consistency).toMatchObject({ method: 'consistent-read', held: 'writes' });
+    const [{ n }] = await primary.query<[{ n: number }]>('SELECT COUNT(*) AS n FROM slow.t WHERE v = 1');
+    expect(Number(n)).toBe(40);
   }, 120_000);
 
   it('snapshots a replica with replication stopped only while the sessions open, then replicating again', async () => {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { StepbackError, VerificationError } from '../../../../core/errors.ts';
 import type { Logger } from '../../../../core/log.ts';
 import { reachedPhase } from '../../../instance/fault.ts';
@@ -6,10 +7,14 @@ import { type Connection, queryRows } from '../../../mysql/connection.ts';
 import type { MysqlDaemon } from '../../../mysqld/daemon.ts';
 
 /**
- * How long FLUSH TABLES WITH READ LOCK may wait for running statements. Writes queue behind it while
- * it waits, so a long query on the primary costs at most this much, then the snapshot fails instead.
+ * How long FLUSH TABLES WITH READ LOCK may wait for running statements (lock_wait_timeout, whole
+ * seconds): writes, and on MySQL long reads too (MariaDB 10.11 does not wait for reads; both
+ * measured). Writes queue behind it while it waits, so such a statement costs each try at most this
+ * much; then writes flow for `LOCK_RETRY_PAUSE_MS` and it tries again.
  */
-const LOCK_WAIT_SECONDS = 5;
+const LOCK_WAIT_SECONDS = 1;
+const LOCK_TRIES = 5;
+const LOCK_RETRY_PAUSE_MS = 2000;
 
 /** A connection lent to one table's dump, and how to give it back. */
 export interface LentConnection {
@@ -137,25 +142,9 @@ export async function openSnapshotSessions(
       held = { what: stop ? 'replication' : 'nothing', seconds: stop ? seconds() : 0 };
     } else {
       logger.info('holding writes (FLUSH TABLES WITH READ LOCK) while the snapshot sessions open');
-      await control.query(`SET SESSION lock_wait_timeout = ${LOCK_WAIT_SECONDS}`);
+      const failedTriesSeconds = await lockWrites(control, logger);
+      const locked = performance.now();
       try {
-        await control.query('FLUSH TABLES WITH READ LOCK').catch((error: unknown) => {
-          const errno = (error as { errno?: number }).errno;
-          if (errno === 1227) {
-            throw new StepbackError(`FLUSH TABLES WITH READ LOCK was refused: ${(error as Error).message}`, {
-              cause: error,
-              hint: "grant RELOAD to the agent's user (see the grants in docs/first-backup.md), or pass --stop-for-dump to quiesce for the whole dump instead",
-            });
-          }
-          if (errno !== 1205) throw error;
-          throw new StepbackError(
-            `FLUSH TABLES WITH READ LOCK waited ${LOCK_WAIT_SECONDS}s for running statements and gave up, so no write stayed held longer`,
-            {
-              cause: error,
-              hint: 'a long query or an open transaction holding a table lock keeps it waiting: run the snapshot again once it has ended, or snapshot a replica',
-            },
-          );
-        });
         reachedPhase('snapshot:quiesced');
         await startTransactions();
         position = await flavor.executedPosition(control);
@@ -163,7 +152,8 @@ export async function openSnapshotSessions(
       } finally {
         await control.query('UNLOCK TABLES');
       }
-      held = { what: 'writes', seconds: seconds() };
+      // Writes also queued behind each try that gave up.
+      held = { what: 'writes', seconds: failedTriesSeconds + (performance.now() - locked) / 1000 };
     }
     logger.info(
       `snapshot sessions opened at ${position || '(empty)'}; ${held.what} held ${held.seconds.toFixed(3)}s`,
@@ -178,5 +168,45 @@ export async function openSnapshotSessions(
     throw error;
   } finally {
     await control.end().catch(() => control.destroy());
+  }
+}
+
+/**
+ * FLUSH TABLES WITH READ LOCK on `control`, giving up on each try after LOCK_WAIT_SECONDS (a running
+ * statement keeps it waiting, and every write behind it): writes flow between tries. Returns how
+ * long the tries that gave up held writes.
+ */
+async function lockWrites(control: Connection, logger: Logger): Promise<number> {
+  await control.query(`SET SESSION lock_wait_timeout = ${LOCK_WAIT_SECONDS}`);
+  let failedSeconds = 0;
+  for (let attempt = 1; ; attempt++) {
+    const started = performance.now();
+    try {
+      await control.query('FLUSH TABLES WITH READ LOCK');
+      return failedSeconds;
+    } catch (error) {
+      const errno = (error as { errno?: number }).errno;
+      if (errno === 1227) {
+        throw new StepbackError(`FLUSH TABLES WITH READ LOCK was refused: ${(error as Error).message}`, {
+          cause: error,
+          hint: "grant RELOAD to the agent's user (see the grants in docs/first-backup.md), or pass --stop-for-dump to quiesce for the whole dump instead",
+        });
+      }
+      if (errno !== 1205) throw error;
+      failedSeconds += (performance.now() - started) / 1000;
+      if (attempt === LOCK_TRIES) {
+        throw new StepbackError(
+          `FLUSH TABLES WITH READ LOCK waited ${LOCK_WAIT_SECONDS}s for running statements ${LOCK_TRIES} times and gave up each time, so no write stayed held longer`,
+          {
+            cause: error,
+            hint: 'a long write statement (on MySQL also a long read) keeps it waiting: run the snapshot again once it has ended, or snapshot a replica',
+          },
+        );
+      }
+      logger.warn(
+        `FLUSH TABLES WITH READ LOCK waited ${LOCK_WAIT_SECONDS}s for a running statement; writes flow again, trying again (${attempt}/${LOCK_TRIES})`,
+      );
+      await sleep(LOCK_RETRY_PAUSE_MS);
+    }
   }
 }
