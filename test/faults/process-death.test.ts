@@ -90,6 +90,8 @@ const cases: { phase: FaultPhase; command: Command; on: 'replica' | 'target' }[]
   { phase: 'restore:started', command: 'restore', on: 'target' },
   { phase: 'restore:committed', command: 'restore', on: 'target' },
   { phase: 'snapshot:quiesced', command: 'snapshot', on: 'replica' },
+  // Not a replica: killed holding FLUSH TABLES WITH READ LOCK while the snapshot sessions open.
+  { phase: 'snapshot:quiesced', command: 'snapshot', on: 'target' },
   { phase: 'snapshot:dumped', command: 'snapshot', on: 'replica' },
   { phase: 'multirestore:loading', command: 'multirestore', on: 'target' },
 ];
