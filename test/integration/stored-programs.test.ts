@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliRun, runStepback } from '../support/cli.ts';
+import { tableChecksums } from '../support/data.ts';
+import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
+import { tempDir } from '../support/root.ts';
+import { createEverythingSchema, dumpSchema } from '../support/stored-programs.ts';
+
+let source: TestInstance;
+let dest: TestInstance;
+let storageRoot: string;
+
+const dump = ['mariadb-dump'];
+
+beforeAll(async () => {
+  [source, dest] = await Promise.all([
+    createTestInstance({ name: 'programs-source' }),
+    createTestInstance({ name: 'programs-dest' }),
+  ]);
+  storageRoot = await tempDir('programs-storage');
+  await createEverythingSchema(source, 'shop');
+  const run = await runStepback([
+    'snapshot',
+    '--defaults-file',
+    source.cnf,
+    '--storage',
+    `file://${storageRoot}`,
+    '--dir',
+    'shop/0',
+    '--database',
+    'shop',
+    '--json',
+  ]);
+  expect(run.code, run.stderr).toBe(0);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([source?.dispose(), dest?.dispose()]);
+});
+
+function multirestore(database: string, ...flags: string[]): Promise<CliRun> {
+  return runStepback([
+    'multirestore',
+    '--defaults-file',
+    dest.cnf,
+    '--storage',
+    `file://${storageRoot}`,
+    '--sources',
+    'shop/0',
+    '--database',
+    database,
+    ...flags,
+    '--json',
+  ]);
+}
+
+async function definerOf(instance: TestInstance, sql: string, column: string): Promise<string> {
+  const [row] = await instance.query<Record<string, string>[]>(sql);
+  return /DEFINER=(\S+)/.exec(String(row?.[column]))?.[1] ?? '';
+}
+
+describe('snapshots carry triggers, routines, events, definers and the character set (MariaDB)', () => {
+  it('refuses a DEFINER that does not exist on the destination, naming the account', async () => {
+    const run = await multirestore('shop');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("'app'@'%'");
+    expect(run.stderr).toContain('--definer-fallback');
+    expect(await dest.query('SHOW DATABASES LIKE "shop"')).toEqual([]);
+  }, 60_000);
+
+  it('falls back to the loading user when asked, and says so', async () => {
+    const run = await multirestore('shop_fallback', '--definer-fallback');
+    expect(run.code, run.stderr).toBe(0);
+    const json = run.json as { definersReplaced: { object: string; definer: string }[] };
+    expect(json.definersReplaced).toEqual([
+      { object: 'view "big_orders"', definer: "'app'@'%'" },
+      { object: 'trigger "orders_ai"', definer: "'app'@'%'" },
+    ]);
+    expect(await definerOf(dest, 'SHOW CREATE VIEW shop_fallback.big_orders', 'Create View')).toBe(
+      '`root`@`localhost`',
+    );
+    expect(await tableChecksums(dest, 'shop_fallback')).toEqual(await tableChecksums(source, 'shop'));
+  }, 60_000);
+
+  it('round-trips the schema: the dumps with routines, triggers and events are equal, and the data', async () => {
+    await dest.query("CREATE USER 'app'@'%' IDENTIFIED BY 'other-secret'");
+    await dest.query("GRANT ALL ON shop.* TO 'app'@'%'");
+    const run = await multirestore('shop');
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json).toMatchObject({
+      storedPrograms: { triggers: 3, procedures: 2, functions: 1, events: 1 },
+      definersReplaced: [],
+    });
+    expect(await dumpSchema(dump, dest, 'shop')).toBe(await dumpSchema(dump, source, 'shop'));
+    expect(await tableChecksums(dest, 'shop')).toEqual(await tableChecksums(source, 'shop'));
+    const [charset] = await dest.query<{ c: string }[]>(
+      "SELECT DEFAULT_COLLATION_NAME AS c FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'",
+    );
+    expect(charset?.c).toBe('latin1_german1_ci');
+    // The copies work: the procedure inserts, both triggers write the audit in order.
+    const c = await dest.connect('shop');
+    try {
+      await c.query("CALL add_order('after', 20)");
+      const [audit] = await c.query('SELECT what FROM audit ORDER BY id DESC LIMIT 2');
+      expect((audit as { what: string }[]).map((row) => row.what)).toEqual(['second after', 'insert']);
+      const [gross] = await c.query('SELECT gross FROM big_orders ORDER BY id DESC LIMIT 1');
+      expect((gross as { gross: string }[])[0]?.gross).toBe('24.000 Grüße');
+    } finally {
+      await c.end();
+    }
+  }, 60_000);
+
+  it('refuses a destination with a routine of the same name unless asked to replace it', async () => {
+    await dest.query('CREATE DATABASE clash');
+    await dest.query('CREATE PROCEDURE clash.add_order() SELECT 1');
+    const refused = await multirestore('clash');
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain('procedure "add_order"');
+    expect(refused.stderr).toContain('--replace-stored-programs');
+    const replaced = await multirestore('clash', '--replace-stored-programs');
+    expect(replaced.code, replaced.stderr).toBe(0);
+    const [row] = await dest.query<Record<string, string>[]>('SHOW CREATE PROCEDURE clash.add_order');
+    const [original] = await source.query<Record<string, string>[]>('SHOW CREATE PROCEDURE shop.add_order');
+    expect(row?.['Create Procedure']).toBe(original?.['Create Procedure']);
+  }, 60_000);
+});
