@@ -57,7 +57,9 @@ export async function createEverythingSchema(instance: PrivateInstance, database
  * `<dump> --routines --triggers --events --no-data` of one database, normalised: the header lines
  * (host, versions) and AUTO_INCREMENT counters left out, and the database's own name before a
  * column of a view (MariaDB adds it to every qualified column when a view is created from what SHOW
- * CREATE VIEW printed, as it does reloading its own dump).
+ * CREATE VIEW printed, as it does reloading its own dump), and a column's character set written
+ * before its collation (MySQL adds it to a column whose collation a CREATE TABLE names, as SHOW
+ * CREATE TABLE did: reloading its own dump does the same).
  */
 export async function dumpSchema(
   dump: readonly string[],
@@ -86,5 +88,6 @@ export async function dumpSchema(
     .filter((line) => !/^-- (MariaDB dump|MySQL dump|Host:|Server version)/.test(line))
     .join('\n')
     .replace(/ AUTO_INCREMENT=\d+/g, '')
-    .replaceAll(`\`${database}\`.\``, '`');
+    .replaceAll(`\`${database}\`.\``, '`')
+    .replace(/ CHARACTER SET (\w+) COLLATE (\1_\w+)/g, ' COLLATE $2');
 }
