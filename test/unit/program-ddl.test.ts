@@ -90,6 +90,8 @@ describe('checkStoredProgram', () => {
     ['a file write', "BEGIN SELECT 1 INTO OUTFILE '/tmp/x'; END"],
     ['LOAD DATA', "BEGIN LOAD DATA INFILE '/etc/passwd' INTO TABLE orders; END"],
     ['a grant', 'BEGIN GRANT ALL ON *.* TO x; END'],
+    ['a password change', "BEGIN UPDATE orders SET note = 'x'; SET PASSWORD = 'y'; END"],
+    ["another account's password", "SET PASSWORD FOR 'root'@'localhost' = 'y'"],
     ['a new account', "BEGIN CREATE OR REPLACE USER x IDENTIFIED BY 'y'; END"],
     ['a dropped database', 'BEGIN DROP DATABASE IF EXISTS x; END'],
     ['a server setting', 'BEGIN SET GLOBAL read_only = 0; END'],
@@ -108,6 +110,12 @@ describe('checkStoredProgram', () => {
   ])('refuses a procedure body with %s', (_what, body) => {
     const create = `CREATE DEFINER=\`root\`@\`localhost\` PROCEDURE \`p\`()\n${body}`;
     expect(() => checkStoredProgram(program('procedure', 'p', create), context)).toThrow(ManifestError);
+  });
+
+  it('takes SET password in an UPDATE or INSERT … SET for a column', () => {
+    const create =
+      "CREATE PROCEDURE `p`()\nBEGIN UPDATE orders SET password = 'x' WHERE id = 1; INSERT INTO orders SET password = 'y'; END";
+    expect(checkStoredProgram(program('procedure', 'p', create), context).statement(false)).toBe(create);
   });
 
   it.each([

@@ -20,7 +20,7 @@ const FORBIDDEN_WORDS = new Map<string, string>([
   ...['PREPARE', 'EXECUTE', 'DEALLOCATE'].map(
     (word) => [word, 'dynamic SQL cannot be checked before it runs'] as const,
   ),
-  ...['GRANT', 'REVOKE', 'PASSWORD'].map((word) => [word, 'it changes accounts or privileges'] as const),
+  ...['GRANT', 'REVOKE', 'IDENTIFIED'].map((word) => [word, 'it changes accounts or privileges'] as const),
   ...[
     'SHUTDOWN',
     'RESTART',
@@ -160,8 +160,14 @@ function checkBody(
   context: ProgramContext,
   refuseProgram: (reason: string) => never,
 ): void {
+  // `SET password = …` is a column of an UPDATE or INSERT … SET, or else the SET PASSWORD statement.
+  let inDml = false;
   for (const [index, token] of body.entries()) {
+    if (isPunct(token, ';') || isWord(token, 'BEGIN', 'THEN', 'ELSE', 'DO', 'LOOP', 'REPEAT')) inDml = false;
+    if (isWord(token, 'UPDATE', 'INSERT', 'REPLACE')) inDml = true;
     if (token.kind !== 'word') continue;
+    if (token.value === 'SET' && !inDml && isWord(body[index + 1], 'PASSWORD', 'ROLE', 'DEFAULT'))
+      refuseProgram(`SET ${body[index + 1]!.value} is not allowed: it changes accounts or privileges`);
     const reason = FORBIDDEN_WORDS.get(token.value);
     if (reason) refuseProgram(`${token.value} is not allowed: ${reason}`);
     for (const [first, second, why] of FORBIDDEN_STATEMENTS) {
