@@ -229,7 +229,7 @@ export const BackupManifest = z
       const tables = new Set(manifest.tables.filter((t) => t.type === 'table').map((t) => t.name));
       const programs = new Set<string>();
       (manifest.storedPrograms ?? []).forEach((program, index) => {
-        // Triggers and events share the schema's namespace with nothing else; procedures and functions each have their own.
+        // Each kind has its own namespace in a database: a procedure and a function may share a name.
         const key = JSON.stringify([program.kind, program.name]);
         if (programs.has(key)) {
           ctx.addIssue({

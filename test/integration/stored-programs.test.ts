@@ -109,6 +109,16 @@ describe('snapshots carry triggers, routines, events, definers and the character
     }
   }, 60_000);
 
+  it('runs again over its own finished load: the programs are created again, nothing is loaded twice', async () => {
+    const before = await dumpSchema(dump, dest, 'shop');
+    const checksums = await tableChecksums(dest, 'shop');
+    const run = await multirestore('shop');
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json).toMatchObject({ resumed: true, files: { loaded: 0 } });
+    expect(await dumpSchema(dump, dest, 'shop')).toBe(before);
+    expect(await tableChecksums(dest, 'shop')).toEqual(checksums);
+  }, 60_000);
+
   it('refuses a destination with a routine of the same name unless asked to replace it', async () => {
     await dest.query('CREATE DATABASE clash');
     await dest.query('CREATE PROCEDURE clash.add_order() SELECT 1');
