@@ -1,3 +1,5 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliRun, runStepback } from '../support/cli.ts';
 import { tableChecksums } from '../support/data.ts';
@@ -37,6 +39,20 @@ afterAll(async () => {
   await Promise.all([source?.dispose(), dest?.dispose()]);
 });
 
+/** Copies the snapshot under another address with its triggers' bodies changed by `edit`. */
+async function tamperedCopy(address: string, edit: (create: string) => string): Promise<void> {
+  const files = await fs.readdir(storageRoot, { recursive: true });
+  const manifest = files.find((file) => file.endsWith('MANIFEST') && file.includes(`shop${path.sep}0`))!;
+  const from = path.dirname(path.join(storageRoot, manifest));
+  const to = from.replace(`${path.sep}shop${path.sep}0${path.sep}`, `${path.sep}${address}${path.sep}`);
+  await fs.cp(from, to, { recursive: true });
+  const json = JSON.parse(await fs.readFile(path.join(to, 'MANIFEST'), 'utf8'));
+  json.dir = address;
+  for (const program of json.storedPrograms)
+    if (program.kind === 'trigger') program.create = edit(program.create);
+  await fs.writeFile(path.join(to, 'MANIFEST'), JSON.stringify(json));
+}
+
 function multirestore(database: string, ...flags: string[]): Promise<CliRun> {
   return runStepback([
     'multirestore',
@@ -59,6 +75,27 @@ async function definerOf(instance: TestInstance, sql: string, column: string): P
 }
 
 describe('snapshots carry triggers, routines, events, definers and the character set (MariaDB)', () => {
+  it('refuses a manifest whose trigger would grant privileges, creating nothing', async () => {
+    await tamperedCopy('evil/0', (create) =>
+      create.replace(/FOR EACH ROW .*$/s, "FOR EACH ROW BEGIN GRANT ALL ON *.* TO 'app'@'%'; END"),
+    );
+    const run = await runStepback([
+      'multirestore',
+      '--defaults-file',
+      dest.cnf,
+      '--storage',
+      `file://${storageRoot}`,
+      '--sources',
+      'evil/0',
+      '--database',
+      'evil',
+      '--json',
+    ]);
+    expect(run.code, run.stderr).toBe(5);
+    expect(run.stderr).toContain('GRANT is not allowed');
+    expect(await dest.query('SHOW DATABASES LIKE "evil"')).toEqual([]);
+  }, 60_000);
+
   it('refuses a DEFINER that does not exist on the destination, naming the account', async () => {
     const run = await multirestore('shop');
     expect(run.code).toBe(2);
