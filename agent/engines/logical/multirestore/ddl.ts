@@ -159,7 +159,7 @@ export function checkCreateTable(table: TableDefinition, release: ServerRelease)
   return { create, autoIncrement, engine };
 }
 
-/** A checked CREATE VIEW, ALTER-free: written with or without its DEFINER. */
+/** A checked CREATE VIEW, written with or without its DEFINER. */
 export interface CheckedView {
   definer: Account | undefined;
   /** The statement: with the DEFINER when `keepDefiner`, else the loading user defines the view. */
