@@ -25,6 +25,8 @@ export class SqlTokenError extends Error {
 }
 
 const wordChar = /[A-Za-z0-9_$\u0080-\uffff]/;
+/** The server's whitespace: ASCII only (a non-ASCII space is part of a name to it). */
+const space = /[ \t\n\r\f\v]/;
 const punctuation = new Set([
   '(',
   ')',
@@ -147,7 +149,7 @@ function versionComment(
   const [whole, mariadbOnly, digits = ''] = match;
   const after = text[i + whole.length] ?? '';
   const wanted = mariadbOnly ? 6 : 5;
-  if ((digits.length !== 0 && digits.length !== wanted) || (digits.length > 0 && !/\s/.test(after))) {
+  if ((digits.length !== 0 && digits.length !== wanted) || (digits.length > 0 && !space.test(after))) {
     throw new SqlTokenError(`version comment ${JSON.stringify(whole)} is not of a known form (offset ${i})`);
   }
   const flavorApplies = !mariadbOnly || release.flavor === 'mariadb';
@@ -167,7 +169,7 @@ export function lex(source: string, options: LexOptions = {}): Lexed {
   while (i < source.length) {
     const char = source[i]!;
     if (char === '\0') throw new SqlTokenError(`a NUL byte at offset ${i}`);
-    if (/\s/.test(char)) {
+    if (space.test(char)) {
       copy(i, i + 1);
       i++;
       continue;
