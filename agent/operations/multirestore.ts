@@ -6,6 +6,7 @@ import type { BackupStorage } from '../../core/storage/types.ts';
 import type { EngineContext } from '../engines/engine.ts';
 import { otherDatabasesThan } from '../engines/logical/multirestore/ddl.ts';
 import { pendingFiles, prepareDestination } from '../engines/logical/multirestore/destination.ts';
+import { addMissingIndexes } from '../engines/logical/multirestore/indexes.ts';
 import { finishRun, writeCheckpoints } from '../engines/logical/multirestore/ledger.ts';
 import { loadFiles } from '../engines/logical/multirestore/multirestore.ts';
 import { type DestinationServer, planRestore, sourceKey } from '../engines/logical/multirestore/plan.ts';
@@ -26,6 +27,8 @@ export interface MultirestoreResult {
   sources: { dir: string; name: string; keyRange: string; position: string; rows: number }[];
   tables: number;
   views: number;
+  /** Tables whose secondary indexes were built after their rows were loaded. */
+  indexesAfterLoad: string[];
   /** Triggers, procedures and functions, and events created. */
   storedPrograms: { triggers: number; procedures: number; functions: number; events: number };
   /** Views and programs whose DEFINER did not exist here, defined by the loading user (--definer-fallback). */
@@ -143,8 +146,10 @@ export async function multirestoreInstance(
           pool,
           transactional,
           connect: () => daemon.connect(),
-          // Created after the table's last file, so the load does not fire them.
+          // Indexes built over the loaded rows; triggers after the last file, so the load does not fire them.
           afterTable: async (table) => {
+            const indexes = plan.indexesAfterLoad.get(table);
+            if (indexes) await pool.use((c) => addMissingIndexes(c, database, table, indexes));
             for (const trigger of triggersOf(table)) await programs.create(trigger);
           },
         });
@@ -179,6 +184,7 @@ export async function multirestoreInstance(
           })),
           tables: plan.tables.length,
           views: plan.views.length,
+          indexesAfterLoad: [...plan.indexesAfterLoad.keys()],
           storedPrograms: {
             triggers: count('trigger'),
             procedures: count('procedure'),

@@ -20,6 +20,11 @@ beforeAll(async () => {
   ]);
   storageRoot = await tempDir('programs-storage');
   await createEverythingSchema(source, 'shop');
+  // Big enough for its secondary indexes to be built after the load.
+  await source.query(
+    'CREATE TABLE shop.big (id INT PRIMARY KEY, k INT NOT NULL, c VARCHAR(40), UNIQUE KEY c_u (c), KEY k_1 (k), KEY k_c (k, c)) ENGINE=InnoDB',
+  );
+  await source.query("INSERT INTO shop.big SELECT seq, seq % 997, CONCAT('c', seq) FROM shop.seq_1_to_60000");
   const run = await runStepback([
     'snapshot',
     '--defaults-file',
@@ -126,6 +131,7 @@ describe('snapshots carry triggers, routines, events, definers and the character
     expect(run.json).toMatchObject({
       storedPrograms: { triggers: 3, procedures: 2, functions: 1, events: 1 },
       definersReplaced: [],
+      indexesAfterLoad: ['big'],
     });
     expect(await dumpSchema(dump, dest, 'shop')).toBe(await dumpSchema(dump, source, 'shop'));
     expect(await tableChecksums(dest, 'shop')).toEqual(await tableChecksums(source, 'shop'));

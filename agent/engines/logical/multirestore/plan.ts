@@ -1,5 +1,11 @@
 import type { StoredProgramDefinition, TableDefinition, ViewDefinition } from '../../../../core/manifest.ts';
 import { type CheckedTable, type CheckedView, checkCreateTable, checkCreateView } from './ddl.ts';
+import {
+  INDEXES_AFTER_LOAD_ROWS,
+  referencedTables,
+  type SecondaryIndex,
+  splitSecondaryIndexes,
+} from './indexes.ts';
 import type { FileJob } from './load.ts';
 import { type CheckedProgram, checkStoredProgram } from './program-ddl.ts';
 import { checkSameSchema, type RestoreSource } from './sources.ts';
@@ -10,8 +16,13 @@ export interface RestorePlan {
   sources: RestoreSource[];
   tables: TableDefinition[];
   views: ViewDefinition[];
-  /** Each table's checked CREATE statement (from the first source: all agree). */
+  /**
+   * Each table's checked CREATE statement (from the first source: all agree); for a table in
+   * `indexesAfterLoad`, without those indexes.
+   */
   checked: Map<string, CheckedTable>;
+  /** Secondary indexes built after the table's last file (big InnoDB tables: see indexes.ts). */
+  indexesAfterLoad: Map<string, SecondaryIndex[]>;
   /** Each view's checked CREATE statement. */
   checkedViews: Map<string, CheckedView>;
   /** Triggers, routines and events, checked, in the order the source had them. */
@@ -60,11 +71,23 @@ export function planRestore(sources: RestoreSource[], destination: DestinationSe
   const files = sources.flatMap((source) =>
     source.manifest.files.map((file) => ({ source, file, table: byName.get(file.table)! })),
   );
+  const rows = new Map<string, number>();
+  for (const job of files) rows.set(job.table.name, (rows.get(job.table.name) ?? 0) + job.file.rows);
+  const referenced = referencedTables(tables, checked);
+  const indexesAfterLoad = new Map<string, SecondaryIndex[]>();
+  for (const table of tables) {
+    if ((rows.get(table.name) ?? 0) < INDEXES_AFTER_LOAD_ROWS) continue;
+    const split = splitSecondaryIndexes(checked.get(table.name)!, referenced, table.name);
+    if (!split) continue;
+    checked.set(table.name, { ...checked.get(table.name)!, create: split.create });
+    indexesAfterLoad.set(table.name, split.indexes);
+  }
   return {
     sources,
     tables,
     views,
     checked,
+    indexesAfterLoad,
     checkedViews,
     programs,
     charset: first.charset,
