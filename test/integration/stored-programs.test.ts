@@ -24,7 +24,9 @@ beforeAll(async () => {
   await source.query(
     'CREATE TABLE shop.big (id INT PRIMARY KEY, k INT NOT NULL, c VARCHAR(40), UNIQUE KEY c_u (c), KEY k_1 (k), KEY k_c (k, c)) ENGINE=InnoDB',
   );
-  await source.query("INSERT INTO shop.big SELECT seq, seq % 997, CONCAT('c', seq) FROM shop.seq_1_to_60000");
+  await source.query(
+    "INSERT INTO shop.big SELECT seq, seq % 997, CONCAT('c', seq) FROM shop.seq_1_to_120000",
+  );
   const run = await runStepback([
     'snapshot',
     '--defaults-file',

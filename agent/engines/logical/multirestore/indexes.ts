@@ -6,9 +6,10 @@ import { isPunct, isWord, lex, matchingParen, type Token } from './sql-tokens.ts
 /**
  * Secondary indexes built after the load instead of during it. Measured with `bench/index-build.ts`
  * (bench/README.md): InnoDB builds an index over loaded rows by sorting, faster than it maintains one
- * row by row from about 50,000 rows; below that the extra ALTER TABLE costs more than it saves.
+ * row by row from about 100,000 rows; below that the gain is within the noise or the extra ALTER
+ * TABLE costs more than it saves.
  */
-export const INDEXES_AFTER_LOAD_ROWS = 50_000;
+export const INDEXES_AFTER_LOAD_ROWS = 100_000;
 
 export interface SecondaryIndex {
   name: string;
