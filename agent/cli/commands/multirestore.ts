@@ -17,10 +17,14 @@ export function renderMultirestore(result: MultirestoreResult): string {
   const files = `${result.files.loaded} files loaded${result.files.alreadyLoaded > 0 ? `, ${result.files.alreadyLoaded} already loaded` : ''}`;
   const p = result.storedPrograms;
   const programs = `${p.triggers} triggers, ${p.procedures} procedures, ${p.functions} functions, ${p.events} events`;
+  const indexes =
+    result.indexesAfterLoad.length > 0
+      ? `\nsecondary indexes built after the load: ${result.indexesAfterLoad.join(', ')}`
+      : '';
   const definers = result.definersReplaced.map(
     (r) => `\n${r.object} is defined by the loading user (its DEFINER ${r.definer} does not exist here)`,
   );
-  return `${table}\n${result.resumed ? 'resumed: ' : ''}${result.database}: ${result.tables} tables, ${result.views} views, ${programs}; ${files}; ${formatCount(result.rows)} rows (${formatBytes(result.bytes)} stored) in ${result.seconds.toFixed(1)}s${result.checkpoints ? '; checkpoints written' : ''}${definers.join('')}`;
+  return `${table}\n${result.resumed ? 'resumed: ' : ''}${result.database}: ${result.tables} tables, ${result.views} views, ${programs}; ${files}; ${formatCount(result.rows)} rows (${formatBytes(result.bytes)} stored) in ${result.seconds.toFixed(1)}s${result.checkpoints ? '; checkpoints written' : ''}${indexes}${definers.join('')}`;
 }
 
 export const multirestoreCommand: OperationCommand<'multirestore'> = {
