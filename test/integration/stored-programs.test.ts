@@ -61,19 +61,30 @@ async function tamperedCopy(address: string, edit: (create: string) => string): 
 }
 
 function multirestore(database: string, ...flags: string[]): Promise<CliRun> {
-  return runStepback([
-    'multirestore',
-    '--defaults-file',
-    dest.cnf,
-    '--storage',
-    `file://${storageRoot}`,
-    '--sources',
-    'shop/0',
-    '--database',
-    database,
-    ...flags,
-    '--json',
-  ]);
+  return multirestoreWith({}, database, ...flags);
+}
+
+function multirestoreWith(
+  env: Record<string, string>,
+  database: string,
+  ...flags: string[]
+): Promise<CliRun> {
+  return runStepback(
+    [
+      'multirestore',
+      '--defaults-file',
+      dest.cnf,
+      '--storage',
+      `file://${storageRoot}`,
+      '--sources',
+      'shop/0',
+      '--database',
+      database,
+      ...flags,
+      '--json',
+    ],
+    { env },
+  );
 }
 
 async function definerOf(instance: TestInstance, sql: string, column: string): Promise<string> {
@@ -152,6 +163,17 @@ describe('snapshots carry triggers, routines, events, definers and the character
     } finally {
       await c.end();
     }
+  }, 60_000);
+
+  it('finishes a load killed after its first file: late indexes, triggers, events and data all there', async () => {
+    const killed = await multirestoreWith({ STEPBACK_FAULT_PHASE: 'multirestore:loading' }, 'shop_killed');
+    expect(killed.code).not.toBe(0);
+    const run = await multirestore('shop_killed');
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json).toMatchObject({ resumed: true, indexesAfterLoad: ['big'] });
+    const copy = (await dumpSchema(dump, dest, 'shop_killed')).replaceAll('shop_killed', 'shop');
+    expect(copy).toBe(await dumpSchema(dump, source, 'shop'));
+    expect(await tableChecksums(dest, 'shop_killed')).toEqual(await tableChecksums(source, 'shop'));
   }, 60_000);
 
   it('runs again over its own finished load: the programs are created again, nothing is loaded twice', async () => {
