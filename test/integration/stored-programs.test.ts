@@ -1,6 +1,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../core/log.ts';
+import type { LogicalManifest } from '../../core/manifest.ts';
+import { chooseSnapshot } from '../../core/snapshots.ts';
+import { FileBackupStorage } from '../../core/storage/file.ts';
 import { type CliRun, runStepback } from '../support/cli.ts';
 import { tableChecksums } from '../support/data.ts';
 import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
@@ -184,6 +188,34 @@ describe('snapshots carry triggers, routines, events, definers and the character
     expect(run.json).toMatchObject({ resumed: true, files: { loaded: 0 } });
     expect(await dumpSchema(dump, dest, 'shop')).toBe(before);
     expect(await tableChecksums(dest, 'shop')).toEqual(checksums);
+  }, 60_000);
+
+  it('carries only the triggers of the tables taken when --tables moves some tables', async () => {
+    const run = await runStepback([
+      'snapshot',
+      '--defaults-file',
+      source.cnf,
+      '--storage',
+      `file://${storageRoot}`,
+      '--dir',
+      'shop/vertical',
+      '--database',
+      'shop',
+      '--tables',
+      'orders',
+      '--json',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const { manifest } = await chooseSnapshot(
+      new FileBackupStorage(storageRoot),
+      'shop/vertical',
+      {},
+      silentLogger,
+    );
+    const programs = (manifest as LogicalManifest).storedPrograms?.map((p) => `${p.kind} ${p.name}`);
+    // In the order they fire for each table, timing and event (ACTION_ORDER).
+    expect(programs).toEqual(['trigger orders_ai', 'trigger orders_bu', 'trigger orders_ai_second']);
+    expect((manifest as LogicalManifest).collation).toBe('latin1_german1_ci');
   }, 60_000);
 
   it('refuses a destination with a routine of the same name unless asked to replace it', async () => {
