@@ -29,8 +29,14 @@ export interface MultirestoreResult {
   views: number;
   /** Tables whose secondary indexes were built after their rows were loaded. */
   indexesAfterLoad: string[];
-  /** Triggers, procedures and functions, and events created. */
-  storedPrograms: { triggers: number; procedures: number; functions: number; events: number };
+  /** Triggers, procedures and functions, and events created; `skipped`: left out by --skip-stored-programs. */
+  storedPrograms: {
+    triggers: number;
+    procedures: number;
+    functions: number;
+    events: number;
+    skipped: number;
+  };
   /** Views and programs whose DEFINER did not exist here, defined by the loading user (--definer-fallback). */
   definersReplaced: ReplacedDefiner[];
   files: { total: number; loaded: number; alreadyLoaded: number };
@@ -114,7 +120,13 @@ export async function multirestoreInstance(
         const admin = await connect();
         await prepareSession(admin, session);
         // Every statement of the manifests is checked before anything is created.
-        const plan = planRestore(sources, await destinationServer(daemon, admin, database));
+        const plan = planRestore(sources, await destinationServer(daemon, admin, database), {
+          skipStoredPrograms: request.skipStoredPrograms,
+        });
+        if (plan.skippedPrograms > 0)
+          logger.warn(
+            `leaving out the ${plan.skippedPrograms} triggers, routines and events of the snapshots (--skip-stored-programs)`,
+          );
         const programConnection = await connect();
         await prepareSession(programConnection, session);
         const { resumed, programs, replacedDefiners } = await prepareDestination(
@@ -190,6 +202,7 @@ export async function multirestoreInstance(
             procedures: count('procedure'),
             functions: count('function'),
             events: count('event'),
+            skipped: plan.skippedPrograms,
           },
           definersReplaced: replacedDefiners,
           files: {

@@ -41,6 +41,8 @@ export const MultirestoreRequest = z
     force: withDefault(z.boolean(), false),
     /** Replace triggers, procedures, functions and events of the names the snapshots hold. */
     replaceStoredPrograms: withDefault(z.boolean(), false),
+    /** Load the tables and views without the snapshots' triggers, procedures, functions and events. */
+    skipStoredPrograms: withDefault(z.boolean(), false),
     /** Define views and programs whose DEFINER account does not exist here as the loading user. */
     definerFallback: withDefault(z.boolean(), false),
   })

@@ -9,7 +9,7 @@ describe('renderMultirestore', () => {
       tables: 3,
       views: 1,
       indexesAfterLoad: ['big'],
-      storedPrograms: { triggers: 3, procedures: 2, functions: 1, events: 1 },
+      storedPrograms: { triggers: 3, procedures: 2, functions: 1, events: 1, skipped: 0 },
       definersReplaced: [{ object: 'view "big_orders"', definer: "'app'@'%'" }],
       files: { total: 3, loaded: 3, alreadyLoaded: 0 },
       rows: 10,

@@ -16,7 +16,7 @@ export function renderMultirestore(result: MultirestoreResult): string {
   );
   const files = `${result.files.loaded} files loaded${result.files.alreadyLoaded > 0 ? `, ${result.files.alreadyLoaded} already loaded` : ''}`;
   const p = result.storedPrograms;
-  const programs = `${p.triggers} triggers, ${p.procedures} procedures, ${p.functions} functions, ${p.events} events`;
+  const programs = `${p.triggers} triggers, ${p.procedures} procedures, ${p.functions} functions, ${p.events} events${p.skipped > 0 ? ` (${p.skipped} left out)` : ''}`;
   const indexes =
     result.indexesAfterLoad.length > 0
       ? `\nsecondary indexes built after the load: ${result.indexesAfterLoad.join(', ')}`
@@ -60,6 +60,10 @@ export const multirestoreCommand: OperationCommand<'multirestore'> = {
             'replace triggers, procedures, functions and events of the names the snapshots hold',
           )
           .option(
+            '--skip-stored-programs',
+            'load the tables and views without the triggers, procedures, functions and events the snapshots hold',
+          )
+          .option(
             '--definer-fallback',
             'define views and stored programs whose DEFINER does not exist here as the loading user',
           ),
@@ -78,6 +82,7 @@ export const multirestoreCommand: OperationCommand<'multirestore'> = {
     dontStartReplication: flags.dontStartReplication,
     force: flags.force,
     replaceStoredPrograms: flags.replaceStoredPrograms,
+    skipStoredPrograms: flags.skipStoredPrograms,
     definerFallback: flags.definerFallback,
   }),
   render: renderMultirestore,

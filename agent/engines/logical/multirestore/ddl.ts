@@ -66,9 +66,14 @@ export interface CheckedTable {
   engine: string | undefined;
 }
 
-export function refuse(kind: string, name: string, reason: string): never {
+export function refuse(
+  kind: string,
+  name: string,
+  reason: string,
+  hint = 'the manifest was changed or made by something else; take a new snapshot',
+): never {
   throw new ManifestError(`the CREATE ${kind} of ${JSON.stringify(name)} is refused: ${reason}`, undefined, {
-    hint: 'the manifest was changed or made by something else; take a new snapshot',
+    hint,
   });
 }
 

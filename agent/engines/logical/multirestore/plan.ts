@@ -27,6 +27,8 @@ export interface RestorePlan {
   checkedViews: Map<string, CheckedView>;
   /** Triggers, routines and events, checked, in the order the source had them. */
   programs: CheckedProgram[];
+  /** Triggers, routines and events the snapshot holds but this run leaves out (--skip-stored-programs). */
+  skippedPrograms: number;
   /** The database's default character set and collation, when the snapshot carries them. */
   charset: string | undefined;
   collation: string | undefined;
@@ -44,7 +46,11 @@ export interface DestinationServer {
 }
 
 /** Checks that the sources agree and that every CREATE statement is acceptable; throws otherwise. */
-export function planRestore(sources: RestoreSource[], destination: DestinationServer): RestorePlan {
+export function planRestore(
+  sources: RestoreSource[],
+  destination: DestinationServer,
+  options: { skipStoredPrograms: boolean } = { skipStoredPrograms: false },
+): RestorePlan {
   checkSameSchema(sources);
   const { release, otherDatabases } = destination;
   const first = sources[0]!.manifest;
@@ -55,7 +61,9 @@ export function planRestore(sources: RestoreSource[], destination: DestinationSe
     views.map((view) => [view.name, checkCreateView(view, otherDatabases, release)]),
   );
   const tableNames = new Set(tables.map((table) => table.name));
-  const programs = (first.storedPrograms ?? []).map((program: StoredProgramDefinition) =>
+  const carried = first.storedPrograms ?? [];
+  // Left out unchecked: nothing of them is run.
+  const programs = (options.skipStoredPrograms ? [] : carried).map((program: StoredProgramDefinition) =>
     checkStoredProgram(program, { release, otherDatabases, tables: tableNames }),
   );
   const autoIncrement = new Map<string, bigint>();
@@ -90,6 +98,7 @@ export function planRestore(sources: RestoreSource[], destination: DestinationSe
     indexesAfterLoad,
     checkedViews,
     programs,
+    skippedPrograms: options.skipStoredPrograms ? carried.length : 0,
     charset: first.charset,
     collation: first.collation,
     autoIncrement,

@@ -75,7 +75,13 @@ export function checkStoredProgram(
   context: ProgramContext,
 ): CheckedProgram {
   const kind = program.kind.toUpperCase();
-  const refuseProgram: (reason: string) => never = (reason) => refuse(kind, program.name, reason);
+  const refuseProgram: (reason: string) => never = (reason) =>
+    refuse(
+      kind,
+      program.name,
+      reason,
+      'see what routine bodies may hold in docs/cli.md; pass --skip-stored-programs to load the tables and views without the triggers, routines and events',
+    );
   const modes = new Set(program.sqlMode.split(','));
   if (modes.has('ORACLE') || modes.has('MSSQL'))
     refuseProgram(`its sql_mode ${program.sqlMode} parses another dialect`);

@@ -103,8 +103,16 @@ export async function createViews(
         await connection.query(item.create);
         logger.debug(`created view ${database}.${item.name}`);
       } catch (error) {
+        const errno = (error as { errno?: number }).errno;
+        // 1305: a stored function it calls does not exist.
+        if (errno === 1305) {
+          throw new StepbackError(`cannot create view ${JSON.stringify(item.name)}: ${messageOf(error)}`, {
+            cause: error,
+            hint: 'the view calls a stored function the database does not have: load the snapshot with its routines (without --skip-stored-programs), or create the function first',
+          });
+        }
         // 1146: a table or view it reads does not exist (yet).
-        if ((error as { errno?: number }).errno !== 1146) throw error;
+        if (errno !== 1146) throw error;
         failed.push(item);
         lastError = error;
       }
