@@ -83,6 +83,40 @@ const CreateViewStatement = z
     'must be a CREATE VIEW statement',
   );
 
+/** A character set or collation name (`utf8mb4`, `latin1_swedish_ci`): written into statements. */
+export const CharsetName = z
+  .string()
+  .max(64)
+  .regex(/^[A-Za-z0-9_]+$/, 'must be a character set or collation name');
+
+/**
+ * A trigger, stored procedure or function, or event, as SHOW CREATE prints it, with the session
+ * settings its body was parsed under (and must be parsed under again).
+ */
+export const StoredProgramDefinition = z.object({
+  kind: z.enum(['procedure', 'function', 'trigger', 'event']),
+  name: Identifier,
+  /** A trigger's table. */
+  table: Identifier.optional(),
+  create: z
+    .string()
+    .max(1 << 20)
+    .regex(/^CREATE /, 'must be a CREATE statement'),
+  sqlMode: z
+    .string()
+    .max(1024)
+    .regex(/^[A-Z0-9_,]*$/, 'must be a list of sql_mode words'),
+  characterSetClient: CharsetName,
+  collationConnection: CharsetName,
+  /** An event's time zone, which its schedule is read in. */
+  timeZone: z
+    .string()
+    .max(64)
+    .regex(/^(SYSTEM|[+-]\d{1,2}:\d{2}|[A-Za-z][A-Za-z0-9_/+-]*)$/, 'must be a time zone')
+    .optional(),
+});
+export type StoredProgramDefinition = z.infer<typeof StoredProgramDefinition>;
+
 export const TableDefinition = z.object({
   name: Identifier,
   type: z.literal('table'),
@@ -140,6 +174,11 @@ export const LogicalManifest = z.object({
   keyColumn: Identifier.optional(),
   keyType: z.enum(['uint64', 'bytes']).optional(),
   tables: z.array(z.discriminatedUnion('type', [TableDefinition, ViewDefinition])),
+  /** Triggers, routines and events; absent in snapshots of older releases, which carried none. */
+  storedPrograms: z.array(StoredProgramDefinition).optional(),
+  /** The database's default character set and collation; absent in snapshots of older releases. */
+  charset: CharsetName.optional(),
+  collation: CharsetName.optional(),
   files: z.array(TableDataFile),
 });
 export type LogicalManifest = z.infer<typeof LogicalManifest>;
@@ -188,6 +227,32 @@ export const BackupManifest = z
         objects.add(table.name);
       });
       const tables = new Set(manifest.tables.filter((t) => t.type === 'table').map((t) => t.name));
+      const programs = new Set<string>();
+      (manifest.storedPrograms ?? []).forEach((program, index) => {
+        // Each kind has its own namespace in a database: a procedure and a function may share a name.
+        const key = JSON.stringify([program.kind, program.name]);
+        if (programs.has(key)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['storedPrograms', index, 'name'],
+            message: `duplicate ${program.kind} ${quoted(program.name)}`,
+          });
+        }
+        programs.add(key);
+        if ((program.kind === 'trigger') !== (program.table !== undefined)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['storedPrograms', index, 'table'],
+            message: 'a trigger names its table; nothing else does',
+          });
+        } else if (program.table !== undefined && !tables.has(program.table)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['storedPrograms', index, 'table'],
+            message: `unknown table ${quoted(program.table)}`,
+          });
+        }
+      });
       const parts = new Set<string>();
       manifest.files.forEach((file, index) => {
         if (!tables.has(file.table)) {

@@ -63,6 +63,9 @@ export function rangeManifest(input: RangeManifestInput): LogicalManifest {
     keyRange: input.range.toString(),
     ...(input.split ? { keyColumn: input.split.keyColumn, keyType: input.split.keyType } : {}),
     tables: [...schema.tables.map((table, i) => ({ ...table, rows: rows[i]! })), ...schema.views],
+    storedPrograms: schema.programs,
+    charset: schema.charset,
+    collation: schema.collation,
     files,
   };
 }
