@@ -28,6 +28,8 @@ export const SnapshotRequest = z
     /** Tables dumped at once. */
     concurrency: withDefault(Count, 4),
     compression: withDefault(Compression, 'zstd'),
+    /** Record each table's rows and checksum per key range, for drills (costs a read of every row). */
+    evidence: withDefault(z.boolean(), true),
   })
   .superRefine((request, ctx) => {
     const problem = (path: string, message: string) =>

@@ -44,7 +44,11 @@ export const snapshotCommand: OperationCommand<'snapshot'> = {
           .option('--exclude-tables <names>', 'leave these tables and views out, comma-separated')
           .option('--max-file-size <size>', 'raw size of each data file before a new one starts', '64MiB')
           .option('--concurrency <n>', 'tables dumped at once', '4')
-          .option('--compression <codec>', 'zstd, gzip or none', 'zstd'),
+          .option('--compression <codec>', 'zstd, gzip or none', 'zstd')
+          .option(
+            '--no-evidence',
+            "do not record each table's rows and checksum per key range (saves a read of every row while quiesced)",
+          ),
       ),
     ),
   toRequest: (flags) => ({
@@ -62,6 +66,7 @@ export const snapshotCommand: OperationCommand<'snapshot'> = {
     maxFileSize: flags.maxFileSize,
     concurrency: numberFlag(flags.concurrency),
     compression: flags.compression,
+    evidence: flags.evidence,
   }),
   render: renderSnapshot,
 };
