@@ -12,7 +12,8 @@ export type FaultPhase =
   | 'restore:committed'
   | 'snapshot:quiesced'
   | 'snapshot:dumped'
-  | 'multirestore:loading';
+  | 'multirestore:loading'
+  | 'drill:inspecting';
 
 const armed = readEnvironment().faultPhase;
 

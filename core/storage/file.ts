@@ -12,6 +12,7 @@ import { HashingStream } from '../stream/hash.ts';
 import { syncFiles } from '../stream/sync.ts';
 import type {
   BackupHandle,
+  BackupRecordName,
   BackupStorage,
   FileSource,
   ListedFile,
@@ -208,6 +209,16 @@ class FileBackupHandle implements BackupHandle {
     }
     await this.#write(MANIFEST_FILE, () => Readable.from([Buffer.from(text)]));
     await syncFiles([path.join(this.path, MANIFEST_FILE)]);
+  }
+
+  async writeRecord(name: BackupRecordName, text: string): Promise<void> {
+    if (name !== 'DRILL.json') throw new StorageError(`${String(name)} is not a backup record`);
+    await refuseLinks(this.#root, `${this.dir}/${this.name}`);
+    if (!(await fs.stat(this.path).catch(() => undefined))?.isDirectory()) {
+      throw new MissingFileError(name, `storage: backup ${this.dir}/${this.name} does not exist`);
+    }
+    await this.#write(name, () => Readable.from([Buffer.from(text)]));
+    await syncFiles([path.join(this.path, name)]);
   }
 
   async abortBackup(): Promise<void> {

@@ -19,6 +19,7 @@ import { resumingBody } from './s3-download.ts';
 import { partSizeFor, uploadObject } from './s3-upload.ts';
 import type {
   BackupHandle,
+  BackupRecordName,
   BackupStorage,
   FileSource,
   ListedFile,
@@ -303,6 +304,11 @@ class S3BackupHandle implements BackupHandle {
     this.#checkWritable();
     const body = Buffer.from(serializeManifest(manifest));
     await this.#putObject(`${this.prefix}/${MANIFEST_FILE}`, body);
+  }
+
+  async writeRecord(name: BackupRecordName, text: string): Promise<void> {
+    if (name !== 'DRILL.json') throw new StorageError(`${String(name)} is not a backup record`);
+    await this.#putObject(`${this.prefix}/${name}`, Buffer.from(text));
   }
 
   async abortBackup(): Promise<void> {

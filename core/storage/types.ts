@@ -64,4 +64,12 @@ export interface BackupHandle {
   endBackup(manifest: BackupManifest): Promise<void>;
   /** Removes everything this backup wrote. */
   abortBackup(): Promise<void>;
+  /**
+   * Adds (or replaces) a small record beside a complete backup — the only write a backup takes
+   * after its MANIFEST, which it never changes: `DRILL.json`, a drill's outcome. Works on any handle.
+   */
+  writeRecord(name: BackupRecordName, text: string): Promise<void>;
 }
+
+/** The records a complete backup may take beside its MANIFEST. */
+export type BackupRecordName = 'DRILL.json';
