@@ -87,7 +87,7 @@ export class FileBackupStorage implements BackupStorage {
   }
 
   async listDirectories(dir: string): Promise<string[]> {
-    const dirPath = path.join(this.root, parseBackupDir(dir));
+    const dirPath = dir === '' ? this.root : path.join(this.root, parseBackupDir(dir));
     try {
       const entries = await fs.readdir(dirPath, { withFileTypes: true });
       return entries

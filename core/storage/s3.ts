@@ -146,7 +146,8 @@ export class S3BackupStorage implements BackupStorage {
    * storage name may hold sorts below `~`, so `<dir>/~` is past everything in `<dir>/`.
    */
   async listDirectories(dir: string): Promise<string[]> {
-    const prefix = `${this.key(parseBackupDir(dir))}/`;
+    const base = dir === '' ? this.key() : this.key(parseBackupDir(dir));
+    const prefix = base === '' ? '' : `${base}/`;
     const names: string[] = [];
     let after: string | undefined;
     for (;;) {

@@ -14,7 +14,8 @@ export interface BackupStorage {
   listBackups(dir: string): Promise<BackupHandle[]>;
   /**
    * The names of the directories directly under `dir` (each a safe path segment), sorted; what a
-   * listing of snapshot key ranges needs, since a range (`-80`) is not a backup name.
+   * listing of snapshot key ranges needs, since a range (`-80`) is not a backup name. `''` lists
+   * the root (the keyspaces, and the snapshot namespace).
    */
   listDirectories(dir: string): Promise<string[]>;
   /** A handle on one named backup, for reading; it may not exist. */
