@@ -141,7 +141,7 @@ describe('stepback backups report', () => {
         trs.map((tr) => ({
           shard: tr.getAttribute('data-shard'),
           state: tr.getAttribute('data-state'),
-          text: (tr as unknown as { innerText: string }).innerText,
+          text: tr.textContent ?? '',
         })),
       );
       expect(rows.map((r) => [r.shard, r.state])).toEqual([
