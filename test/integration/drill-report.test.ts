@@ -4,7 +4,10 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillReport } from '../../core/drill-report.ts';
 import { type DrillRecord, serializeDrillRecord } from '../../core/drills.ts';
+import { silentLogger } from '../../core/log.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
+import { drillAge } from '../../functions/drill-age.ts';
+import { embeddedMetricLine, invokeFunction, type MetricValue } from '../../functions/runtime.ts';
 import { runStepback } from '../support/cli.ts';
 import { physicalManifest } from '../support/manifests.ts';
 import { tempDir } from '../support/root.ts';
@@ -189,5 +192,57 @@ describe('stepback backups list', () => {
     ]);
     const failed = await runStepback(['backups', 'list', '--storage', `file://${root}`, '--dir', 'shop/2']);
     expect(failed.stdout).toMatch(/2026-11-22\.000000\.db3 .* complete\s+failed/);
+  });
+});
+
+describe('the drill-age function', () => {
+  it('publishes the number of overdue shards as the metric the drill alarm watches', async () => {
+    const published: MetricValue[] = [];
+    const result = await invokeFunction(
+      drillAge,
+      { maxAgeDays: 8 },
+      {
+        settings: {
+          storageUrl: `file://${root}`,
+          topologyUrl: undefined,
+          defaults: {
+            defaultsFile: '/etc/mysql/my.cnf',
+            retention: { keepCount: 3, keepDays: 7 },
+            backup: { engine: 'physical', compression: 'zstd', concurrency: 4, shardsPerExecution: 400 },
+          },
+          region: undefined,
+          hostsAreDefaultsFiles: true,
+        },
+        logger: silentLogger,
+        now: () => new Date(),
+        publishMetric: (metric) => published.push(metric),
+      },
+    );
+    expect(published).toEqual([
+      {
+        namespace: 'stepback',
+        name: 'OverdueDrillShards',
+        dimensions: { Storage: `file://${root}` },
+        value: 3,
+        unit: 'Count',
+      },
+    ]);
+    expect(result).toMatchObject({ ok: true, drilled: 0, shards: 4 });
+    // In Lambda the value is a log line in CloudWatch's embedded metric format.
+    const line = JSON.parse(embeddedMetricLine(published[0]!, new Date(0)));
+    expect(line).toEqual({
+      _aws: {
+        Timestamp: 0,
+        CloudWatchMetrics: [
+          {
+            Namespace: 'stepback',
+            Dimensions: [['Storage']],
+            Metrics: [{ Name: 'OverdueDrillShards', Unit: 'Count' }],
+          },
+        ],
+      },
+      Storage: `file://${root}`,
+      OverdueDrillShards: 3,
+    });
   });
 });
