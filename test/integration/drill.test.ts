@@ -173,6 +173,28 @@ describe('stepback drill', () => {
     ]);
   });
 
+  it('killed while it inspects the restored copy, is undone by the next command: the drill instance gets its own files back', async () => {
+    const name = '2026-12-01.000001.evidence';
+    const args = ['drill', '--defaults-file', drillInstance.cnf, '--storage', `file://${storageRoot}`];
+    const killed = await runStepback([...args, '--dir', dir, '--backup', name], {
+      env: { STEPBACK_FAULT_PHASE: 'drill:inspecting' },
+    });
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    expect(await fs.stat(`${drillInstance.datadir}.stepback.json`)).toBeTruthy();
+
+    const again = await drill(name);
+    expect(again.stderr).toContain('was interrupted; putting the instance back');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json).toMatchObject({ outcome: 'passed' });
+    expect(await drillInstance.isRunning()).toBe(true);
+    const databases = await drillInstance.query<{ Database: string }[]>('SHOW DATABASES');
+    expect(databases.map((d) => d.Database)).not.toContain('shop');
+    const beside = (await fs.readdir(path.dirname(drillInstance.datadir))).filter((entry) =>
+      entry.startsWith(`${path.basename(drillInstance.datadir)}.`),
+    );
+    expect(beside).toEqual([]);
+  });
+
   it('refuses a drill instance that holds user data, changing nothing', async () => {
     const run = await runStepback([
       'drill',
@@ -187,5 +209,34 @@ describe('stepback drill', () => {
     ]);
     expect(run.code).toBe(4);
     expect(run.stderr).toContain('holds user data');
+  });
+});
+
+describe('evidence of a logical snapshot', () => {
+  it("records each table's rows and checksum per range, equal to the physical backup's of the same data", async () => {
+    const run = await runStepback([
+      'snapshot',
+      '--defaults-file',
+      source.cnf,
+      '--storage',
+      `file://${storageRoot}`,
+      '--dir',
+      'shop/src',
+      '--database',
+      'shop',
+      '--json',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const result = run.json as { snapshots: { name: string }[]; evidenceSeconds?: number };
+    expect(result.evidenceSeconds).toBeGreaterThanOrEqual(0);
+    const snapshot = await readManifest(
+      storage.openBackup('snapshots/shop/src/-', result.snapshots[0]!.name),
+    );
+    // The newest physical backup was taken after the last change: the same rows, the same numbers.
+    const physical = await manifestOf('2026-12-01.000005.changed');
+    const byTable = (tables: { table: string; rows: number; checksum: string }[] = []) =>
+      Object.fromEntries(tables.map((t) => [t.table, [t.rows, t.checksum]]));
+    expect(byTable(snapshot.evidence?.tables)).toEqual(byTable(physical.evidence?.tables));
+    expect(byTable(snapshot.evidence?.tables).ledger?.[0]).toBe(50);
   });
 });
