@@ -3,6 +3,7 @@ import type { AgentRequestFor } from '../core/agent-request.ts';
 import { inspectBackups } from '../core/backups.ts';
 import { readDrillRecord } from '../core/drills.ts';
 import { ServingHostError, StorageError, VerificationError } from '../core/errors.ts';
+import { Segment } from '../core/paths.ts';
 import { SNAPSHOT_NAMESPACE } from '../core/storage/layout.ts';
 import { shardsServedBy } from '../core/topology/serving.ts';
 import { defineFunction, lambdaHandler, withStorage, withTopology } from './runtime.ts';
@@ -15,7 +16,7 @@ import { defineFunction, lambdaHandler, withStorage, withTopology } from './runt
 
 export const PlanDrillsEvent = z.object({
   host: z.string().min(1),
-  keyspaces: z.array(z.string()).nullish(),
+  keyspaces: z.array(Segment).nullish(),
   request: z.looseObject({ operation: z.literal('drill') }),
 });
 
