@@ -5,6 +5,7 @@ import { readManifest } from '../../core/backups.ts';
 import { readDrillRecord } from '../../core/drills.ts';
 import type { PhysicalManifest } from '../../core/manifest.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
+import { openTopology } from '../../core/topology/index.ts';
 import { runStepback } from '../support/cli.ts';
 import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
 import { tempDir } from '../support/root.ts';
@@ -193,6 +194,34 @@ describe('stepback drill', () => {
       entry.startsWith(`${path.basename(drillInstance.datadir)}.`),
     );
     expect(beside).toEqual([]);
+  });
+
+  it('refuses a host the topology lists as serving, changing nothing', async () => {
+    const topoDir = await tempDir('drill-topo');
+    const topology = await openTopology(`file://${topoDir}`);
+    await topology.setShard({
+      keyspace: 'shop',
+      shard: '0',
+      hosts: [{ id: 'db-shop-1', role: 'replica', healthy: true }],
+    });
+    const run = await runStepback([
+      'drill',
+      '--defaults-file',
+      drillInstance.cnf,
+      '--storage',
+      `file://${storageRoot}`,
+      '--dir',
+      dir,
+      '--backup',
+      '2026-12-01.000001.evidence',
+      '--topo',
+      `file://${topoDir}`,
+      '--host-id',
+      'db-shop-1',
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('host db-shop-1 serves shop/0 in the topology');
+    await expect(fs.stat(`${drillInstance.datadir}.stepback.json`)).rejects.toThrow();
   });
 
   it('refuses a drill instance that holds user data, changing nothing', async () => {
