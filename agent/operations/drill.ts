@@ -17,7 +17,7 @@ import {
   StorageError,
   VerificationError,
 } from '../../core/errors.ts';
-import type { PhysicalManifest } from '../../core/manifest.ts';
+import { Identifier, type PhysicalManifest } from '../../core/manifest.ts';
 import type { DrillRequest } from '../../core/operations/drill.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
 import { type DrillFindings, errorLogEnd, inspectRestoredCopy, noFindings } from '../drill/checks.ts';
@@ -60,11 +60,31 @@ async function refuseServingHost(request: DrillRequest, logger: OperationContext
   }
 }
 
-/** The table a physical file holds, from its path (`shop/orders.ibd` → shop.orders). */
+/** The table a physical file holds, from its path (`shop/orders.ibd` → shop.orders), when it names one. */
 function tableOfFile(manifest: PhysicalManifest, stored: string): { database?: string; table?: string } {
   const file = manifest.files.find((f) => f.name === stored);
   const match = file && file.base === 'data' ? /^([^/]+)\/([^/]+)\.[A-Za-z]+$/.exec(file.path) : null;
-  return match ? { database: match[1]!, table: match[2]! } : {};
+  if (!match || !Identifier.safeParse(match[1]).success || !Identifier.safeParse(match[2]).success) return {};
+  return { database: match[1]!, table: match[2]! };
+}
+
+const MAX_LISTED = 1000;
+const clip = (text: string) => (text.length > 4000 ? `${text.slice(0, 4000)}…` : text);
+
+/** What DRILL.json keeps of the findings: every message cut to size, at most MAX_LISTED of each list. */
+function recordable(findings: DrillFindings): DrillFindings {
+  const differences = findings.differences
+    .slice(0, MAX_LISTED)
+    .map((d) => ({ ...d, problem: clip(d.problem) }));
+  const problems = findings.problems.slice(0, MAX_LISTED).map(clip);
+  const more = findings.differences.length - differences.length;
+  if (more > 0) problems.push(`and ${more} more differing tables or files, not listed`);
+  return {
+    ...findings,
+    tablesCheckedByServer: findings.tablesCheckedByServer.slice(0, 10_000),
+    differences,
+    problems,
+  };
 }
 
 /**
@@ -156,6 +176,7 @@ export async function drillBackup(
   });
   const finishedAt = new Date();
   const outcome = findings.differences.length + findings.problems.length === 0 ? 'passed' : 'failed';
+  findings = recordable(findings);
   const record: DrillRecord = {
     formatVersion: 1,
     dir: request.dir,
