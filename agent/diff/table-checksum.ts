@@ -14,6 +14,11 @@ export interface ChecksumTablesOptions {
   signal?: AbortSignal | undefined;
   /** Called after each table, with how many are done. */
   onTable?: ((done: number, total: number) => void) | undefined;
+  /**
+   * A table that cannot be read (a corrupt page) is passed here and left out, instead of ending the
+   * run: a drill names every such table.
+   */
+  onUnreadable?: ((table: string, error: unknown) => void) | undefined;
 }
 
 /**
@@ -36,11 +41,16 @@ export async function checksumTables(
     const definition = definitions.get(name)!;
     const plan = planTable(database, database, definition, definition, options.keyRange);
     if ('problem' in plan) throw new Error(`cannot checksum ${database}.${name}: ${plan.problem}`);
-    const { count, sum } = await readChecksum(
-      connection,
-      checksumSql(plan.leftName, plan.encoding, plan.leftFilter),
-    );
+    let checksum: { count: string; sum: string };
+    try {
+      checksum = await readChecksum(connection, checksumSql(plan.leftName, plan.encoding, plan.leftFilter));
+    } catch (error) {
+      if (!options.onUnreadable) throw error;
+      options.onUnreadable(name, error);
+      continue;
+    }
     // SUM over no rows is NULL: an empty table's checksum is 0.
+    const { count, sum } = checksum;
     evidence.push({ database, table: name, rows: Number(count), checksum: sum === '' ? '0' : sum });
     options.onTable?.(evidence.length, names.length);
   }

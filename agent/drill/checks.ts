@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import type { DrillDifference } from '../../core/drills.ts';
+import { messageOf } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { BackupEvidence, PhysicalManifest } from '../../core/manifest.ts';
 import { compareEvidence } from '../diff/table-checksum.ts';
@@ -135,7 +136,15 @@ export async function inspectRestoredCopy(options: InspectOptions, findings: Dri
     logger.warn('the backup recorded no evidence: its tables cannot be compared, only started and checked');
     return;
   }
-  const found = await instanceEvidence(daemon, options);
+  const unreadable = new Map<string, string>();
+  const found = await instanceEvidence(daemon, {
+    ...options,
+    onUnreadable: (database, table, error) =>
+      unreadable.set(JSON.stringify([database, table]), `cannot be read: ${messageOf(error)}`),
+  });
   findings.tablesChecked = found.tables.length;
-  findings.differences.push(...compareEvidence(recorded.tables, found.tables));
+  for (const difference of compareEvidence(recorded.tables, found.tables)) {
+    const readError = unreadable.get(JSON.stringify([difference.database, difference.table]));
+    findings.differences.push(readError ? { ...difference, problem: readError } : difference);
+  }
 }

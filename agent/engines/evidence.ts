@@ -9,6 +9,8 @@ export interface EvidenceOptions {
   logger: Logger;
   progress?: ((update: Progress) => void) | undefined;
   signal?: AbortSignal | undefined;
+  /** A table that cannot be read is passed here and left out (a drill), instead of failing. */
+  onUnreadable?: ((database: string, table: string, error: unknown) => void) | undefined;
 }
 
 /**
@@ -27,6 +29,8 @@ export async function instanceEvidence(
       found.push(
         ...(await checksumTables(connection, database, {
           signal: options.signal,
+          onUnreadable:
+            options.onUnreadable && ((table, error) => options.onUnreadable!(database, table, error)),
           onTable: (done, total) =>
             options.progress?.({ phase: `checksumming ${database}`, itemsDone: done, itemsTotal: total }),
         })),

@@ -92,9 +92,13 @@ function recordable(findings: DrillFindings): DrillFindings {
  * that does not start, is the backup failing its drill. Storage that cannot be reached and an
  * interruption are not: they are thrown, and no outcome is written.
  */
-function backupFault(error: unknown, manifest: PhysicalManifest, signal: AbortSignal): DrillFindings {
+function backupFault(
+  error: unknown,
+  manifest: PhysicalManifest,
+  signal: AbortSignal,
+  findings: DrillFindings,
+): DrillFindings {
   if (signal.aborted || (error instanceof StorageError && !(error instanceof MissingFileError))) throw error;
-  const findings = noFindings();
   if (error instanceof HashMismatchError || error instanceof MissingFileError) {
     findings.differences.push({
       file: error.file,
@@ -171,7 +175,8 @@ export async function drillBackup(
         },
       });
     } catch (error) {
-      findings = backupFault(error, manifest, signal);
+      // What the checks found before the failure stays in the record (CHECK TABLE naming a table).
+      findings = backupFault(error, manifest, signal, findings);
     }
   });
   const finishedAt = new Date();

@@ -140,6 +140,31 @@ describe('stepback drill', () => {
     expect(await drillInstance.isRunning()).toBe(true);
   });
 
+  it('fails a backup whose table data has a flipped byte inside an InnoDB page (the stored file intact), naming the table', async () => {
+    const name = '2026-12-01.000006.pageflip';
+    await backup(name, ['--compression', 'none']);
+    const { manifest, file, where } = await storedFileOf(name, 'shop/orders.ibd');
+    const bytes = await fs.readFile(where);
+    // Page 3 is the root of the clustered index: a small table's rows are there.
+    bytes[3 * 16384 + 400]! ^= 0x01;
+    await fs.writeFile(where, bytes);
+    const { HashingStream } = await import('../../core/stream/hash.ts');
+    const hasher = new HashingStream();
+    hasher.end(bytes);
+    for await (const _ of hasher);
+    Object.assign(manifest.files.find((f) => f.name === file.name)!, { sha256: hasher.digest() });
+    await fs.writeFile(path.join(storageRoot, dir, name, 'MANIFEST'), JSON.stringify(manifest));
+    const run = await drill(name);
+    expect(run.code).toBe(5);
+    const result = run.json as { outcome: string; differences: { database: string; table: string }[] };
+    expect(result.outcome).toBe('failed');
+    // CHECK TABLE and the checksum's read both name it; no other table is blamed.
+    expect(result.differences.length).toBeGreaterThan(0);
+    expect(new Set(result.differences.map((d) => `${d.database}.${d.table}`))).toEqual(
+      new Set(['shop.orders']),
+    );
+  });
+
   it("fails a backup whose table file holds a row changed behind the backup's back, naming the table", async () => {
     const recorded = '2026-12-01.000004.recorded';
     const changed = '2026-12-01.000005.changed';
