@@ -214,8 +214,11 @@ class FileBackupHandle implements BackupHandle {
   async writeRecord(name: BackupRecordName, text: string): Promise<void> {
     if (name !== 'DRILL.json') throw new StorageError(`${String(name)} is not a backup record`);
     await refuseLinks(this.#root, `${this.dir}/${this.name}`);
-    if (!(await fs.stat(this.path).catch(() => undefined))?.isDirectory()) {
-      throw new MissingFileError(name, `storage: backup ${this.dir}/${this.name} does not exist`);
+    if (!(await fs.stat(path.join(this.path, MANIFEST_FILE)).catch(() => undefined))?.isFile()) {
+      throw new MissingFileError(
+        MANIFEST_FILE,
+        `backup ${this.dir}/${this.name} (a record goes beside a complete backup)`,
+      );
     }
     await this.#write(name, () => Readable.from([Buffer.from(text)]));
     await syncFiles([path.join(this.path, name)]);

@@ -309,6 +309,16 @@ class S3BackupHandle implements BackupHandle {
 
   async writeRecord(name: BackupRecordName, text: string): Promise<void> {
     if (name !== 'DRILL.json') throw new StorageError(`${String(name)} is not a backup record`);
+    let complete = false;
+    for await (const entry of this.#storage.listKeys(`${this.prefix}/${MANIFEST_FILE}`)) {
+      if (entry.key === `${this.prefix}/${MANIFEST_FILE}`) complete = true;
+    }
+    if (!complete) {
+      throw new MissingFileError(
+        MANIFEST_FILE,
+        `backup ${this.dir}/${this.name} (a record goes beside a complete backup)`,
+      );
+    }
     await this.#putObject(`${this.prefix}/${name}`, Buffer.from(text));
   }
 
