@@ -134,6 +134,33 @@ export const ViewDefinition = z.object({
 });
 export type ViewDefinition = z.infer<typeof ViewDefinition>;
 
+/**
+ * One table's evidence: its rows and a checksum taken while the data was at the backup's position.
+ * The checksum is the diff's chunk checksum over the whole table (or key range): the exact sum of the
+ * first 64 bits of each row's SHA-256 of the diff's row encoding, so the code that compares two
+ * servers also proves a restored copy.
+ */
+export const TableEvidence = z.object({
+  database: Identifier,
+  table: Identifier,
+  rows: ByteCount,
+  checksum: z.string().regex(/^\d{1,40}$/, 'must be a decimal number'),
+});
+export type TableEvidence = z.infer<typeof TableEvidence>;
+
+/**
+ * What a drill compares a restored copy with, recorded apart from the files so that every engine
+ * (cold copy, logical snapshot, online copy) can add it in its own way, and a backup without it
+ * (turned off, or older) still reads.
+ */
+export const BackupEvidence = z.object({
+  method: z.literal('row-sha256-sum'),
+  /** Seconds spent computing it: the cost of the evidence, paid with writes stopped. */
+  seconds: z.number().nonnegative(),
+  tables: z.array(TableEvidence),
+});
+export type BackupEvidence = z.infer<typeof BackupEvidence>;
+
 const Common = {
   formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
   name: BackupName,
@@ -157,6 +184,8 @@ const Common = {
   purged: GtidSetText,
   compression: Compression,
   bytes: z.object({ raw: ByteCount, stored: ByteCount }),
+  /** Per-table rows and checksums for drills; absent when turned off or made by an older release. */
+  evidence: BackupEvidence.optional(),
 };
 
 export const PhysicalManifest = z.object({
@@ -194,7 +223,8 @@ export const BackupManifest = z
     const names = new Set<string>();
     const destinations = new Set<string>();
     manifest.files.forEach((file, index) => {
-      if (file.name === MANIFEST_FILE || names.has(file.name)) {
+      // DRILL.json is written beside a complete backup: no file of the backup may take its name.
+      if (file.name === MANIFEST_FILE || file.name === 'DRILL.json' || names.has(file.name)) {
         ctx.addIssue({
           code: 'custom',
           path: ['files', index, 'name'],

@@ -19,6 +19,8 @@ export const DeploymentDefaults = z.object({
     /** More targets than this run in batches of this size (child executions). */
     shardsPerExecution: z.number().int().min(1).default(400),
   }),
+  /** Days a passing drill stays good (default 8). */
+  drill: z.object({ maxAgeDays: z.number().positive() }).optional(),
 });
 export type DeploymentDefaults = z.infer<typeof DeploymentDefaults>;
 

@@ -144,7 +144,24 @@ export const ReshardInput = z
   });
 export type ReshardInput = z.infer<typeof ReshardInput>;
 
-export const machineInputs = { backup: BackupInput, restore: RestoreInput, reshard: ReshardInput } as const;
+export const DrillInput = z.strictObject({
+  /** The drill host: an instance kept for drills (never one the topology lists as serving). */
+  host: Host,
+  defaultsFile: DefaultsFile.optional(),
+  systemdService: SystemdService.optional(),
+  /** Only these keyspaces (default: every keyspace with backups). */
+  keyspaces: z.array(Keyspace).min(1).max(100).optional(),
+  /** Days a passing drill stays good (default: cdk.json drill.maxAgeDays, else 8). */
+  maxAgeDays: z.number().positive().max(3650).optional(),
+});
+export type DrillInput = z.infer<typeof DrillInput>;
+
+export const machineInputs = {
+  backup: BackupInput,
+  restore: RestoreInput,
+  reshard: ReshardInput,
+  drill: DrillInput,
+} as const;
 export type MachineName = keyof typeof machineInputs;
 
 /**

@@ -1,5 +1,5 @@
 import type { Logger } from '../../core/log.ts';
-import type { Compression, PhysicalFile, PhysicalManifest } from '../../core/manifest.ts';
+import type { BackupEvidence, Compression, PhysicalFile, PhysicalManifest } from '../../core/manifest.ts';
 import type { BackupHandle } from '../../core/storage/types.ts';
 import type { InstanceLease } from '../instance/lease.ts';
 import type { InstanceState } from '../instance/state.ts';
@@ -29,6 +29,8 @@ export interface BackupParams extends EngineContext {
   concurrency: number;
   /** innodb_fast_shutdown=0 before a cold copy (see README): for restores onto another major version. */
   slowShutdown: boolean;
+  /** Record per-table rows and checksums at the backup's position (what a drill compares with). */
+  evidence: boolean;
 }
 
 /** What an engine made: the manifest fields that depend on how the copy was taken. */
@@ -40,6 +42,7 @@ export interface EngineBackup {
   files: PhysicalFile[];
   bytes: { raw: number; stored: number };
   copySeconds: number;
+  evidence?: BackupEvidence | undefined;
 }
 
 export interface BackupEngine {
@@ -56,6 +59,11 @@ export interface RestoreParams extends EngineContext {
   concurrency: number;
   /** Key/values written to the restored instance's local metadata table. */
   localMetadata: Readonly<Record<string, string>>;
+  /**
+   * A drill: once the restored copy runs (networking off, replication off), this looks at it, and
+   * then the instance's own files are put back instead of the restore being committed.
+   */
+  inspect?: (() => Promise<void>) | undefined;
 }
 
 export interface EngineRestore {

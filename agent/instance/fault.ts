@@ -13,7 +13,8 @@ export type FaultPhase =
   | 'restore:started-empty'
   | 'snapshot:quiesced'
   | 'snapshot:dumped'
-  | 'multirestore:loading';
+  | 'multirestore:loading'
+  | 'drill:inspecting';
 
 const armed = readEnvironment().faultPhase;
 

@@ -13,4 +13,6 @@ export const recoverers: Record<InstanceOperation, Recoverer | undefined> = {
   restore: restoreRecoverer,
   snapshot: snapshotRecoverer,
   multirestore: multirestoreRecoverer,
+  // A drill is a restore that never commits: recovery puts the drill instance's own files back.
+  drill: restoreRecoverer,
 };

@@ -32,6 +32,8 @@ export interface BackupResult {
   /** The whole operation, mysqld stopped and started again included. */
   seconds: number;
   copySeconds: number;
+  /** Tables whose rows and checksum were recorded, and the seconds that took (writes stopped); absent when turned off. */
+  evidence?: { tables: number; seconds: number };
   /** Raw megabytes (10^6) copied per second of copying. */
   mbPerSecond: number;
   /** Peak resident memory of the agent process. */
@@ -98,6 +100,7 @@ export async function backupInstance(
           compression: request.compression,
           concurrency: request.concurrency,
           slowShutdown: request.slowShutdown,
+          evidence: request.evidence,
         });
         reachedPhase('backup:copied');
         const finishedAt = new Date();
@@ -121,6 +124,7 @@ export async function backupInstance(
           compression: request.compression,
           bytes: made.bytes,
           files: made.files,
+          ...(made.evidence ? { evidence: made.evidence } : {}),
         };
         await handle.endBackup(manifest);
         return {
@@ -135,6 +139,9 @@ export async function backupInstance(
           bytes: made.bytes,
           seconds: 0,
           copySeconds: round(made.copySeconds),
+          ...(made.evidence
+            ? { evidence: { tables: made.evidence.tables.length, seconds: made.evidence.seconds } }
+            : {}),
           mbPerSecond: round(made.copySeconds > 0 ? made.bytes.raw / 1e6 / made.copySeconds : 0),
           peakRssBytes: process.resourceUsage().maxRSS * 1024,
         };

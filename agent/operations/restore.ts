@@ -67,12 +67,12 @@ export interface RestoredBackup {
 }
 
 /** The user databases an instance holds: asked of the server when it runs, read from the datadir when not. */
-async function userDatabases(daemon: MysqlDaemon, running: boolean): Promise<string[]> {
+export async function userDatabases(daemon: MysqlDaemon, running: boolean): Promise<string[]> {
   if (running) return daemon.withConnection(userDatabasesWithTables);
   return (await databasesWithFiles(dataLayout(daemon.config))).filter(isUserDatabase);
 }
 
-function checkCompatible(daemon: MysqlDaemon, manifest: PhysicalManifest): void {
+export function checkCompatible(daemon: MysqlDaemon, manifest: PhysicalManifest): void {
   if (manifest.flavor !== daemon.flavor.name) {
     throw new StepbackError(
       `backup ${manifest.name} is a ${manifest.flavor} backup and this instance runs ${daemon.flavor.name}`,

@@ -19,5 +19,7 @@ export const BackupRequest = z.strictObject({
   slowShutdown: withDefault(z.boolean(), false),
   /** Back up a primary that has replicas attached (it stops taking writes for the whole copy). */
   allowPrimary: withDefault(z.boolean(), false),
+  /** Record every table's rows and checksum at the backup's position, for drills (costs a read of every row). */
+  evidence: withDefault(z.boolean(), true),
 });
 export type BackupRequest = z.output<typeof BackupRequest>;

@@ -107,6 +107,7 @@ describe('stepback run request decoding', () => {
         concurrency: 4,
         slowShutdown: false,
         allowPrimary: false,
+        evidence: true,
       },
     });
   });

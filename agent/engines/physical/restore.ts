@@ -82,6 +82,18 @@ export const physicalRestoreEngine: RestoreEngine = {
       reachedPhase('restore:started');
       if (daemon.flavor.needsUpgradeTool(version, manifest.serverVersion)) await daemon.upgrade();
       else logger.info('the backup comes from this server release: no upgrade needed');
+      if (params.inspect) {
+        // A drill: the journal stays at `started`, so a crash here also puts the old files back.
+        await params.inspect();
+        await undoRestore(daemon, layout, journal, logger);
+        await lease.record({ details: { restore: undefined } });
+        return {
+          files: manifest.files.length,
+          bytes: manifest.bytes,
+          downloadSeconds,
+          swapSeconds: (performance.now() - swapStarted) / 1000,
+        };
+      }
       await daemon.withConnection(async (connection) => {
         await daemon.flavor.resetReplication(connection);
         await writeLocalMetadata(connection, params.localMetadata);
