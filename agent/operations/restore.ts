@@ -1,9 +1,10 @@
 import { chooseBackup } from '../../core/backups.ts';
 import { ExistingDataError, FieldError, hint, StepbackError, switchOption } from '../../core/errors.ts';
-import type { PhysicalManifest } from '../../core/manifest.ts';
+import type { OnlineManifest, PhysicalManifest } from '../../core/manifest.ts';
 import type { RestoreRequest } from '../../core/operations/restore.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
-import type { EngineContext, RestoreEngine } from '../engines/engine.ts';
+import type { EngineContext, EngineRestore, RestoreParams } from '../engines/engine.ts';
+import { onlineRestoreEngine } from '../engines/online/restore.ts';
 import { databasesWithFiles } from '../engines/physical/files.ts';
 import { dataLayout } from '../engines/physical/layout.ts';
 import { physicalRestoreEngine } from '../engines/physical/restore.ts';
@@ -15,9 +16,13 @@ import type { MysqlDaemon } from '../mysqld/daemon.ts';
 import { openInstance, withRequestStorage } from './open.ts';
 import type { OperationContext, RequestOf } from './operation.ts';
 
-export const restoreEngines: Record<PhysicalManifest['engine'], RestoreEngine> = {
-  physical: physicalRestoreEngine,
-};
+/** The engine that restores a backup of `params.manifest`'s engine. */
+function executeRestore(params: RestoreParams): Promise<EngineRestore> {
+  const { manifest } = params;
+  return manifest.engine === 'online'
+    ? onlineRestoreEngine.executeRestore({ ...params, manifest })
+    : physicalRestoreEngine.executeRestore({ ...params, manifest });
+}
 
 /** What the restore itself needs once the request's secrets are read. */
 export interface RestoreOptions {
@@ -58,7 +63,7 @@ async function userDatabases(daemon: MysqlDaemon, running: boolean): Promise<str
   return (await databasesWithFiles(dataLayout(daemon.config))).filter(isUserDatabase);
 }
 
-function checkCompatible(daemon: MysqlDaemon, manifest: PhysicalManifest): void {
+function checkCompatible(daemon: MysqlDaemon, manifest: PhysicalManifest | OnlineManifest): void {
   if (manifest.flavor !== daemon.flavor.name) {
     throw new StepbackError(
       `backup ${manifest.name} is a ${manifest.flavor} backup and this instance runs ${daemon.flavor.name}`,
@@ -84,12 +89,11 @@ export async function restoreInstance(
   return changeInstance(daemon, { operation: 'restore', logger }, async ({ original, lease }) => {
     const chosen = await chooseBackup(storage, options.dir, { name: options.backup }, logger);
     const { manifest } = chosen;
-    if (manifest.engine !== 'physical') {
+    if (manifest.engine === 'logical') {
       throw new StepbackError(`backup ${options.dir}/${manifest.name} is a ${manifest.engine} snapshot`, {
-        hint: 'restore snapshots with stepback multirestore; restore takes physical backups',
+        hint: 'restore snapshots with stepback multirestore; restore takes physical and online backups',
       });
     }
-    const engine = restoreEngines[manifest.engine];
     checkCompatible(daemon, manifest);
     const existing = await userDatabases(daemon, original.running);
     if (existing.length > 0 && !options.deleteBeforeRestore) {
@@ -101,7 +105,7 @@ export async function restoreInstance(
     logger.info(
       `restoring ${options.dir}/${manifest.name} (${manifest.files.length} files, position ${manifest.position || '(empty)'}) into ${daemon.config.datadir}`,
     );
-    const restored = await engine.executeRestore({
+    const restored = await executeRestore({
       ...context,
       daemon,
       handle: chosen.handle,
@@ -124,7 +128,7 @@ export async function restoreInstance(
       backup: manifest.name,
       dir: options.dir,
       storage: storage.url,
-      engine: engine.name,
+      engine: manifest.engine,
       position: manifest.position,
       files: restored.files,
       bytes: restored.bytes,
