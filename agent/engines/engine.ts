@@ -38,6 +38,8 @@ export interface BackupParams extends EngineContext {
   slowShutdown: boolean;
   /** Online engine: raw bytes of the tool's stream per stored part. */
   partSize: number;
+  /** Online engine on a replica: never pause its SQL thread (see BackupRequest). */
+  keepReplicaApplying: boolean;
   /** The server's VERSION(), for the tools that must match it. */
   serverVersion: string;
 }

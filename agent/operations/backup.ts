@@ -104,6 +104,7 @@ export async function backupInstance(
           concurrency: request.concurrency,
           slowShutdown: request.slowShutdown,
           partSize: request.partSize,
+          keepReplicaApplying: request.keepReplicaApplying,
           serverVersion: identity.serverVersion,
         });
         reachedPhase('backup:copied');

@@ -14,6 +14,12 @@ export const BackupRequest = z.strictObject({
   compression: withDefault(Compression, 'zstd'),
   /** Files copied at once (physical); parts finishing their upload at once (online, at most 4). */
   concurrency: withDefault(Count, 4),
+  /**
+   * Online engine on a replica: keep its SQL thread applying while the tool copies the tables that
+   * are not InnoDB (by default it pauses for that moment, --safe-slave-backup: a table Aria or
+   * MyISAM is writing to while it is copied is not consistent).
+   */
+  keepReplicaApplying: withDefault(z.boolean(), false),
   /** Online engine: the tool's stream is stored in parts of at most this many raw bytes. */
   partSize: withDefault(ByteSize, 1024 ** 3),
   /** Default: `YYYY-MM-DD.HHMMSS.<host>` (UTC) at the start. */

@@ -54,6 +54,7 @@ export const backupCommand: OperationCommand<'backup'> = {
     engine: flags.engine,
     concurrency: numberFlag(flags.concurrency),
     partSize: flags.partSize,
+    keepReplicaApplying: flags.keepReplicaApplying,
     compression: flags.compression,
     name: flags.name,
     slowShutdown: flags.slowShutdown,

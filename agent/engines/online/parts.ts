@@ -1,6 +1,10 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Writable as WritableStream } from 'node:stream';
-import { HashMismatchError, messageOf, VerificationError } from '../../../core/errors.ts';
+import { pipeline } from 'node:stream/promises';
+import { messageOf, VerificationError } from '../../../core/errors.ts';
 import type { Compression, OnlinePart } from '../../../core/manifest.ts';
 import type { BackupHandle } from '../../../core/storage/types.ts';
 import { compressionSuffix, createCompressor, createDecompressor } from '../../../core/stream/compress.ts';
@@ -134,49 +138,96 @@ export class PartWriter extends WritableStream {
   }
 }
 
+export interface ReadPartsOptions {
+  signal: AbortSignal;
+  /** Where verified parts wait for their turn (removed part by part). */
+  spoolDir: string;
+  /** Parts downloading at once, ahead of the one being extracted. */
+  concurrency: number;
+  onBytes: (delta: number) => void;
+  onPartDone: () => void;
+}
+
 /**
- * Writes every part, in order, verified (size and SHA-256 of the stored bytes) and decompressed,
- * into `output` with backpressure; `output` is not ended. A part that fails its hash or does not
- * decompress is a VerificationError naming it (exit 5).
+ * Writes every part, in order, into `output` (not ended) with backpressure. Each part is first
+ * downloaded into `spoolDir` and verified (size and SHA-256 of the stored bytes), `concurrency`
+ * ahead, so a corrupt part is refused as such (HashMismatchError naming it, exit 5) before any of
+ * its bytes reach the extractor; then it is decompressed from there and deleted.
  */
 export async function readParts(
   handle: BackupHandle,
   parts: readonly OnlinePart[],
   compression: Compression,
   output: Writable,
-  options: { signal: AbortSignal; onBytes: (delta: number) => void; onPartDone: () => void },
+  options: ReadPartsOptions,
 ): Promise<void> {
-  for (const part of parts) {
-    options.signal.throwIfAborted();
-    const source = await handle.readFile(part.name, { signal: options.signal });
-    const verified = source.pipe(new VerifyingStream(part));
-    source.on('error', (error) => verified.destroy(error));
-    const decompressor = createDecompressor(compression, { chunkSize: 1024 * 1024 });
-    verified.on('error', (error) => decompressor.destroy(error));
-    verified.pipe(decompressor);
-    let raw = 0;
-    try {
-      for await (const chunk of decompressor as AsyncIterable<Buffer>) {
-        raw += chunk.length;
-        options.onBytes(chunk.length);
-        if (!output.write(chunk)) await waitForDrain(output);
-      }
-    } catch (error) {
-      if (error instanceof HashMismatchError || options.signal.aborted) throw error;
-      if (verified.errored) throw verified.errored;
-      if (output.errored || output.destroyed) throw error;
-      throw new VerificationError(
-        `part ${part.name} is corrupt: it does not decompress (${messageOf(error)})`,
-        {
-          cause: error,
-        },
-      );
+  const controller = new AbortController();
+  const signal = AbortSignal.any([options.signal, controller.signal]);
+  const spooled = (part: OnlinePart) => path.join(options.spoolDir, part.name);
+  const downloads: Promise<void>[] = [];
+  const download = async (part: OnlinePart) => {
+    const source = await handle.readFile(part.name, { signal });
+    await pipeline(source, new VerifyingStream(part), createWriteStream(spooled(part), { mode: 0o600 }), {
+      signal,
+    });
+  };
+  const startDownload = (index: number) => {
+    const part = parts[index];
+    if (!part) return;
+    const started = download(part);
+    started.catch(() => {});
+    downloads[index] = started;
+  };
+  await fs.mkdir(options.spoolDir, { recursive: true, mode: 0o700 });
+  try {
+    for (let index = 0; index < Math.min(options.concurrency, parts.length); index++) startDownload(index);
+    for (const [index, part] of parts.entries()) {
+      await downloads[index];
+      await extractPart(part, spooled(part), compression, output, options);
+      await fs.rm(spooled(part), { force: true });
+      startDownload(index + options.concurrency);
+      options.onPartDone();
     }
-    if (raw !== part.rawSize) {
-      throw new VerificationError(
-        `part ${part.name} decompressed to ${raw} bytes, the manifest says ${part.rawSize}`,
-      );
+  } catch (error) {
+    controller.abort(error);
+    await Promise.allSettled(downloads);
+    throw error;
+  }
+}
+
+/** Decompresses one verified part into `output`; a part that does not decompress is named as corrupt. */
+async function extractPart(
+  part: OnlinePart,
+  file: string,
+  compression: Compression,
+  output: Writable,
+  options: ReadPartsOptions,
+): Promise<void> {
+  const decompressor = createDecompressor(compression, { chunkSize: 1024 * 1024 });
+  const input = createReadStream(file, { highWaterMark: 1024 * 1024 });
+  input.on('error', (error) => decompressor.destroy(error));
+  input.pipe(decompressor);
+  let raw = 0;
+  try {
+    for await (const chunk of decompressor as AsyncIterable<Buffer>) {
+      raw += chunk.length;
+      options.onBytes(chunk.length);
+      if (!output.write(chunk)) await waitForDrain(output);
     }
-    options.onPartDone();
+  } catch (error) {
+    if (options.signal.aborted || output.errored || output.destroyed || input.errored) throw error;
+    throw new VerificationError(
+      `part ${part.name} is corrupt: it does not decompress (${messageOf(error)})`,
+      {
+        cause: error,
+      },
+    );
+  } finally {
+    input.destroy();
+  }
+  if (raw !== part.rawSize) {
+    throw new VerificationError(
+      `part ${part.name} decompressed to ${raw} bytes, the manifest says ${part.rawSize}`,
+    );
   }
 }

@@ -43,7 +43,7 @@ export const onlineRestoreEngine: RestoreEngine<OnlineManifest> = {
         { hint: 'restore it on a host with the same MariaDB release, or take a new backup here' },
       );
     }
-    const layout = dataLayout(daemon.config);
+    const layout = withAriaLogs(dataLayout(daemon.config));
     if (!(await fs.stat(layout.datadir).catch(() => undefined))?.isDirectory()) {
       throw new StepbackError(`the datadir ${layout.datadir} does not exist`, {
         hint: "create it, owned by mysqld's user",
@@ -94,11 +94,14 @@ async function extract(
   const root = area.holding[0]!;
   const target = path.join(root, 'prepared');
   await fs.mkdir(target, { recursive: true, mode: 0o700 });
+  const concurrency = Math.max(1, Math.min(params.concurrency, manifest.files.length));
+  const biggestPart = Math.max(...manifest.files.map((part) => part.storedSize));
+  const needed = manifest.bytes.raw + concurrency * biggestPart;
   const available = await freeBytes(root);
-  if (available !== undefined && manifest.bytes.raw > available) {
+  if (available !== undefined && needed > available) {
     throw new DiskFullError(
       `restoring ${manifest.name} extracts it beside the datadir`,
-      { dir: root, neededBytes: manifest.bytes.raw, freeBytes: available },
+      { dir: root, neededBytes: needed, freeBytes: available },
       { hint: 'free space on the datadir filesystem (the old files stay until the restore is complete)' },
     );
   }
@@ -121,6 +124,8 @@ async function extract(
   try {
     await readParts(params.handle, manifest.files, manifest.compression, child.stdin, {
       signal: params.signal,
+      spoolDir: path.join(root, 'parts'),
+      concurrency,
       onBytes: progress.addBytes,
       onPartDone: progress.itemDone,
     });
@@ -141,6 +146,17 @@ async function extract(
   }
   return target;
 }
+
+/**
+ * The layout with Aria's log in the datadir unless configured elsewhere (MariaDB's default). A hot
+ * copy of a crash-safe Aria table is only consistent with the Aria log the tool copied beside it:
+ * the log goes with the data, where a cold copy of a cleanly stopped server can do without it.
+ */
+function withAriaLogs(layout: DataLayout): DataLayout {
+  return { ...layout, ariaLogPath: layout.ariaLogPath ?? '' };
+}
+
+const ariaLogFile = /^(aria_log_control|aria_log\.\d+)$/;
 
 /** The base a top-level entry of a prepared backup belongs to, or undefined (the tool's own files). */
 function baseOfEntry(layout: DataLayout, entry: Dirent): FileBase | undefined {
@@ -164,6 +180,15 @@ async function stagePrepared(
   const tops: { base: FileBase; top: string }[] = [];
   const left: string[] = [];
   for (const entry of await fs.readdir(prepared, { withFileTypes: true })) {
+    // The tool streams Aria's log at the top; it goes where aria_log_dir_path says.
+    if (entry.isFile() && ariaLogFile.test(entry.name) && layout.ariaLogPath) {
+      const destination = path.join(area.stagedRoot('data'), layout.ariaLogPath, entry.name);
+      await fs.mkdir(path.dirname(destination), { recursive: true, mode: 0o700 });
+      await moveEntry(path.join(prepared, entry.name), destination);
+      const top = layout.ariaLogPath.split('/')[0]!;
+      if (!tops.some((t) => t.base === 'data' && t.top === top)) tops.push({ base: 'data', top });
+      continue;
+    }
     const base = baseOfEntry(layout, entry);
     if (!base) {
       left.push(entry.name);
