@@ -24,7 +24,14 @@ const purpose = process.argv.includes('--for') ? process.argv[process.argv.index
 /** Debian packages each purpose needs, keyed by a binary that proves the package is there. */
 const needs = {
   bundle: {},
-  test: { mariadbd: 'mariadb-server', 'mariadb-install-db': 'mariadb-server', mariadb: 'mariadb-client' },
+  test: {
+    mariadbd: 'mariadb-server',
+    'mariadb-install-db': 'mariadb-server',
+    mariadb: 'mariadb-client',
+    // The online engine's tests run mariabackup and mbstream of the server's release.
+    mariabackup: 'mariadb-backup',
+    mbstream: 'mariadb-backup',
+  },
   demo: { mariadbd: 'mariadb-server', 'mariadb-install-db': 'mariadb-server', mariadb: 'mariadb-client' },
   bench: {
     mariadbd: 'mariadb-server',
