@@ -257,6 +257,25 @@ describe('stepback backup --engine online', () => {
     expect(await tableChecksums(target, 'shop')).toEqual(await tableChecksums(primary, 'shop'));
   });
 
+  it('rolls back an online restore killed once the restored server ran, and completes it when run again', async () => {
+    const before = { state: await stateOf(target), shop: await tableChecksums(target, 'shop') };
+    const killed = await runStepback(restoreArgs(`file://${storageRoot}`, 'shop/0'), {
+      env: { STEPBACK_FAULT_PHASE: 'restore:started' },
+    });
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    expect(killed.stderr).toContain('preparing the backup');
+
+    const again = await runStepback(restoreArgs(`file://${storageRoot}`, 'shop/0', replicateFromPrimary()), {
+      env: { REPLICATION_PASSWORD: '' },
+    });
+    expect(again.stderr).toContain('was interrupted; putting the instance back');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json).toMatchObject({ backup: backupName, engine: 'online' });
+    expect(await tableChecksums(target, 'shop')).toEqual(await tableChecksums(primary, 'shop'));
+    expect(await stateOf(target)).toEqual(before.state);
+    expect(await leftovers(target)).toEqual([]);
+  });
+
   describe('when something is wrong, the target stays as it was', () => {
     let before: { state: unknown; shop: Record<string, string> };
 
