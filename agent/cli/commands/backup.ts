@@ -8,7 +8,7 @@ export function renderBackupSummary(result: BackupResult): string {
   return [
     `backup ${result.name} complete in ${result.dir} (${result.storage})`,
     `position  ${result.position || '(empty)'} (${result.role})`,
-    `files     ${result.files}: ${formatBytes(result.bytes.raw)} raw, ${formatBytes(result.bytes.stored)} stored (${share}%)`,
+    `${result.engine === 'online' ? 'parts    ' : 'files    '} ${result.files}: ${formatBytes(result.bytes.raw)} raw, ${formatBytes(result.bytes.stored)} stored (${share}%)`,
     `time      ${formatSeconds(result.seconds)} in all, ${formatSeconds(result.copySeconds)} copying at ${result.mbPerSecond} MB/s`,
   ].join('\n');
 }

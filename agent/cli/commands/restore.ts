@@ -14,7 +14,7 @@ export function renderRestoreSummary(result: RestoreResult): string {
   return [
     `restored ${result.dir}/${result.backup} (${result.storage})`,
     `position  ${result.position || '(empty)'}`,
-    `files     ${result.files}: ${formatBytes(result.bytes.raw)}`,
+    `${result.engine === 'online' ? 'parts    ' : 'files    '} ${result.files}: ${formatBytes(result.bytes.raw)}`,
     ...(result.replacedDatabases.length > 0 ? [`replaced  ${result.replacedDatabases.join(', ')}`] : []),
     ...(result.replication
       ? [
@@ -71,7 +71,7 @@ export const restoreCommand: OperationCommand<'restore'> = {
     )
       .option('--backup <name>', 'the backup to restore (default: the newest complete one)')
       .option('--delete-before-restore', 'replace the user data the instance holds')
-      .option('--concurrency <n>', 'files downloaded at once', '4')
+      .option('--concurrency <n>', 'files downloaded at once (an online backup: parts downloaded ahead)', '4')
       .option(
         '--local-metadata <key=value...>',
         "key/values for the restored instance's local metadata table",
