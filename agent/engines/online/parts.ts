@@ -11,6 +11,8 @@ import { compressionSuffix, createCompressor, createDecompressor } from '../../.
 import { waitForDrain } from '../../../core/stream/drain.ts';
 import { VerifyingStream } from '../../../core/stream/verify.ts';
 
+const BLOCK = 1024 * 1024;
+
 /** `stream.0003.zst`: part numbers sort in stream order. */
 export function partName(part: number, compression: Compression): string {
   return `stream.${String(part).padStart(4, '0')}${compressionSuffix[compression]}`;
@@ -46,6 +48,8 @@ export class PartWriter extends WritableStream {
   readonly #parts: OnlinePart[] = [];
   #current: OpenPart | undefined;
   #next = 0;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
 
   constructor(handle: BackupHandle, options: PartWriterOptions) {
     super({ highWaterMark: 1024 * 1024 });
@@ -58,13 +62,30 @@ export class PartWriter extends WritableStream {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#write(chunk).then(() => callback(), callback);
+    // A pipe hands over 64 KiB at a time: compressing 1 MiB blocks costs far fewer thread-pool
+    // round trips per byte (measured: a third less time for the copy).
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+    if (this.#pendingBytes < BLOCK) {
+      callback();
+      return;
+    }
+    this.#writePending().then(() => callback(), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#closeCurrent()
+    this.#writePending()
+      .then(() => this.#closeCurrent())
       .then(() => Promise.all(this.#finishing))
       .then(() => callback(), callback);
+  }
+
+  async #writePending(): Promise<void> {
+    if (this.#pendingBytes === 0) return;
+    const block = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    await this.#write(block);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
