@@ -145,8 +145,9 @@ export type OnlinePart = z.infer<typeof OnlinePart>;
 
 /** The tool that made an online backup, as it reported itself. */
 export const BackupTool = z.object({
-  name: z.enum(['mariabackup']),
-  /** e.g. 10.11.19-MariaDB: a restore prepares with the same release. */
+  /** mariabackup (MariaDB), or mysql-clone: MySQL's clone plugin, shipped with the server. */
+  name: z.enum(['mariabackup', 'mysql-clone']),
+  /** e.g. 10.11.19-MariaDB: a mariabackup backup is prepared by the same release. */
   version: z.string().min(1).max(128),
 });
 export type BackupTool = z.infer<typeof BackupTool>;
@@ -156,8 +157,8 @@ export const OnlineManifest = z.object({
   ...Common,
   engine: z.literal('online'),
   tool: BackupTool,
-  /** What the parts join into: the tool's stream format. */
-  format: z.enum(['xbstream']),
+  /** What the parts join into: mariabackup's xbstream, or a tar archive of a clone. */
+  format: z.enum(['xbstream', 'tar']),
   /** Raw bytes of the stream per part (the last one may hold fewer). */
   partSize: ByteCount.min(1),
   files: z.array(OnlinePart).min(1),

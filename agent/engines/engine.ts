@@ -47,7 +47,7 @@ export interface BackupParams extends EngineContext {
 /** What a backup stored, as its manifest records it: per engine. */
 export type EngineContents =
   | { engine: 'physical'; files: PhysicalFile[] }
-  | { engine: 'online'; tool: BackupTool; format: 'xbstream'; partSize: number; files: OnlinePart[] };
+  | { engine: 'online'; tool: BackupTool; format: 'xbstream' | 'tar'; partSize: number; files: OnlinePart[] };
 
 /** What an engine made: the manifest fields that depend on how the copy was taken. */
 export interface EngineBackup {

@@ -3,13 +3,14 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { messageOf, StepbackError } from '../../../core/errors.ts';
+import { messageOf } from '../../../core/errors.ts';
 import { defaultLevel } from '../../../core/stream/compress.ts';
 import { qualifiedName, queryRows } from '../../mysql/connection.ts';
 import { ByteProgress } from '../../report/progress.ts';
 import type { BackupEngine, BackupParams, EngineBackup } from '../engine.ts';
 import { listDataFiles } from '../physical/files.ts';
 import { dataLayout } from '../physical/layout.ts';
+import { cloneBackup } from './clone.ts';
 import { exitOf, findBackupTools, LastLines, toolFailed } from './mariabackup.ts';
 import { PartWriter } from './parts.ts';
 import {
@@ -32,14 +33,7 @@ export const onlineBackupEngine: BackupEngine = {
   name: 'online',
   async executeBackup(params: BackupParams): Promise<EngineBackup> {
     const { daemon, logger } = params;
-    if (daemon.flavor.name !== 'mariadb') {
-      throw new StepbackError(
-        'the online engine backs up MariaDB (with mariabackup); this instance runs MySQL',
-        {
-          hint: 'use --engine physical on MySQL',
-        },
-      );
-    }
+    if (daemon.flavor.name === 'mysql') return cloneBackup(params);
     const tools = await findBackupTools(params.serverVersion);
     await flushCrashSafeAriaState(params);
     const replica = params.original.replication.configured;

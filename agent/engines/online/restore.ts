@@ -14,6 +14,7 @@ import {
   dataLayout,
   fileBases,
   isDatabaseDirectoryName,
+  redoDirectory,
   refusedPath,
 } from '../physical/layout.ts';
 import { holdingLeftovers } from '../physical/recovery.ts';
@@ -25,7 +26,8 @@ import { readParts } from './parts.ts';
 
 /**
  * Restores an online backup: every part downloaded, verified and decompressed straight into
- * `mbstream -x` in the staging area beside the datadir, `mariabackup --prepare` there, the prepared
+ * `mbstream -x` (a MySQL clone: `tar -x`) in the staging area beside the datadir, `mariabackup
+ * --prepare` there (a clone was shut down cleanly: nothing to prepare), the prepared
  * entries sorted into the instance's directories, then the same journalled swap, start, position
  * and replication as the physical restore (and the same recovery when it is interrupted). Until the
  * swap the instance keeps running untouched: a corrupt part or a failed prepare only removes the
@@ -35,9 +37,9 @@ export const onlineRestoreEngine: RestoreEngine<OnlineManifest> = {
   name: 'online',
   async executeRestore(params: RestoreParams<OnlineManifest>): Promise<EngineRestore> {
     const { daemon, manifest, lease, logger } = params;
-    // The binary's version: the instance may be stopped (a fresh host).
-    const tools = await findBackupTools(daemon.binaries.version);
-    if (releaseOf(manifest.tool.version) !== tools.release) {
+    // The binary's version: the instance may be stopped (a fresh host). A clone (tar) needs no tool.
+    const tools = manifest.format === 'xbstream' ? await findBackupTools(daemon.binaries.version) : undefined;
+    if (tools && releaseOf(manifest.tool.version) !== tools.release) {
       throw new StepbackError(
         `backup ${manifest.name} was taken with ${manifest.tool.name} ${manifest.tool.version}; this host has ${tools.tool.version}: a backup is prepared by the release that took it`,
         { hint: 'restore it on a host with the same MariaDB release, or take a new backup here' },
@@ -61,17 +63,27 @@ export const onlineRestoreEngine: RestoreEngine<OnlineManifest> = {
     const downloadStarted = performance.now();
     let tops: { base: FileBase; top: string }[];
     try {
-      const prepared = await extract(params, tools.mbstream, area);
-      logger.info('preparing the backup (applying the redo the tool copied)');
-      await runTool(
-        tools.mariabackup,
-        [`--defaults-file=${path.join(prepared, 'backup-my.cnf')}`, '--prepare', `--target-dir=${prepared}`],
-        {
-          what: 'mariabackup --prepare',
-          hint: 'the instance was not changed; the staged files were removed',
-          signal: params.signal,
-        },
+      const prepared = await extract(
+        params,
+        tools ? [tools.mbstream, '-x', '-C'] : ['tar', '-x', '-f', '-', '-C'],
+        area,
       );
+      if (tools) {
+        logger.info('preparing the backup (applying the redo the tool copied)');
+        await runTool(
+          tools.mariabackup,
+          [
+            `--defaults-file=${path.join(prepared, 'backup-my.cnf')}`,
+            '--prepare',
+            `--target-dir=${prepared}`,
+          ],
+          {
+            what: 'mariabackup --prepare',
+            hint: 'the instance was not changed; the staged files were removed',
+            signal: params.signal,
+          },
+        );
+      }
       tops = await stagePrepared(prepared, layout, area, manifest, logger);
     } catch (error) {
       await removeHolding(area.holding).catch((cleanup: unknown) => keepFirstError(logger, error, cleanup));
@@ -84,10 +96,13 @@ export const onlineRestoreEngine: RestoreEngine<OnlineManifest> = {
   },
 };
 
-/** Streams every part into `mbstream -x`; returns the directory it extracted into. */
+/**
+ * Streams every part into the extractor (`mbstream -x -C` or `tar -x -f - -C`, the directory
+ * appended); returns the directory it extracted into.
+ */
 async function extract(
   params: RestoreParams<OnlineManifest>,
-  mbstream: string,
+  extractor: readonly string[],
   area: RestoreArea,
 ): Promise<string> {
   const { manifest } = params;
@@ -112,7 +127,8 @@ async function extract(
   );
   progress.start();
   const lines = new LastLines();
-  const child = spawn(mbstream, ['-x', '-C', target], {
+  const [command, ...args] = extractor;
+  const child = spawn(command!, [...args, target], {
     stdio: ['pipe', 'pipe', 'pipe'],
     signal: params.signal,
   });
@@ -138,7 +154,7 @@ async function extract(
   const outcome = await exited;
   if (outcome !== 0) {
     throw toolFailed(
-      'mbstream -x',
+      extractor.slice(0, 2).join(' '),
       outcome,
       lines,
       'the instance was not changed; the staged files were removed',
@@ -160,6 +176,8 @@ const ariaLogFile = /^(aria_log_control|aria_log\.\d+)$/;
 
 /** The base a top-level entry of a prepared backup belongs to, or undefined (the tool's own files). */
 function baseOfEntry(layout: DataLayout, entry: Dirent): FileBase | undefined {
+  // MySQL 8.0.30+ keeps its redo log in a directory of its own.
+  if (entry.isDirectory() && entry.name === redoDirectory) return 'innodb-log';
   if (entry.isDirectory()) return isDatabaseDirectoryName(layout, entry.name) ? 'data' : undefined;
   if (!entry.isFile()) return undefined;
   return fileBases.find((base) => refusedPath(layout, base, entry.name) === undefined);
