@@ -9,7 +9,7 @@ export const BackupRequest = z.strictObject({
   ...InstanceFields,
   /** `keyspace/shard`, e.g. `commerce/-80`. */
   dir: BackupDir,
-  /** physical: cold copy (stops the instance); online: mariabackup while the server keeps serving. */
+  /** physical: cold copy (stops the instance); online: mariabackup (MySQL: the clone plugin) while it serves. */
   engine: withDefault(z.enum(['physical', 'online']), 'physical'),
   compression: withDefault(Compression, 'zstd'),
   /** Files copied at once (physical); parts finishing their upload at once (online, at most 4). */

@@ -21,14 +21,14 @@ export const backupCommand: OperationCommand<'backup'> = {
         program
           .command('backup')
           .description(
-            'back up an instance: physical stops writes, takes its GTID position, shuts it down and streams its files to storage, then puts it back as found; online streams mariabackup while it keeps serving',
+            'back up an instance: physical stops writes, takes its GTID position, shuts it down and streams its files to storage, then puts it back as found; online streams mariabackup (MySQL: a clone) while it keeps serving',
           )
           .requiredOption('--dir <keyspace/shard>', 'backup directory, e.g. commerce/-80'),
       ),
     )
       .option(
         '--engine <engine>',
-        'how the copy is made: physical (cold copy of the data files) or online (mariabackup while the server keeps serving)',
+        "how the copy is made: physical (cold copy of the data files) or online (mariabackup, or MySQL's clone plugin, while the server keeps serving)",
         'physical',
       )
       .option('--concurrency <n>', 'files copied at once (online: parts finishing their upload at once)', '4')
