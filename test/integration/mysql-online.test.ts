@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 describe('the online engine on MySQL 9.7: the clone plugin (needs .stepback-mysql/, made by scripts/setup.js as root)', () => {
-  it('clones the running source into storage, and a restore holds its data and GTIDs, then replicates from it', async () => {
+  it('clones the running source into storage (a killed clone is cleaned up by the next command), and a restore holds its data and GTIDs, then replicates from it', async () => {
     const backup = await runStepback([
       'backup',
       '--defaults-file',
@@ -80,6 +80,44 @@ describe('the online engine on MySQL 9.7: the clone plugin (needs .stepback-mysq
       (await fs.readdir(path.dirname(source.datadir))).filter((entry) => entry.includes('stepback')),
     ).toEqual([]);
     const atBackup = await tableChecksums(source, 'shop');
+
+    // Killed while the throwaway server runs on the copy: the next command stops it and removes the copy.
+    const killed = await runStepback(
+      [
+        'backup',
+        '--defaults-file',
+        source.cnf,
+        '--mysqld',
+        mysqldWrapper,
+        '--storage',
+        `file://${storageRoot}`,
+        '--dir',
+        'shop/killed',
+        '--engine',
+        'online',
+      ],
+      { env: { STEPBACK_FAULT_PHASE: 'backup:cloned' } },
+    );
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    expect(await fs.stat(`${source.datadir}.stepback-clone`).catch(() => undefined)).toBeDefined();
+    const next = await runStepback([
+      'backup',
+      '--defaults-file',
+      source.cnf,
+      '--mysqld',
+      mysqldWrapper,
+      '--storage',
+      `file://${storageRoot}`,
+      '--dir',
+      'shop/killed',
+      '--engine',
+      'online',
+    ]);
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).toContain('stopped the mysqld started on the copy of the interrupted online backup');
+    expect(
+      (await fs.readdir(path.dirname(source.datadir))).filter((entry) => entry.includes('stepback')),
+    ).toEqual([]);
 
     await source.query("UPDATE shop.orders SET note = 'changed' WHERE id % 100 = 0");
     await source.query('CREATE TABLE shop.added (id INT PRIMARY KEY) ENGINE=InnoDB');

@@ -43,7 +43,7 @@ export const onlineBackupEngine: BackupEngine = {
     const bookkeeping = await fs.mkdtemp(path.join(os.tmpdir(), 'stepback-online-'));
     const args = [
       // First, or the tool reads the host's own my.cnf files as well.
-      `--defaults-file=${await toolDefaultsFile(params, bookkeeping)}`,
+      `--defaults-file=${daemon.config.defaultsFile}`,
       '--backup',
       '--stream=xbstream',
       `--target-dir=${await makeDirectory(path.join(bookkeeping, 'target'))}`,
@@ -72,7 +72,11 @@ export const onlineBackupEngine: BackupEngine = {
     });
     writer.on('finish', progress.itemDone);
     try {
+      // mariabackup reads no [client] group: the password goes in MYSQL_PWD, never on a command line.
+      const password = daemon.config.client.password;
+      const env = password ? { ...process.env, MYSQL_PWD: password } : process.env;
       const child = spawn(tools.mariabackup, args, {
+        env,
         stdio: ['ignore', 'pipe', 'pipe'],
         signal: params.signal,
       });
@@ -154,22 +158,6 @@ async function flushCrashSafeAriaState(params: BackupParams): Promise<void> {
     return rows.length;
   });
   params.logger.debug(`flushed the state of ${tables} Aria and MyISAM tables`);
-}
-
-/**
- * The defaults file the tool reads: the instance's own, or, when its [client] section holds a
- * password (mariabackup reads no [client] group), a private file beside the tool's bookkeeping that
- * includes it and adds the password, so it never appears on a command line.
- */
-async function toolDefaultsFile(params: BackupParams, dir: string): Promise<string> {
-  const { defaultsFile, client } = params.daemon.config;
-  if (!client.password) return defaultsFile;
-  const file = path.join(dir, 'defaults.cnf');
-  const quoted = `"${client.password.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
-  await fs.writeFile(file, `!include ${path.resolve(defaultsFile)}\n[mariadb-backup]\npassword=${quoted}\n`, {
-    mode: 0o600,
-  });
-  return file;
 }
 
 async function makeDirectory(dir: string): Promise<string> {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { keepFirstError, messageOf, StepbackError } from '../../../core/errors.ts';
 import { defaultLevel } from '../../../core/stream/compress.ts';
+import { reachedPhase } from '../../instance/fault.ts';
 import { queryValue } from '../../mysql/connection.ts';
 import { readMysqldConfig } from '../../mysqld/config.ts';
 import { MysqlDaemon } from '../../mysqld/daemon.ts';
@@ -13,6 +14,7 @@ import { dataLayout } from '../physical/layout.ts';
 import { ownerOf } from '../physical/stage.ts';
 import { exitOf, LastLines, toolFailed } from './mariabackup.ts';
 import { PartWriter } from './parts.ts';
+import { cloneDirectory, clonePidFile } from './recovery.ts';
 
 /**
  * The online engine on MySQL, with the server's own clone plugin: `CLONE LOCAL DATA DIRECTORY`
@@ -29,10 +31,10 @@ const NOT_COPIED = ['#clone', 'auto.cnf', '#innodb_temp'];
 export async function cloneBackup(params: BackupParams): Promise<EngineBackup> {
   const { daemon, logger } = params;
   const layout = dataLayout(daemon.config);
-  const work = `${layout.datadir}.stepback-clone`;
+  const work = cloneDirectory(daemon);
   if (await fs.stat(work).catch(() => undefined)) {
-    throw new StepbackError(`${work} exists from an earlier online backup`, {
-      hint: 'no backup is running on this instance (stepback holds it while one does): delete it and run the backup again',
+    throw new StepbackError(`${work} exists, and no interrupted backup of this instance is recorded`, {
+      hint: 'no backup is running on this instance (stepback holds it while one does): look inside, delete it and run the backup again',
     });
   }
   await fs.mkdir(work, { mode: 0o700 });
@@ -123,7 +125,7 @@ async function positionOfCopy(
       `innodb-log-group-home-dir=${copy}`,
       `innodb-undo-directory=${copy}`,
       `socket=${path.join(work, 'copy.sock')}`,
-      `pid-file=${path.join(work, 'copy.pid')}`,
+      `pid-file=${clonePidFile(work)}`,
       `log-error=${path.join(work, 'copy.err')}`,
       'skip-networking',
       'skip-log-bin',
@@ -138,6 +140,7 @@ async function positionOfCopy(
     logger,
   });
   await copyDaemon.start();
+  reachedPhase('backup:cloned');
   try {
     return await copyDaemon.withConnection(async (connection) => ({
       position: await copyDaemon.flavor.executedPosition(connection),
