@@ -46,7 +46,7 @@ export const onlineBackupEngine: BackupEngine = {
       `--defaults-file=${daemon.config.defaultsFile}`,
       '--backup',
       '--stream=xbstream',
-      `--target-dir=${await makeDirectory(path.join(bookkeeping, 'target'))}`,
+      `--target-dir=${bookkeeping}`,
       `--socket=${daemon.config.socket}`,
       `--user=${daemon.config.client.user}`,
       // On a replica: record its replication position too; pause its SQL thread only while the
@@ -158,9 +158,4 @@ async function flushCrashSafeAriaState(params: BackupParams): Promise<void> {
     return rows.length;
   });
   params.logger.debug(`flushed the state of ${tables} Aria and MyISAM tables`);
-}
-
-async function makeDirectory(dir: string): Promise<string> {
-  await fs.mkdir(dir, { mode: 0o700 });
-  return dir;
 }

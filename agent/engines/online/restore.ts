@@ -25,8 +25,8 @@ import { exitOf, findBackupTools, LastLines, releaseOf, runTool, toolFailed } fr
 import { readParts } from './parts.ts';
 
 /**
- * Restores an online backup: every part downloaded, verified and decompressed straight into
- * `mbstream -x` (a MySQL clone: `tar -x`) in the staging area beside the datadir, `mariabackup
+ * Restores an online backup: every part downloaded and verified (a few ahead), then decompressed
+ * into `mbstream -x` (a MySQL clone: `tar -x`) in the staging area beside the datadir, `mariabackup
  * --prepare` there (a clone was shut down cleanly: nothing to prepare), the prepared
  * entries sorted into the instance's directories, then the same journalled swap, start, position
  * and replication as the physical restore (and the same recovery when it is interrupted). Until the
