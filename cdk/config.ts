@@ -26,6 +26,8 @@ export const ExplicitTarget = z.object({
   defaultsFile: z.string().min(1).max(4096).optional(),
   /** mysqld's systemd unit on the host; default: `agent.systemdService`. */
   systemdService: SystemdService.optional(),
+  /** How this shard is backed up; default: `backup.engine`. */
+  engine: z.enum(['physical', 'online']).optional(),
 });
 export type ExplicitTarget = z.infer<typeof ExplicitTarget>;
 
@@ -53,7 +55,8 @@ export const EnvironmentConfig = z
       keyspaces: z.array(Identifier).optional(),
       /** Shards and hosts named directly. */
       targets: z.array(ExplicitTarget).optional(),
-      engine: z.enum(['physical']).default('physical'),
+      /** physical (cold copy of a stopped replica) or online (mariabackup while it serves). */
+      engine: z.enum(['physical', 'online']).default('physical'),
       compression: z.enum(['zstd', 'gzip', 'none']).default('zstd'),
       /** Files copied at once on a host. */
       concurrency: z.number().int().min(1).max(64).default(4),

@@ -195,6 +195,39 @@ export const PhysicalManifest = z.object({
 });
 export type PhysicalManifest = z.infer<typeof PhysicalManifest>;
 
+/**
+ * One part of an online backup's stream: the tool's output is cut every `partSize` bytes and each
+ * slice compressed and stored on its own, so each part is verified and decompressed by itself.
+ */
+export const OnlinePart = z.object({
+  ...StoredBytes,
+  /** Order in the stream, from 0. */
+  part: z.number().int().nonnegative(),
+});
+export type OnlinePart = z.infer<typeof OnlinePart>;
+
+/** The tool that made an online backup, as it reported itself. */
+export const BackupTool = z.object({
+  /** mariabackup (MariaDB), or mysql-clone: MySQL's clone plugin, shipped with the server. */
+  name: z.enum(['mariabackup', 'mysql-clone']),
+  /** e.g. 10.11.19-MariaDB: a mariabackup backup is prepared by the same release. */
+  version: z.string().min(1).max(128),
+});
+export type BackupTool = z.infer<typeof BackupTool>;
+
+/** A hot copy taken by the server's backup tool while it kept serving; prepared on restore. */
+export const OnlineManifest = z.object({
+  ...Common,
+  engine: z.literal('online'),
+  tool: BackupTool,
+  /** What the parts join into: mariabackup's xbstream, or a tar archive of a clone. */
+  format: z.enum(['xbstream', 'tar']),
+  /** Raw bytes of the stream per part (the last one may hold fewer). */
+  partSize: ByteCount.min(1),
+  files: z.array(OnlinePart).min(1),
+});
+export type OnlineManifest = z.infer<typeof OnlineManifest>;
+
 export const LogicalManifest = z.object({
   ...Common,
   engine: z.literal('logical'),
@@ -213,7 +246,7 @@ export const LogicalManifest = z.object({
 export type LogicalManifest = z.infer<typeof LogicalManifest>;
 
 export const BackupManifest = z
-  .discriminatedUnion('engine', [PhysicalManifest, LogicalManifest])
+  .discriminatedUnion('engine', [PhysicalManifest, OnlineManifest, LogicalManifest])
   .superRefine((manifest, ctx) => {
     for (const field of ['position', 'purged'] as const) {
       if (!isValidGtidSet(manifest.flavor, manifest[field])) {
@@ -244,6 +277,25 @@ export const BackupManifest = z
         destinations.add(destination);
       }
     });
+    if (manifest.engine === 'online') {
+      manifest.files.forEach((file, index) => {
+        // The parts join in this order into one stream: a gap or a swap would corrupt it.
+        if (file.part !== index) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['files', index, 'part'],
+            message: `part ${file.part} is listed at position ${index}`,
+          });
+        }
+        if (file.rawSize > manifest.partSize) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['files', index, 'rawSize'],
+            message: `holds ${file.rawSize} bytes, more than the part size ${manifest.partSize}`,
+          });
+        }
+      });
+    }
     if (manifest.engine === 'logical') {
       const objects = new Set<string>();
       manifest.tables.forEach((table, index) => {

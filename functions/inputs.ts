@@ -31,6 +31,8 @@ export const BackupTarget = z.strictObject({
   defaultsFile: DefaultsFile.optional(),
   /** mysqld's systemd unit on the host; default: the topology record's, then cdk.json agent.systemdService. */
   systemdService: SystemdService.optional(),
+  /** How this shard is backed up; default: the input's engine, then cdk.json backup.engine. */
+  engine: z.enum(['physical', 'online']).optional(),
 });
 export type BackupTarget = z.infer<typeof BackupTarget>;
 
@@ -46,7 +48,7 @@ export const BackupInput = z
         keepDays: z.number().min(0).max(36_500),
       })
       .optional(),
-    engine: z.enum(['physical']).optional(),
+    engine: z.enum(['physical', 'online']).optional(),
     compression: z.enum(['zstd', 'gzip', 'none']).optional(),
     concurrency: z.number().int().min(1).max(64).optional(),
   })

@@ -6,6 +6,8 @@ export type FaultPhase =
   | 'backup:quiesced'
   | 'backup:stopped'
   | 'backup:copied'
+  /** An online backup of MySQL: the clone made, the throwaway mysqld running on it. */
+  | 'backup:cloned'
   | 'restore:staged'
   | 'restore:swapped'
   | 'restore:started'

@@ -63,7 +63,7 @@ export const physicalBackupEngine: BackupEngine = {
       role: quiesced.role,
       position: quiesced.position,
       purged: quiesced.purged,
-      files: copied,
+      contents: { engine: 'physical', files: copied },
       bytes: { raw: total, stored },
       copySeconds,
       evidence,
