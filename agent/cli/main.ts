@@ -18,6 +18,7 @@ import {
 } from './command.ts';
 import { backupCommand } from './commands/backup.ts';
 import { registerBackups } from './commands/backups.ts';
+import { binlogArchiveCommand, registerBinlogsList } from './commands/binlogs.ts';
 import { diffCommand } from './commands/diff.ts';
 import { multirestoreCommand } from './commands/multirestore.ts';
 import { restoreCommand } from './commands/restore.ts';
@@ -154,6 +155,8 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   addOperation(diffCommand);
   registerTopology(program, action);
   registerVSchema(program, action);
+  addOperation(binlogArchiveCommand);
+  registerBinlogsList(program, action);
   return program;
 }
 
