@@ -1,8 +1,18 @@
 import { chooseBackup } from '../../core/backups.ts';
-import { ExistingDataError, FieldError, hint, StepbackError, switchOption } from '../../core/errors.ts';
+import { readBinlogArchive } from '../../core/binlogs/catalog.ts';
+import { backupAfterPoint, planBinlogs, type RestorePoint } from '../../core/binlogs/plan.ts';
+import {
+  ExistingDataError,
+  FieldError,
+  hint,
+  messageOf,
+  StepbackError,
+  switchOption,
+} from '../../core/errors.ts';
 import type { PhysicalManifest } from '../../core/manifest.ts';
 import type { RestoreRequest } from '../../core/operations/restore.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
+import { applyBinlogs, type PointInTimeResult } from '../binlogs/apply.ts';
 import type { EngineContext, RestoreEngine } from '../engines/engine.ts';
 import { databasesWithFiles } from '../engines/physical/files.ts';
 import { dataLayout } from '../engines/physical/layout.ts';
@@ -30,6 +40,8 @@ export interface RestoreOptions {
   replicateFrom?: ReplicationSource | undefined;
   /** How long to wait for the restored instance to catch up with replicateFrom. */
   replicationTimeoutSeconds: number;
+  /** Then replay the archived binary logs up to this point. */
+  point?: RestorePoint | undefined;
 }
 
 export interface RestoreResult {
@@ -46,6 +58,8 @@ export interface RestoreResult {
   /** User databases the restore replaced (with deleteBeforeRestore). */
   replacedDatabases: string[];
   replication?: { source: string; caughtUpTo: string };
+  /** With a point: the binary logs replayed after the backup, and where they stopped. */
+  pointInTime?: PointInTimeResult;
   seconds: number;
   downloadSeconds: number;
   swapSeconds: number;
@@ -82,7 +96,13 @@ export async function restoreInstance(
   const { logger } = context;
   const started = performance.now();
   return changeInstance(daemon, { operation: 'restore', logger }, async ({ original, lease }) => {
-    const chosen = await chooseBackup(storage, options.dir, { name: options.backup }, logger);
+    const { point } = options;
+    const chosen = await chooseBackup(
+      storage,
+      options.dir,
+      { name: options.backup, ...(point ? { skipIf: (m) => backupAfterPoint(m, point) } : {}) },
+      logger,
+    );
     const { manifest } = chosen;
     if (manifest.engine !== 'physical') {
       throw new StepbackError(`backup ${options.dir}/${manifest.name} is a ${manifest.engine} snapshot`, {
@@ -98,6 +118,8 @@ export async function restoreInstance(
         { hint: hint`pass ${switchOption('deleteBeforeRestore')} to replace it with the backup` },
       );
     }
+    // A point the archive cannot reach from this backup is refused before anything is touched.
+    const binlogs = point ? planBinlogs(await readBinlogArchive(storage, options.dir), manifest, point) : [];
     logger.info(
       `restoring ${options.dir}/${manifest.name} (${manifest.files.length} files, position ${manifest.position || '(empty)'}) into ${daemon.config.datadir}`,
     );
@@ -110,6 +132,21 @@ export async function restoreInstance(
       concurrency: options.concurrency,
       localMetadata: options.localMetadata,
     });
+
+    let pointInTime: PointInTimeResult | undefined;
+    if (point) {
+      try {
+        pointInTime = await applyBinlogs(daemon, binlogs, manifest.position, point, context);
+      } catch (error) {
+        throw new StepbackError(
+          `backup ${manifest.name} was restored, but replaying the binary logs after it failed: ${messageOf(error)}`,
+          {
+            cause: error,
+            hint: 'the instance holds the backup and part of the binary logs: fix the cause and run the same restore again with --delete-before-restore',
+          },
+        );
+      }
+    }
 
     let replication: RestoreResult['replication'];
     if (options.replicateFrom) {
@@ -125,12 +162,13 @@ export async function restoreInstance(
       dir: options.dir,
       storage: storage.url,
       engine: engine.name,
-      position: manifest.position,
+      position: pointInTime?.position ?? manifest.position,
       files: restored.files,
       bytes: restored.bytes,
       skipped: chosen.skipped,
       replacedDatabases: existing,
       ...(replication ? { replication } : {}),
+      ...(pointInTime ? { pointInTime } : {}),
       seconds: round((performance.now() - started) / 1000),
       downloadSeconds: round(restored.downloadSeconds),
       swapSeconds: round(restored.swapSeconds),
@@ -174,6 +212,12 @@ export function runRestore(request: RequestOf<'restore'>, context: OperationCont
             }
           : undefined,
         replicationTimeoutSeconds: request.replicationTimeout,
+        point:
+          request.toTime !== undefined
+            ? { time: new Date(request.toTime) }
+            : request.toGtid !== undefined
+              ? { gtid: request.toGtid }
+              : undefined,
       },
       context,
     ),

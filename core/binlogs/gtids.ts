@@ -19,6 +19,11 @@ export interface GtidSet {
   with(gtid: string): GtidSet;
   /** What of `other` this set does not hold, as text ('' when nothing). */
   missingFrom(other: GtidSet): string;
+  /**
+   * The set as a server takes it for a restored position: MySQL's set itself; for MariaDB the
+   * newest GTID of each domain (what gtid_slave_pos holds).
+   */
+  position(): string;
   toString(): string;
 }
 
@@ -96,6 +101,15 @@ class MariadbState implements GtidSet {
       .map(([key, seq]) => `${key}-${seq}`)
       .filter((gtid) => !this.has(gtid))
       .join(',');
+  }
+
+  position(): string {
+    const newest = new Map<string, [string, bigint]>();
+    for (const [key, seq] of this.#last) {
+      const domain = key.split('-')[0] ?? '';
+      if ((newest.get(domain)?.[1] ?? -1n) < seq) newest.set(domain, [`${key}-${seq}`, seq]);
+    }
+    return [...newest.values()].map(([gtid]) => gtid).join(',');
   }
 
   toString(): string {
@@ -190,6 +204,10 @@ class MysqlSet implements GtidSet {
       if (left.length > 0) missing.set(sid, left);
     }
     return new MysqlSet(missing).toString();
+  }
+
+  position(): string {
+    return this.toString();
   }
 
   toString(): string {

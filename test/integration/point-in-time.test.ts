@@ -1,0 +1,204 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runStepback } from '../support/cli.ts';
+import { tableChecksums } from '../support/data.ts';
+import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
+import { tempDir } from '../support/root.ts';
+
+/**
+ * Point-in-time recovery on MariaDB through the CLI: a backup, writes at known seconds, a
+ * destructive DELETE, the binary logs archived, and restores into fresh instances to the second
+ * before the DELETE and to the GTID before it.
+ */
+
+let source: TestInstance;
+let storageRoot: string;
+let storage: string;
+const targets: TestInstance[] = [];
+/** What the data was, and the GTID position, at the last second before the DELETE. */
+let beforeDelete: { checksums: Record<string, string>; position: string; time: string };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const binlogPos = async (instance: TestInstance) =>
+  String((await instance.query<[{ pos: string }]>('SELECT @@GLOBAL.gtid_binlog_pos AS pos'))[0].pos);
+
+async function archive(): Promise<void> {
+  const run = await runStepback([
+    'binlogs',
+    'archive',
+    '--storage',
+    storage,
+    '--dir',
+    'shop/0',
+    '--defaults-file',
+    source.cnf,
+    '--max-age',
+    '0',
+    '--json',
+  ]);
+  expect(run.code, run.stderr).toBe(0);
+}
+
+async function freshTarget(): Promise<TestInstance> {
+  const target = await createTestInstance({ name: 'pitr-target' });
+  targets.push(target);
+  return target;
+}
+
+function restoreArgs(target: TestInstance, ...extra: string[]): string[] {
+  return [
+    'restore',
+    '--storage',
+    storage,
+    '--dir',
+    'shop/0',
+    '--defaults-file',
+    target.cnf,
+    '--json',
+    ...extra,
+  ];
+}
+
+beforeAll(async () => {
+  source = await createTestInstance({ name: 'pitr-source' });
+  storageRoot = await tempDir('pitr-storage');
+  storage = `file://${storageRoot}`;
+  await source.query('CREATE DATABASE shop');
+  await source.query(
+    'CREATE TABLE shop.orders (id INT PRIMARY KEY, note VARCHAR(100), amount INT) ENGINE=InnoDB',
+  );
+  await source.query(
+    "INSERT INTO shop.orders SELECT seq, CONCAT('order ', seq), seq * 3 FROM shop.seq_1_to_200",
+  );
+  const backup = await runStepback([
+    'backup',
+    '--storage',
+    storage,
+    '--dir',
+    'shop/0',
+    '--defaults-file',
+    source.cnf,
+    '--json',
+  ]);
+  expect(backup.code, backup.stderr).toBe(0);
+
+  // Each phase in a second of its own: binlog event times have second resolution.
+  await sleep(1100);
+  await source.query(
+    "INSERT INTO shop.orders SELECT seq, CONCAT('late ', seq), seq FROM shop.seq_201_to_300",
+  );
+  await archive();
+  await sleep(1100);
+  await source.query('UPDATE shop.orders SET amount = amount + 1 WHERE id % 10 = 0');
+  await source.query('CREATE TABLE shop.notes (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB');
+  await source.query("INSERT INTO shop.notes VALUES (1, 'kept'), (2, 'also kept')");
+  await archive();
+  await sleep(1100);
+  const [{ now }] = await source.query<[{ now: number }]>('SELECT UNIX_TIMESTAMP() AS now');
+  beforeDelete = {
+    checksums: await tableChecksums(source, 'shop'),
+    position: await binlogPos(source),
+    // The DELETE's events carry this second or a later one: the second before holds everything else.
+    time: new Date((Number(now) - 1) * 1000).toISOString(),
+  };
+  await source.query('DELETE FROM shop.orders WHERE id > 50');
+  await source.query("INSERT INTO shop.notes VALUES (3, 'after the delete')");
+  await archive();
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([source?.dispose(), ...targets.map((target) => target.dispose())]);
+});
+
+describe('point-in-time restore from archived binary logs (MariaDB)', () => {
+  it('archives each closed binary log once and lists one covered range without gaps', async () => {
+    const again = await runStepback([
+      'binlogs',
+      'archive',
+      '--storage',
+      storage,
+      '--dir',
+      'shop/0',
+      '--defaults-file',
+      source.cnf,
+      '--json',
+    ]);
+    expect(again.code, again.stderr).toBe(0);
+    expect((again.json as { uploaded: unknown[] }).uploaded).toEqual([]);
+    const list = await runStepback(['binlogs', 'list', '--storage', storage, '--dir', 'shop/0', '--json']);
+    expect(list.code, list.stderr).toBe(0);
+    const listed = list.json as {
+      entries: { complete: boolean }[];
+      ranges: { gtidsTo: string }[];
+      gaps: unknown[];
+    };
+    expect(listed.gaps).toEqual([]);
+    expect(listed.ranges).toHaveLength(1);
+    expect(listed.entries.every((entry) => entry.complete)).toBe(true);
+    expect(listed.ranges[0]?.gtidsTo).toContain(await binlogPos(source));
+    // Backups listings never see the archive.
+    const backups = await runStepback(['backups', 'list', '--storage', storage, '--dir', 'shop/0', '--json']);
+    expect((backups.json as unknown[]).length).toBe(1);
+  });
+
+  it('restores into a fresh instance to the second before the DELETE: the data and GTID state of that moment', async () => {
+    const target = await freshTarget();
+    const run = await runStepback(restoreArgs(target, '--to-time', beforeDelete.time));
+    expect(run.code, run.stderr).toBe(0);
+    const result = run.json as {
+      backup: string;
+      position: string;
+      pointInTime: { binlogs: { file: string }[]; lastApplied: { gtid: string; time: string } };
+    };
+    expect(result.pointInTime.binlogs.length).toBeGreaterThan(0);
+    expect(result.pointInTime.lastApplied.gtid).toBe(beforeDelete.position);
+    expect(new Date(result.pointInTime.lastApplied.time).getTime()).toBeLessThanOrEqual(
+      new Date(beforeDelete.time).getTime(),
+    );
+    expect(await tableChecksums(target, 'shop')).toEqual(beforeDelete.checksums);
+    expect(result.position).toBe(beforeDelete.position);
+    const [{ pos }] = await target.query<[{ pos: string }]>('SELECT @@GLOBAL.gtid_current_pos AS pos');
+    expect(pos).toBe(beforeDelete.position);
+  });
+
+  it('restores to the GTID before the DELETE', async () => {
+    const target = await freshTarget();
+    const run = await runStepback(restoreArgs(target, '--to-gtid', beforeDelete.position));
+    expect(run.code, run.stderr).toBe(0);
+    expect(await tableChecksums(target, 'shop')).toEqual(beforeDelete.checksums);
+    const [{ pos }] = await target.query<[{ pos: string }]>('SELECT @@GLOBAL.gtid_current_pos AS pos');
+    expect(pos).toBe(beforeDelete.position);
+  });
+
+  it('refuses, before touching the instance, a point after the archive, saying which range it covers', async () => {
+    const target = await freshTarget();
+    const run = await runStepback(
+      restoreArgs(target, '--to-time', new Date(Date.now() + 3_600_000).toISOString()),
+    );
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/POINT_NOT_COVERED|cannot restore to/);
+    expect(run.stderr).toMatch(/covers \d{4}-\d\d-\d\dT/);
+    expect(await tableChecksums(target, 'shop')).toEqual({});
+  });
+
+  it('shows a missing archived file as a gap, and refuses a restore that needs it', async () => {
+    const dir = path.join(storageRoot, 'binlogs', 'shop', '0');
+    const entries = (await fs.readdir(dir)).sort();
+    expect(entries.length).toBeGreaterThanOrEqual(3);
+    const middle = entries[entries.length - 2]!;
+    await fs.rename(path.join(dir, middle), path.join(storageRoot, middle));
+    try {
+      const list = await runStepback(['binlogs', 'list', '--storage', storage, '--dir', 'shop/0']);
+      expect(list.code).toBe(5);
+      expect(list.stdout).toMatch(/GAP after .*, before .*: 1 file\(s\) not archived/);
+      const target = await freshTarget();
+      const run = await runStepback(restoreArgs(target, '--to-time', beforeDelete.time));
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(/gap/);
+      expect(await tableChecksums(target, 'shop')).toEqual({});
+    } finally {
+      await fs.rename(path.join(storageRoot, middle), path.join(dir, middle));
+    }
+  });
+});
