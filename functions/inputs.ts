@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { KeyRangeText } from '../core/manifest.ts';
 import { EnvVarName as EnvVar } from '../core/operations/fields.ts';
-import { ReplicationSource } from '../core/operations/restore.ts';
+import { ReplicationSource, SingleGtid } from '../core/operations/restore.ts';
 import { BackupName, quoted, Segment } from '../core/paths.ts';
 import { SNAPSHOT_NAMESPACE } from '../core/storage/layout.ts';
 import { SystemdService } from '../core/systemd.ts';
@@ -71,11 +71,34 @@ export const RestoreInput = z
     deleteBeforeRestore: z.boolean().default(false),
     replicateFrom: ReplicationSource.optional(),
     localMetadata: z.record(Name, z.string().max(1024)).optional(),
+    /**
+     * Restore to this moment (ISO 8601): the newest backup finished at or before it, then the
+     * archived binary logs up to the last transaction committed at or before it.
+     */
+    toTime: z.iso.datetime({ offset: true }).optional(),
+    /** Restore up to and including this GTID: the newest backup without it, then the archived binary logs. */
+    toGtid: SingleGtid.optional(),
   })
   .refine((input) => input.backup === 'latest' || input.atOrBefore === undefined, {
     message: 'give either a backup name or atOrBefore, not both',
     path: ['atOrBefore'],
-  });
+  })
+  .refine((input) => input.toTime === undefined || input.toGtid === undefined, {
+    message: 'give toTime or toGtid, not both',
+    path: ['toGtid'],
+  })
+  .refine(
+    (input) => (input.toTime === undefined && input.toGtid === undefined) || input.atOrBefore === undefined,
+    { message: 'a restore to a point chooses its backup itself: leave atOrBefore out', path: ['atOrBefore'] },
+  )
+  .refine(
+    (input) =>
+      (input.toTime === undefined && input.toGtid === undefined) || input.replicateFrom === undefined,
+    {
+      message: 'a restore to a point stays at that point: it cannot also replicate',
+      path: ['replicateFrom'],
+    },
+  );
 export type RestoreInput = z.infer<typeof RestoreInput>;
 
 export const ReshardDestination = z.strictObject({

@@ -52,6 +52,8 @@ export function normalizeRestore(input: RestoreInput, context: FunctionContext) 
     deleteBeforeRestore: input.deleteBeforeRestore,
     localMetadata: input.localMetadata ?? null,
     replicateFrom: input.replicateFrom ?? null,
+    ...(input.toTime ? { toTime: input.toTime } : {}),
+    ...(input.toGtid ? { toGtid: input.toGtid } : {}),
   };
   assertRequestFits('restore', request, { defaultsFile: 'input.defaultsFile' });
   return {
@@ -62,7 +64,8 @@ export function normalizeRestore(input: RestoreInput, context: FunctionContext) 
     host: input.host,
     choice: {
       name: input.backup === 'latest' ? null : input.backup,
-      atOrBefore: input.atOrBefore ?? null,
+      atOrBefore: input.atOrBefore ?? input.toTime ?? null,
+      beforeGtid: input.toGtid ?? null,
     },
     /** The agent request, less the backup that choose-backup picks. */
     request,
