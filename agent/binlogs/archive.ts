@@ -14,7 +14,6 @@ import {
 import { messageOf, StepbackError, withCleanup } from '../../core/errors.ts';
 import type { Compression } from '../../core/manifest.ts';
 import { keyspaceAndShard } from '../../core/paths.ts';
-import { binlogArchiveDir } from '../../core/storage/layout.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
 import { compressionSuffix, createCompressor } from '../../core/stream/compress.ts';
 import { CountingStream } from '../../core/stream/hash.ts';

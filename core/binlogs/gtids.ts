@@ -128,8 +128,9 @@ function merge(intervals: Intervals): Intervals {
   const merged: Intervals = [];
   for (const [start, end] of sorted) {
     const last = merged.at(-1);
-    if (last && start <= last[1] + 1n) last[1] = end > last[1] ? end : last[1];
-    else merged.push([start, end]);
+    if (last && start <= last[1] + 1n) {
+      if (end > last[1]) last[1] = end;
+    } else merged.push([start, end]);
   }
   return merged;
 }

@@ -201,4 +201,45 @@ describe('point-in-time restore from archived binary logs (MariaDB)', () => {
       await fs.rename(path.join(storageRoot, middle), path.join(dir, middle));
     }
   });
+
+  it('backups prune removes the archived binary logs no point after the oldest kept backup needs, saying so', async () => {
+    const before = (await fs.readdir(path.join(storageRoot, 'binlogs', 'shop', '0'))).length;
+    const backup = await runStepback([
+      'backup',
+      '--storage',
+      storage,
+      '--dir',
+      'shop/0',
+      '--defaults-file',
+      source.cnf,
+    ]);
+    expect(backup.code, backup.stderr).toBe(0);
+    await source.query("INSERT INTO shop.notes VALUES (4, 'after the second backup')");
+    await archive();
+    const prune = await runStepback([
+      'backups',
+      'prune',
+      '--storage',
+      storage,
+      '--dir',
+      'shop/0',
+      '--keep-count',
+      '1',
+      '--keep-days',
+      '0',
+    ]);
+    expect(prune.code, prune.stderr).toBe(0);
+    expect(prune.stdout).toMatch(/removed archived binlog binlogs\/shop\/0\/\S+: every transaction in it/);
+    const list = await runStepback(['binlogs', 'list', '--storage', storage, '--dir', 'shop/0', '--json']);
+    const listed = list.json as { entries: { gtidsAfter: string }[]; gaps: unknown[] };
+    expect(list.code, list.stderr).toBe(0);
+    expect(listed.entries.length).toBeGreaterThan(0);
+    expect(listed.entries.length).toBeLessThan(before + 2);
+    // What is left reaches the newest write from the kept backup.
+    expect(listed.entries.at(-1)?.gtidsAfter).toBe(await binlogPos(source));
+    const target = await freshTarget();
+    const restore = await runStepback(restoreArgs(target, '--to-gtid', await binlogPos(source)));
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(await tableChecksums(target, 'shop')).toEqual(await tableChecksums(source, 'shop'));
+  });
 });
