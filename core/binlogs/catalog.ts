@@ -156,3 +156,23 @@ export async function readBinlogArchive(storage: BackupStorage, shardDir: string
   close();
   return { dir, entries, gaps, ranges };
 }
+
+/**
+ * The gaps that a restore to a point from a backup at `position` could need to cross: those whose
+ * later file holds transactions the backup lacks. Older gaps no longer matter to that backup.
+ */
+export function gapsAfter(
+  archive: BinlogArchive,
+  flavor: BinlogManifest['flavor'],
+  position: string,
+): ArchiveGap[] {
+  const held = parseGtidSet(flavor, position);
+  const byEntry = new Map(archive.entries.map((entry) => [entry.entry, entry]));
+  return archive.gaps.filter((gap) => {
+    const later = byEntry.get(gap.before);
+    return (
+      later?.complete === true &&
+      (later.manifest.flavor !== flavor || !held.covers(parseGtidSet(flavor, later.manifest.gtidsAfter)))
+    );
+  });
+}

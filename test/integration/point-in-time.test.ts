@@ -18,6 +18,7 @@ let storage: string;
 const targets: TestInstance[] = [];
 /** What the data was, and the GTID position, at the last second before the DELETE. */
 let beforeDelete: { checksums: Record<string, string>; position: string; time: string };
+let firstBackup: string;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const binlogPos = async (instance: TestInstance) =>
@@ -82,6 +83,7 @@ beforeAll(async () => {
     '--json',
   ]);
   expect(backup.code, backup.stderr).toBe(0);
+  firstBackup = (backup.json as { name: string }).name;
 
   // Each phase in a second of its own: binlog event times have second resolution.
   await sleep(1100);
@@ -192,6 +194,18 @@ describe('point-in-time restore from archived binary logs (MariaDB)', () => {
       const list = await runStepback(['binlogs', 'list', '--storage', storage, '--dir', 'shop/0']);
       expect(list.code).toBe(5);
       expect(list.stdout).toMatch(/GAP after .*, before .*: 1 file\(s\) not archived/);
+      const validate = await runStepback([
+        'backups',
+        'validate',
+        '--storage',
+        storage,
+        '--dir',
+        'shop/0',
+        '--backup',
+        firstBackup,
+      ]);
+      expect(validate.code).toBe(5);
+      expect(validate.stdout).toMatch(/binlog archive gap after/);
       const target = await freshTarget();
       const run = await runStepback(restoreArgs(target, '--to-time', beforeDelete.time));
       expect(run.code).toBe(3);

@@ -9,6 +9,7 @@ import {
   type ValidationReport,
   validateBackup,
 } from '../../../core/backups.ts';
+import { gapsAfter, readBinlogArchive } from '../../../core/binlogs/catalog.ts';
 import { type BinlogPrunePlan, pruneBinlogs } from '../../../core/binlogs/retention.ts';
 import { ExitCode, NoBackupError } from '../../../core/errors.ts';
 import { BackupDir, BackupName } from '../../../core/paths.ts';
@@ -174,6 +175,16 @@ function registerValidate(backups: Command, action: ActionRunner): void {
           progress.itemDone();
         },
       });
+      // A gap in the shard's binlog archive after this backup breaks every restore to a point past it.
+      if (checkShardDir(options.dir) === undefined) {
+        const archive = await readBinlogArchive(storage, options.dir);
+        for (const gap of gapsAfter(archive, manifest.flavor, manifest.position)) {
+          report.problems.push({
+            file: `${archive.dir}/${gap.before}`,
+            problem: `binlog archive gap after ${gap.after}: ${gap.problem}`,
+          });
+        }
+      }
       const valid = report.problems.length === 0;
       return {
         result: { ...report, valid },
