@@ -17,6 +17,7 @@ import { FUNCTION_NAMES, StepbackFunctions } from './functions.ts';
 import { DbHostPolicy } from './host-policy.ts';
 import { acknowledgeFindings } from './nag.ts';
 import { BackupBatchStateMachine, BackupStateMachine } from './state-machines/backup.ts';
+import { BinlogArchiveStateMachine } from './state-machines/binlog-archive.ts';
 import type { MachineParts } from './state-machines/common.ts';
 import { ReshardStateMachine } from './state-machines/reshard.ts';
 import { RestoreStateMachine } from './state-machines/restore.ts';
@@ -32,6 +33,7 @@ export class StepbackStack extends Stack {
   readonly backup: BackupStateMachine;
   readonly restore: RestoreStateMachine;
   readonly reshard: ReshardStateMachine;
+  readonly binlogArchive: BinlogArchiveStateMachine;
 
   constructor(scope: Construct, id: string, props: StepbackStackProps) {
     super(scope, id, props);
@@ -150,10 +152,15 @@ export class StepbackStack extends Stack {
       parts,
       maxParallelDestinations: config.backup.maxParallelShards,
     });
+    this.binlogArchive = new BinlogArchiveStateMachine(this, 'BinlogArchive', {
+      parts,
+      maxParallelShards: config.backup.maxParallelShards,
+    });
     const machines = {
       Backup: this.backup.stateMachine,
       Restore: this.restore.stateMachine,
       Reshard: this.reshard.stateMachine,
+      BinlogArchive: this.binlogArchive.stateMachine,
     };
     // Every machine that runs agent tasks (the batches of a large Backup too).
     const agentMachines = [...Object.values(machines), backupBatch.stateMachine];
@@ -183,6 +190,23 @@ export class StepbackStack extends Stack {
               ...(config.backup.targets ? { targets: config.backup.targets } : {}),
               ...(config.backup.keyspaces ? { keyspaces: config.backup.keyspaces } : {}),
               retention: config.retention,
+            }),
+            ...delivery,
+          }),
+        ],
+      });
+    }
+
+    if (config.binlogArchive) {
+      new events.Rule(this, 'BinlogArchiveSchedule', {
+        description: `stepback ${props.environmentName}: binary logs archived for point-in-time restores`,
+        schedule: events.Schedule.expression(config.binlogArchive.schedule),
+        targets: [
+          new targets.SfnStateMachine(this.binlogArchive.stateMachine, {
+            input: events.RuleTargetInput.fromObject({
+              ...(config.backup.targets ? { targets: config.backup.targets } : {}),
+              ...(config.backup.keyspaces ? { keyspaces: config.backup.keyspaces } : {}),
+              maxAge: config.binlogArchive.maxAge,
             }),
             ...delivery,
           }),

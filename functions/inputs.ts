@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { KeyRangeText } from '../core/manifest.ts';
+import { Seconds } from '../core/operations/binlog-archive.ts';
 import { EnvVarName as EnvVar } from '../core/operations/fields.ts';
 import { ReplicationSource, SingleGtid } from '../core/operations/restore.ts';
 import { BackupName, quoted, Segment } from '../core/paths.ts';
@@ -167,7 +168,27 @@ export const ReshardInput = z
   });
 export type ReshardInput = z.infer<typeof ReshardInput>;
 
-export const machineInputs = { backup: BackupInput, restore: RestoreInput, reshard: ReshardInput } as const;
+/** The scheduled archive of the shards' binary logs, on the host each shard is backed up on. */
+export const BinlogArchiveInput = z
+  .strictObject({
+    targets: z.array(BackupTarget).min(1).max(1000).optional(),
+    keyspaces: z.array(Segment).min(1).max(100).optional(),
+    /** Close the current binary log first when it is older than this (`5m`, `90s`, `0`). */
+    maxAge: Seconds.optional(),
+    compression: z.enum(['zstd', 'gzip', 'none']).optional(),
+  })
+  .refine((input) => input.targets !== undefined || input.keyspaces !== undefined, {
+    message: 'give targets (keyspace, shard, host) or keyspaces',
+    path: ['targets'],
+  });
+export type BinlogArchiveInput = z.infer<typeof BinlogArchiveInput>;
+
+export const machineInputs = {
+  backup: BackupInput,
+  restore: RestoreInput,
+  reshard: ReshardInput,
+  binlogArchive: BinlogArchiveInput,
+} as const;
 export type MachineName = keyof typeof machineInputs;
 
 /**

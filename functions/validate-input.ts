@@ -2,7 +2,14 @@ import { z } from 'zod';
 import type { AgentRequestFor } from '../core/agent-request.ts';
 import { UsageError } from '../core/errors.ts';
 import { defaultsFileFor, systemdServiceFor } from './environment.ts';
-import { BackupInput, describeIssue, machineInputs, ReshardInput, RestoreInput } from './inputs.ts';
+import {
+  BackupInput,
+  BinlogArchiveInput,
+  describeIssue,
+  machineInputs,
+  ReshardInput,
+  RestoreInput,
+} from './inputs.ts';
 import { assertRequestFits } from './request-size.ts';
 import { defineFunction, type FunctionContext, lambdaHandler } from './runtime.ts';
 
@@ -13,7 +20,7 @@ import { defineFunction, type FunctionContext, lambdaHandler } from './runtime.t
  */
 
 export const ValidateInputEvent = z.object({
-  machine: z.enum(['backup', 'restore', 'reshard']),
+  machine: z.enum(['backup', 'restore', 'reshard', 'binlogArchive']),
   input: z.unknown(),
 });
 
@@ -40,6 +47,18 @@ export function normalizeBackup(input: BackupInput, context: FunctionContext) {
   };
 }
 export type NormalizedBackup = ReturnType<typeof normalizeBackup>;
+
+/** The shards whose binary logs are archived, resolved to hosts as a backup's are. */
+export function normalizeBinlogArchive(input: BinlogArchiveInput, context: FunctionContext) {
+  const backup = normalizeBackup({ targets: input.targets, keyspaces: input.keyspaces }, context);
+  return {
+    storage: backup.storage,
+    targets: backup.targets,
+    keyspaces: backup.keyspaces,
+    maxAge: input.maxAge ?? 300,
+    compression: input.compression ?? 'zstd',
+  };
+}
 
 export function normalizeRestore(input: RestoreInput, context: FunctionContext) {
   const dir = `${input.keyspace}/${input.shard}`;
@@ -164,6 +183,8 @@ export const validateInput = defineFunction({
         return normalizeRestore(RestoreInput.parse(parsed.data), context);
       case 'reshard':
         return normalizeReshard(ReshardInput.parse(parsed.data), context);
+      case 'binlogArchive':
+        return normalizeBinlogArchive(BinlogArchiveInput.parse(parsed.data), context);
     }
   },
 });

@@ -46,6 +46,7 @@ const config = parseEnvironmentConfig('dev', {
     maxParallelShards: 3,
   },
   retention: { keepCount: 3, keepDays: 7 },
+  binlogArchive: {},
   alarms: { email: 'dba@example.com' },
   topology: 'ssm:/stepback/dev',
   agent: { systemdService: 'mariadb.service' },
@@ -195,8 +196,8 @@ describe('the stack', () => {
     }
   });
 
-  it('has four Standard state machines (three to start, one for Backup batches), every event logged, X-Ray tracing', () => {
-    template.resourceCountIs('AWS::StepFunctions::StateMachine', 4);
+  it('has five Standard state machines (four to start, one for Backup batches), every event logged, X-Ray tracing', () => {
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 5);
     template.allResourcesProperties('AWS::StepFunctions::StateMachine', {
       StateMachineType: 'STANDARD',
       TracingConfiguration: { Enabled: true },
@@ -218,11 +219,26 @@ describe('the stack', () => {
     });
   });
 
+  it('schedules the BinlogArchive state machine every 5 minutes on the backup targets', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [
+        Match.objectLike({
+          Arn: { Ref: Match.stringLikeRegexp('^BinlogArchiveStateMachine') },
+          Input: JSON.stringify({
+            targets: [{ keyspace: 'commerce', shard: '0', host: 'i-0123456789abcdef0' }],
+            maxAge: '5m',
+          }),
+        }),
+      ],
+    });
+  });
+
   it('alarms on failed, timed-out and aborted executions of each machine to the SNS topic', () => {
     for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
       expect(
         Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: metric } })),
-      ).toHaveLength(3);
+      ).toHaveLength(4);
     }
     template.allResourcesProperties('AWS::CloudWatch::Alarm', {
       AlarmActions: [{ Ref: Match.stringLikeRegexp('AlarmTopic') }],
@@ -264,7 +280,7 @@ describe('the stack', () => {
     });
     // The callbacks reach this stack's machines that run agent tasks, nothing else.
     const callbacks = statements.find((s) => s.Sid === 'TaskCallbacks');
-    expect(callbacks.Resource).toHaveLength(4);
+    expect(callbacks.Resource).toHaveLength(5);
     for (const resource of callbacks.Resource)
       expect(resource).toEqual({ Ref: expect.stringMatching(/StateMachine/) });
     // Run Command output reaches CloudWatch: the agent describes the groups, then writes to its own.
@@ -335,7 +351,7 @@ describe('the failure path of agent commands', () => {
     ]);
     const fail = statements.find((s) => s.Sid === 'FailAgentTasks');
     expect(fail.Action).toBe('states:SendTaskFailure');
-    expect(fail.Resource).toHaveLength(4);
+    expect(fail.Resource).toHaveLength(5);
   });
 
   it('gives SendCommand a delivery timeout shorter than the heartbeat timeout', () => {
@@ -442,6 +458,7 @@ describe('the state machine definitions', () => {
     expect(agentStates.map(([name]) => name).sort()).toEqual([
       'AgentBackup',
       'AgentBackup',
+      'AgentBinlogArchive',
       'AgentDiff',
       'AgentMultirestore',
       'AgentRestore',

@@ -284,6 +284,7 @@ describe('the documentation', () => {
       'backup-input': (value) => machineInputs.backup.parse(value),
       'restore-input': (value) => machineInputs.restore.parse(value),
       'reshard-input': (value) => machineInputs.reshard.parse(value),
+      'binlog-archive-input': (value) => machineInputs.binlogArchive.parse(value),
       'cdk-environment': (value) => selectEnvironment({ readme: value }, 'readme'),
       'agent-request': (value) => parseAgentRequest(value),
       manifest: (_value, text) => parseManifest(text),
