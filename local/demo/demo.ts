@@ -17,6 +17,7 @@ import {
 } from '../private-instance.ts';
 import { type ExecutionOutcome, LocalStateMachines } from '../runner.ts';
 import { demoEpilogue } from './epilogue.ts';
+import { pointInTimePhase } from './point-in-time.ts';
 import { demoDatabase, loadSampleData } from './sample-data.ts';
 import { allPassed, type Check, type ExecutionReport, renderSummary } from './summary.ts';
 
@@ -46,14 +47,15 @@ const stepbackBin = path.resolve(
 );
 /** The replication user of the private instances is root without a password; the variable is empty. */
 const passwordEnv = 'STEPBACK_DEMO_REPLICATION_PASSWORD';
-const instanceNames = ['source', 'replica', 'restored', 'dest-80', 'dest80-'] as const;
+const instanceNames = ['source', 'replica', 'pitr', 'restored', 'dest-80', 'dest80-'] as const;
 type InstanceName = (typeof instanceNames)[number];
 
 /**
  * `npm run demo`: private MariaDB instances in a temp directory (a source with sample data, its
- * replica, a fresh restore target and one destination per key range), then the three state
- * machines exactly as deployed, run locally — a scheduled-style Backup of the replica, a console
- * Restore that then replicates from the source, a Reshard into two key ranges with diffs — and a
+ * replica, fresh restore targets and one destination per key range), then the state machines
+ * exactly as deployed, run locally — a scheduled-style Backup of the replica, a row deleted and
+ * brought back by BinlogArchive and a Restore to the second before, a console Restore that then
+ * replicates from the source, a Reshard into two key ranges with diffs — and a
  * summary of what each took and what was verified. Exit 0 only when every check passed.
  */
 export async function runDemo(options: DemoOptions): Promise<number> {
@@ -140,7 +142,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     });
     const env = { ...options.env, [passwordEnv]: '' };
 
-    const execute = async (machine: 'backup' | 'restore' | 'reshard', title: string, input: unknown) => {
+    const execute = async (
+      machine: 'backup' | 'restore' | 'reshard' | 'binlogArchive',
+      title: string,
+      input: unknown,
+    ) => {
       options.signal?.throwIfAborted();
       say('');
       say(title);
@@ -211,11 +217,16 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       });
     }
 
-    // 2. Restore, as an operator starts it from the console, into a fresh instance.
+    // 2. A row deleted by mistake, brought back by a restore to the second before the DELETE.
+    reports.push(
+      await pointInTimePhase(execute, { source, replica, target: instance('pitr') }, (text) => say(text)),
+    );
+
+    // 3. Restore, as an operator starts it from the console, into a fresh instance.
     const restored = instance('restored');
     const restore = await execute(
       'restore',
-      '2. Restore (console): the newest backup into a fresh instance, then replicate from the source',
+      '3. Restore (console): the newest backup into a fresh instance, then replicate from the source',
       {
         keyspace: demoDatabase,
         shard: '0',
@@ -266,7 +277,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       });
     }
 
-    // 3. Reshard: split the keyspace into -80 and 80-, each copy diffed against the source.
+    // 4. Reshard: split the keyspace into -80 and 80-, each copy diffed against the source.
     await waitForReplica(replica, source, 60);
     const low = instance('dest-80');
     const high = instance('dest80-');
@@ -274,7 +285,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const sourceRows = await rowCount(replica);
     const reshard = await execute(
       'reshard',
-      '3. Reshard (console): split the keyspace into two key ranges, diff each copy',
+      '4. Reshard (console): split the keyspace into two key ranges, diff each copy',
       {
         keyspace: demoDatabase,
         shard: '0',
@@ -322,7 +333,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       });
     }
 
-    exitCode = allPassed(reports) && reports.length === 3 ? 0 : 1;
+    exitCode = allPassed(reports) && reports.length === 4 ? 0 : 1;
     options.stdout.write(`\n${renderSummary(reports)}\n\n`);
     options.stdout.write(
       `${exitCode === 0 ? 'every verification passed' : 'SOME VERIFICATIONS FAILED'} in ${formatSeconds(

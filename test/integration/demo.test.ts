@@ -53,6 +53,8 @@ describe('npm run demo', () => {
       expect(summary.some((line) => line.startsWith(machine) && line.includes('SUCCEEDED'))).toBe(true);
     }
     expect(stdout.text).not.toContain('FAIL');
+    expect(stdout.text).toMatch(/PASS binary logs replayed: 1 transaction\(s\) after the backup/);
+    expect(stdout.text).toMatch(/PASS deleted row brought back: commerce.corder id 1/);
     expect(stdout.text).toMatch(/PASS diff source\/restored: 1,001 rows match, 0 differ/);
     expect(stdout.text).toMatch(/PASS every row in one range: 1,001 rows copied of 1,001/);
     expect(stdout.text).toMatch(/every verification passed in /);
