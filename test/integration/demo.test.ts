@@ -49,7 +49,7 @@ describe('npm run demo', () => {
 
     expect(code, stderr.text).toBe(0);
     const summary = stdout.text.split('\n');
-    for (const machine of ['Backup', 'Restore', 'Reshard']) {
+    for (const machine of ['Backup', 'Point in time', 'Restore', 'Reshard']) {
       expect(summary.some((line) => line.startsWith(machine) && line.includes('SUCCEEDED'))).toBe(true);
     }
     expect(stdout.text).not.toContain('FAIL');
