@@ -28,7 +28,7 @@ export interface StepbackStackProps extends StackProps {
   readonly config: EnvironmentConfig;
 }
 
-/** One environment of stepback: bucket, agent document, Lambdas, three state machines, schedule, alarms. */
+/** One environment of stepback: bucket, agent document, Lambdas, four state machines (and the Backup batches), schedules, alarms. */
 export class StepbackStack extends Stack {
   readonly backup: BackupStateMachine;
   readonly restore: RestoreStateMachine;

@@ -8,7 +8,7 @@ import { SNAPSHOT_NAMESPACE } from '../core/storage/layout.ts';
 import { SystemdService } from '../core/systemd.ts';
 
 /**
- * The execution inputs of the three state machines, as an operator types them in the console or
+ * The execution inputs of the state machines, as an operator types them in the console or
  * the schedule sends them. Unknown fields are refused (a typo must not be silently ignored).
  */
 

@@ -123,7 +123,16 @@ export async function archiveBinlogs(
     (await shouldRotate(path.join(server.dir, current.name), options.maxAgeSeconds, new Date()))
   ) {
     logger.info(`closing ${current.name} (FLUSH BINARY LOGS)`);
-    await daemon.withConnection((connection) => connection.query('FLUSH BINARY LOGS'));
+    await daemon.withConnection(async (connection) => {
+      try {
+        await connection.query('FLUSH BINARY LOGS');
+      } catch (error) {
+        throw new StepbackError(`cannot close ${current.name} (FLUSH BINARY LOGS): ${messageOf(error)}`, {
+          cause: error,
+          hint: "grant RELOAD to the agent's user (see the grants for a first backup), or archive without rotating: --max-age larger than the file's age",
+        });
+      }
+    });
     rotated = true;
     server = await listServerBinlogs(daemon);
   }

@@ -126,7 +126,7 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
           const given = spec.toRequest(self.opts());
           const parsed = parseOperationRequest(spec.operation, given);
           if (!parsed.success) {
-            throw fieldErrorOf(parsed.error, given, `see stepback ${spec.operation} --help`).named(named);
+            throw fieldErrorOf(parsed.error, given, `see stepback ${commandPath(self)} --help`).named(named);
           }
           const { result, reported, failure } = await executeOperation(spec.operation, parsed.data, {
             logger: context.logger,

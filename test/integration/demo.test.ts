@@ -41,7 +41,7 @@ function run(command: string, args: string[], parent: string): Promise<Run> {
 }
 
 describe('npm run demo', () => {
-  it('runs the three state machines on private instances, verifies them and leaves nothing behind', async () => {
+  it('runs the state machines on private instances, verifies them and leaves nothing behind', async () => {
     const parent = await tempDir('demo');
     const { code, stdout: out, stderr: err } = await npmRunDemo(parent);
     const stdout = { text: out };
