@@ -3,7 +3,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runStepback } from '../support/cli.ts';
 import { tableChecksums } from '../support/data.ts';
-import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
+import {
+  createTestInstance,
+  startReplication,
+  type TestInstance,
+  waitForReplica,
+} from '../support/mariadb.ts';
 import { tempDir } from '../support/root.ts';
 
 /**
@@ -255,5 +260,52 @@ describe('point-in-time restore from archived binary logs (MariaDB)', () => {
     const restore = await runStepback(restoreArgs(target, '--to-gtid', await binlogPos(source)));
     expect(restore.code, restore.stderr).toBe(0);
     expect(await tableChecksums(target, 'shop')).toEqual(await tableChecksums(source, 'shop'));
+  });
+});
+
+describe('a backup of a replica with the binary logs of its primary', () => {
+  it('replays from the middle of an archived file: the transactions the backup holds are skipped', async () => {
+    const primary = await freshTarget();
+    const replica = await freshTarget();
+    const target = await freshTarget();
+    const shared = `file://${await tempDir('pitr-replica-storage')}`;
+    const common = ['--storage', shared, '--dir', 'shop/1'];
+    await startReplication(replica, primary);
+    await primary.query('CREATE DATABASE shop');
+    await primary.query('CREATE TABLE shop.items (id INT PRIMARY KEY, qty INT) ENGINE=InnoDB');
+    await primary.query('INSERT INTO shop.items SELECT seq, seq FROM shop.seq_1_to_100');
+    await primary.query('UPDATE shop.items SET qty = qty + 1 WHERE id <= 10');
+    await waitForReplica(replica, primary);
+    const backup = await runStepback(['backup', ...common, '--defaults-file', replica.cnf]);
+    expect(backup.code, backup.stderr).toBe(0);
+    // The primary's current file holds transactions from before and after the backup's position.
+    await primary.query('UPDATE shop.items SET qty = qty * 2 WHERE id > 90');
+    const point = await binlogPos(primary);
+    const expected = await tableChecksums(primary, 'shop');
+    await primary.query('DELETE FROM shop.items');
+    const archive = await runStepback([
+      'binlogs',
+      'archive',
+      ...common,
+      '--defaults-file',
+      primary.cnf,
+      '--max-age',
+      '0',
+      '--json',
+    ]);
+    expect(archive.code, archive.stderr).toBe(0);
+    expect((archive.json as { uploaded: unknown[] }).uploaded.length).toBeGreaterThan(0);
+    const restore = await runStepback([
+      'restore',
+      ...common,
+      '--defaults-file',
+      target.cnf,
+      '--to-gtid',
+      point,
+      '--json',
+    ]);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect((restore.json as { pointInTime: { transactions: number } }).pointInTime.transactions).toBe(1);
+    expect(await tableChecksums(target, 'shop')).toEqual(expected);
   });
 });
