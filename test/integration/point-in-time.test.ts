@@ -1,6 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scanBinlog } from '../../agent/binlogs/events.ts';
+import { binlogEntryName } from '../../core/binlogs/manifest.ts';
 import { runStepback } from '../support/cli.ts';
 import { tableChecksums } from '../support/data.ts';
 import {
@@ -219,6 +221,35 @@ describe('point-in-time restore from archived binary logs (MariaDB)', () => {
     } finally {
       await fs.rename(path.join(storageRoot, middle), path.join(dir, middle));
     }
+  });
+
+  it('uploads again an entry that a killed run left without its manifest', async () => {
+    await source.query("INSERT INTO shop.notes VALUES (10, 'before a killed archive')");
+    const [{ File: file }] = await source.query<[{ File: string }]>('SHOW MASTER STATUS');
+    await source.query('FLUSH BINARY LOGS');
+    const opened = (await scanBinlog(path.join(source.datadir, file))).openedAt;
+    const entry = binlogEntryName(new Date(opened * 1000), file);
+    const dir = path.join(storageRoot, 'binlogs', 'shop', '0', entry);
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(path.join(dir, 'binlog.zst'), 'cut short');
+    const run = await runStepback([
+      'binlogs',
+      'archive',
+      '--storage',
+      storage,
+      '--dir',
+      'shop/0',
+      '--defaults-file',
+      source.cnf,
+      '--json',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain(`archived binlog ${entry} is incomplete`);
+    expect((run.json as { uploaded: { entry: string }[] }).uploaded.map((u) => u.entry)).toEqual([entry]);
+    const list = await runStepback(['binlogs', 'list', '--storage', storage, '--dir', 'shop/0', '--json']);
+    const listed = list.json as { entries: { complete: boolean }[]; gaps: unknown[] };
+    expect(listed.entries.every((e) => e.complete)).toBe(true);
+    expect(listed.gaps).toEqual([]);
   });
 
   it('backups prune removes the archived binary logs no point after the oldest kept backup needs, saying so', async () => {
