@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline, Readable } from 'node:stream';
-import { readBinlogArchive } from '../../core/binlogs/catalog.ts';
+import { readBinlogManifest } from '../../core/binlogs/catalog.ts';
 import { parseGtidSet } from '../../core/binlogs/gtids.ts';
 import {
   BINLOG_MANIFEST_FILE,
@@ -11,9 +11,10 @@ import {
   binlogEntryName,
   serializeBinlogManifest,
 } from '../../core/binlogs/manifest.ts';
-import { messageOf, StepbackError, withCleanup } from '../../core/errors.ts';
+import { ManifestError, messageOf, StepbackError, withCleanup } from '../../core/errors.ts';
 import type { Compression } from '../../core/manifest.ts';
 import { keyspaceAndShard } from '../../core/paths.ts';
+import { binlogArchiveDir } from '../../core/storage/layout.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
 import { compressionSuffix, createCompressor } from '../../core/stream/compress.ts';
 import { CountingStream } from '../../core/stream/hash.ts';
@@ -74,6 +75,12 @@ async function listServerBinlogs(daemon: MysqlDaemon): Promise<ServerBinlogs> {
       serverVersion: String(await queryValue(connection, 'SELECT VERSION()')),
     };
   });
+}
+
+/** A manifest that is missing or invalid, as the problem of an incomplete entry. */
+function asProblem(error: unknown): { problem: string } {
+  if (error instanceof ManifestError) return { problem: messageOf(error) };
+  throw error;
 }
 
 /** Whether the current file should be closed now: old enough (and, unless 0, holding a transaction). */
@@ -137,8 +144,9 @@ export async function archiveBinlogs(
     server = await listServerBinlogs(daemon);
   }
   const closed = server.files.slice(0, -1);
-  const archive = await readBinlogArchive(storage, options.dir);
-  const archived = new Map(archive.entries.map((entry) => [entry.entry, entry]));
+  // Only the entries of the files on the server are read: the archive may hold thousands.
+  const archiveDir = binlogArchiveDir(options.dir);
+  const archived = new Map((await storage.listBackups(archiveDir)).map((handle) => [handle.name, handle]));
 
   const pending: { name: string; absolute: string; entry: string; size: number }[] = [];
   let alreadyArchived = 0;
@@ -153,11 +161,12 @@ export async function archiveBinlogs(
       throw error;
     }
     const entry = binlogEntryName(new Date(openedAt * 1000), file.name);
-    const found = archived.get(entry);
-    if (found?.complete) {
-      if (found.manifest.size !== file.size) {
+    const handle = archived.get(entry);
+    const found = handle ? await readBinlogManifest(handle).catch(asProblem) : undefined;
+    if (found && !('problem' in found)) {
+      if (found.size !== file.size) {
         throw new StepbackError(
-          `${file.name} is ${file.size} bytes on the server but ${found.manifest.size} in the archive (${archive.dir}/${entry})`,
+          `${file.name} is ${file.size} bytes on the server but ${found.size} in the archive (${archiveDir}/${entry})`,
           {
             hint: 'the archived copy is not this file: move that entry away in storage and run the archive again',
           },
@@ -168,7 +177,7 @@ export async function archiveBinlogs(
     }
     if (found) {
       logger.warn(`archived binlog ${entry} is incomplete (${found.problem}): uploading it again`);
-      await storage.removeBackup(archive.dir, entry);
+      await storage.removeBackup(archiveDir, entry);
     }
     pending.push({ name: file.name, absolute, entry, size: file.size });
   }
@@ -189,7 +198,7 @@ export async function archiveBinlogs(
         `${file.absolute} has no rotate event at its end: it is not a closed binary log`,
       );
     }
-    const handle = await storage.startBackup(archive.dir, file.entry);
+    const handle = await storage.startBackup(archiveDir, file.entry);
     const object = `binlog${compressionSuffix[options.compression]}`;
     const stored = await withCleanup(
       logger,
@@ -251,9 +260,7 @@ export async function archiveBinlogs(
       },
     );
     progress.itemDone();
-    logger.info(
-      `archived ${file.name} as ${archive.dir}/${file.entry} (${stored.transactions} transactions)`,
-    );
+    logger.info(`archived ${file.name} as ${archiveDir}/${file.entry} (${stored.transactions} transactions)`);
     uploaded.push({
       entry: file.entry,
       file: file.name,
