@@ -252,6 +252,29 @@ describe('point-in-time restore from archived binary logs (MariaDB)', () => {
     expect(listed.gaps).toEqual([]);
   });
 
+  it('runs one archive at a time on an instance, and takes over the lock of a run that died', async () => {
+    const lock = `${source.datadir}.stepback-binlog-archive.lock`;
+    const args = [
+      'binlogs',
+      'archive',
+      '--storage',
+      storage,
+      '--dir',
+      'shop/0',
+      '--defaults-file',
+      source.cnf,
+    ];
+    // This test's own process stands for a run still going.
+    await fs.writeFile(lock, JSON.stringify({ pid: process.pid, startedAt: '2026-12-01T14:00:00Z' }));
+    const busy = await runStepback(args);
+    expect(busy.code).toBe(6);
+    expect(busy.stderr).toContain(`another binlogs archive (pid ${process.pid}`);
+    await fs.writeFile(lock, JSON.stringify({ pid: 2 ** 22 + 7, startedAt: '2026-12-01T14:00:00Z' }));
+    const taken = await runStepback(args);
+    expect(taken.code, taken.stderr).toBe(0);
+    await expect(fs.access(lock)).rejects.toThrow();
+  });
+
   it('backups prune removes the archived binary logs no point after the oldest kept backup needs, saying so', async () => {
     const before = (await fs.readdir(path.join(storageRoot, 'binlogs', 'shop', '0'))).length;
     const backup = await runStepback([
