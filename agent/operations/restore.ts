@@ -138,13 +138,12 @@ export async function restoreInstance(
       try {
         pointInTime = await applyBinlogs(daemon, binlogs, manifest.position, point, context);
       } catch (error) {
-        throw new StepbackError(
-          `backup ${manifest.name} was restored, but replaying the binary logs after it failed: ${messageOf(error)}`,
-          {
-            cause: error,
-            hint: 'the instance holds the backup and part of the binary logs: fix the cause and run the same restore again with --delete-before-restore',
-          },
+        // The error keeps its own code (a corrupt archived file is still HASH_MISMATCH).
+        logger.error(
+          `backup ${manifest.name} was restored, but replaying the binary logs after it failed: the instance holds the backup and part of the binary logs; fix the cause and run the same restore again with --delete-before-restore`,
+          { error: messageOf(error) },
         );
+        throw error;
       }
     }
 

@@ -223,6 +223,29 @@ describe('point-in-time restore from archived binary logs (MariaDB)', () => {
     }
   });
 
+  it('stops at a corrupt archived file with HASH_MISMATCH, saying the backup itself was restored', async () => {
+    const dir = path.join(storageRoot, 'binlogs', 'shop', '0');
+    const objects = (await fs.readdir(dir)).map((entry) => path.join(dir, entry, 'binlog.zst'));
+    const saved = await Promise.all(objects.map((object) => fs.readFile(object)));
+    await Promise.all(
+      objects.map((object, index) => {
+        const bytes = Buffer.from(saved[index]!);
+        const middle = bytes.length >> 1;
+        bytes.writeUInt8(bytes.readUInt8(middle) ^ 0xff, middle);
+        return fs.writeFile(object, bytes);
+      }),
+    );
+    try {
+      const target = await freshTarget();
+      const run = await runStepback(restoreArgs(target, '--to-gtid', beforeDelete.position));
+      expect(run.code).toBe(5);
+      expect(run.stderr).toMatch(/is corrupt: expected [0-9a-f]{64}, got [0-9a-f]{64}/);
+      expect(run.stderr).toContain('was restored, but replaying the binary logs after it failed');
+    } finally {
+      await Promise.all(objects.map((object, index) => fs.writeFile(object, saved[index]!)));
+    }
+  });
+
   it('uploads again an entry that a killed run left without its manifest', async () => {
     await source.query("INSERT INTO shop.notes VALUES (10, 'before a killed archive')");
     const [{ File: file }] = await source.query<[{ File: string }]>('SHOW MASTER STATUS');
