@@ -4,7 +4,7 @@ import { Seconds } from '../core/operations/binlog-archive.ts';
 import { EnvVarName as EnvVar } from '../core/operations/fields.ts';
 import { ReplicationSource, SingleGtid } from '../core/operations/restore.ts';
 import { BackupName, quoted, Segment } from '../core/paths.ts';
-import { SNAPSHOT_NAMESPACE } from '../core/storage/layout.ts';
+import { BINLOG_NAMESPACE, SNAPSHOT_NAMESPACE } from '../core/storage/layout.ts';
 import { SystemdService } from '../core/systemd.ts';
 
 /**
@@ -20,9 +20,14 @@ const MysqlUri = z
   .string()
   .regex(/^mysql:\/\/[^\s:@/]*@\S+$/, 'must be mysql://user@host:port/db (no password)');
 
-/** A keyspace with physical backups: `snapshots` is the storage namespace of logical snapshots. */
+/**
+ * A keyspace with physical backups: `snapshots` and `binlogs` are the storage namespaces of logical
+ * snapshots and archived binary logs.
+ */
 const Keyspace = Segment.refine((name) => name !== SNAPSHOT_NAMESPACE, {
   message: `"${SNAPSHOT_NAMESPACE}" is where snapshots are stored, not a keyspace name backups can use`,
+}).refine((name) => name !== BINLOG_NAMESPACE, {
+  message: `"${BINLOG_NAMESPACE}" is where binary logs are archived, not a keyspace name backups can use`,
 });
 
 export const BackupTarget = z.strictObject({
