@@ -18,6 +18,7 @@ import { FUNCTION_NAMES, StepbackFunctions } from './functions.ts';
 import { DbHostPolicy } from './host-policy.ts';
 import { acknowledgeFindings } from './nag.ts';
 import { BackupBatchStateMachine, BackupStateMachine } from './state-machines/backup.ts';
+import { BinlogArchiveStateMachine } from './state-machines/binlog-archive.ts';
 import type { MachineParts } from './state-machines/common.ts';
 import { DrillStateMachine } from './state-machines/drill.ts';
 import { ReshardStateMachine } from './state-machines/reshard.ts';
@@ -29,12 +30,13 @@ export interface StepbackStackProps extends StackProps {
   readonly config: EnvironmentConfig;
 }
 
-/** One environment of stepback: bucket, agent document, Lambdas, three state machines, schedule, alarms. */
+/** One environment of stepback: bucket, agent document, Lambdas, four state machines (and the Backup batches), schedules, alarms. */
 export class StepbackStack extends Stack {
   readonly backup: BackupStateMachine;
   readonly restore: RestoreStateMachine;
   readonly reshard: ReshardStateMachine;
   readonly drill: DrillStateMachine;
+  readonly binlogArchive: BinlogArchiveStateMachine;
 
   constructor(scope: Construct, id: string, props: StepbackStackProps) {
     super(scope, id, props);
@@ -162,11 +164,16 @@ export class StepbackStack extends Stack {
       maxParallelDestinations: config.backup.maxParallelShards,
     });
     this.drill = new DrillStateMachine(this, 'Drill', { parts });
+    this.binlogArchive = new BinlogArchiveStateMachine(this, 'BinlogArchive', {
+      parts,
+      maxParallelShards: config.backup.maxParallelShards,
+    });
     const machines = {
       Backup: this.backup.stateMachine,
       Restore: this.restore.stateMachine,
       Reshard: this.reshard.stateMachine,
       Drill: this.drill.stateMachine,
+      BinlogArchive: this.binlogArchive.stateMachine,
     };
     // Every machine that runs agent tasks (the batches of a large Backup too).
     const agentMachines = [...Object.values(machines), backupBatch.stateMachine];
@@ -225,6 +232,23 @@ export class StepbackStack extends Stack {
         maxAgeDays: config.drill.maxAgeDays,
         topic,
         delivery,
+      });
+    }
+
+    if (config.binlogArchive) {
+      new events.Rule(this, 'BinlogArchiveSchedule', {
+        description: `stepback ${props.environmentName}: binary logs archived for point-in-time restores`,
+        schedule: events.Schedule.expression(config.binlogArchive.schedule),
+        targets: [
+          new targets.SfnStateMachine(this.binlogArchive.stateMachine, {
+            input: events.RuleTargetInput.fromObject({
+              ...(config.backup.targets ? { targets: config.backup.targets } : {}),
+              ...(config.backup.keyspaces ? { keyspaces: config.backup.keyspaces } : {}),
+              maxAge: config.binlogArchive.maxAge,
+            }),
+            ...delivery,
+          }),
+        ],
       });
     }
 

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { FieldError } from './errors.ts';
 import { BackupRequest } from './operations/backup.ts';
+import { BinlogArchiveRequest } from './operations/binlog-archive.ts';
 import { DiffRequest } from './operations/diff.ts';
 import { DrillRequest } from './operations/drill.ts';
 import { fieldErrorOf } from './operations/issues.ts';
@@ -21,6 +22,7 @@ const requests = {
   multirestore: MultirestoreRequest,
   diff: DiffRequest,
   drill: DrillRequest,
+  binlogArchive: BinlogArchiveRequest,
 } as const;
 
 export type OperationName = keyof typeof requests;

@@ -64,8 +64,17 @@ const ReshardPlan = z.object({
   }),
 });
 
+const BinlogArchivePlan = z.object({
+  storage: z.string(),
+  targets: z.array(Target),
+  keyspaces: z.array(z.string()),
+  maxAge: z.number(),
+  compression: z.enum(['zstd', 'gzip', 'none']),
+});
+
 export const ResolveTargetsEvent = z.discriminatedUnion('machine', [
   z.object({ machine: z.literal('backup'), backup: BackupPlan }),
+  z.object({ machine: z.literal('binlogArchive'), binlogArchive: BinlogArchivePlan }),
   z.object({ machine: z.literal('reshard'), reshard: ReshardPlan }),
 ]);
 
@@ -140,8 +149,11 @@ export async function topologyTargets(
   return { targets, unresolved };
 }
 
-/** One backup request per shard: the explicit targets, then the keyspaces' shards from the topology. */
-export async function backupTargets(plan: BackupPlan, context: FunctionContext) {
+/** The explicit targets, then the keyspaces' shards with the host the topology store gives each. */
+async function shardHosts(
+  plan: { targets: Target[]; keyspaces: string[]; backup?: { engine: 'physical' | 'online' } },
+  context: FunctionContext,
+) {
   let fromTopology: { targets: Target[]; unresolved: UnresolvedShard[] } = { targets: [], unresolved: [] };
   if (plan.keyspaces.length > 0) {
     const url = context.settings.topologyUrl;
@@ -151,14 +163,23 @@ export async function backupTargets(plan: BackupPlan, context: FunctionContext) 
       });
     }
     fromTopology = await withTopology(url, context.logger, (store) =>
-      topologyTargets(store, plan.keyspaces, context.settings.defaults.defaultsFile, plan.backup.engine),
+      topologyTargets(store, plan.keyspaces, context.settings.defaults.defaultsFile, plan.backup?.engine),
     );
   }
   const seen = new Set<string>();
-  const targets = [...plan.targets, ...fromTopology.targets].map((target) => {
+  for (const target of [...plan.targets, ...fromTopology.targets]) {
     const dir = `${target.keyspace}/${target.shard}`;
     if (seen.has(dir)) throw new UsageError(`input.targets: shard ${dir} is listed twice`);
     seen.add(dir);
+  }
+  return { targets: [...plan.targets, ...fromTopology.targets], unresolved: fromTopology.unresolved };
+}
+
+/** One backup request per shard: the explicit targets, then the keyspaces' shards from the topology. */
+export async function backupTargets(plan: BackupPlan, context: FunctionContext) {
+  const fromTopology = await shardHosts(plan, context);
+  const targets = fromTopology.targets.map((target) => {
+    const dir = `${target.keyspace}/${target.shard}`;
     const request: AgentRequestFor<'backup'> = {
       operation: 'backup',
       storage: plan.storage,
@@ -179,6 +200,33 @@ export async function backupTargets(plan: BackupPlan, context: FunctionContext) 
   const batches: (typeof targets)[] = [];
   for (let start = 0; start < targets.length; start += size) batches.push(targets.slice(start, start + size));
   return { batched: true, targets: [], batches, unresolved: fromTopology.unresolved };
+}
+
+/**
+ * One binlog archive request per shard, on the host its backups are taken on: a replica, whose
+ * binary logs hold the primary's transactions (with log_slave_updates). No batches: an archive
+ * run is a few states per shard.
+ */
+export async function binlogArchiveTargets(
+  plan: z.infer<typeof BinlogArchivePlan>,
+  context: FunctionContext,
+) {
+  const resolved = await shardHosts(plan, context);
+  const targets = resolved.targets.map((target) => {
+    const dir = `${target.keyspace}/${target.shard}`;
+    const request: AgentRequestFor<'binlogArchive'> = {
+      operation: 'binlogArchive',
+      storage: plan.storage,
+      dir,
+      defaultsFile: target.defaultsFile,
+      ...systemdServiceFor(context.settings, target.systemdService),
+      maxAge: plan.maxAge,
+      compression: plan.compression,
+    };
+    assertRequestFits('binlogArchive', request, { defaultsFile: 'input.targets[].defaultsFile' }, 0);
+    return { keyspace: target.keyspace, shard: target.shard, host: target.host, dir, request };
+  });
+  return { targets, unresolved: resolved.unresolved };
 }
 
 /** Whether every key of `inner` falls inside `outer`. */
@@ -241,6 +289,7 @@ export const resolveTargets = defineFunction({
   event: ResolveTargetsEvent,
   async run(event, context) {
     if (event.machine === 'backup') return backupTargets(event.backup, context);
+    if (event.machine === 'binlogArchive') return binlogArchiveTargets(event.binlogArchive, context);
     return { destinations: reshardDestinations(event.reshard, context) };
   },
 });

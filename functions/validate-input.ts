@@ -5,6 +5,7 @@ import { UsageError } from '../core/errors.ts';
 import { defaultsFileFor, systemdServiceFor } from './environment.ts';
 import {
   BackupInput,
+  BinlogArchiveInput,
   DrillInput,
   describeIssue,
   machineInputs,
@@ -21,7 +22,7 @@ import { defineFunction, type FunctionContext, lambdaHandler } from './runtime.t
  */
 
 export const ValidateInputEvent = z.object({
-  machine: z.enum(['backup', 'restore', 'reshard', 'drill']),
+  machine: z.enum(['backup', 'restore', 'reshard', 'drill', 'binlogArchive']),
   input: z.unknown(),
 });
 
@@ -49,6 +50,18 @@ export function normalizeBackup(input: BackupInput, context: FunctionContext) {
 }
 export type NormalizedBackup = ReturnType<typeof normalizeBackup>;
 
+/** The shards whose binary logs are archived, resolved to hosts as a backup's are. */
+export function normalizeBinlogArchive(input: BinlogArchiveInput, context: FunctionContext) {
+  const backup = normalizeBackup({ targets: input.targets, keyspaces: input.keyspaces }, context);
+  return {
+    storage: backup.storage,
+    targets: backup.targets,
+    keyspaces: backup.keyspaces,
+    maxAge: input.maxAge ?? 300,
+    compression: input.compression ?? 'zstd',
+  };
+}
+
 export function normalizeRestore(input: RestoreInput, context: FunctionContext) {
   const dir = `${input.keyspace}/${input.shard}`;
   const request: Omit<AgentRequestFor<'restore'>, 'backup'> = {
@@ -60,6 +73,8 @@ export function normalizeRestore(input: RestoreInput, context: FunctionContext) 
     deleteBeforeRestore: input.deleteBeforeRestore,
     localMetadata: input.localMetadata ?? null,
     replicateFrom: input.replicateFrom ?? null,
+    ...(input.toTime ? { toTime: input.toTime } : {}),
+    ...(input.toGtid ? { toGtid: input.toGtid } : {}),
   };
   assertRequestFits('restore', request, { defaultsFile: 'input.defaultsFile' });
   return {
@@ -70,7 +85,8 @@ export function normalizeRestore(input: RestoreInput, context: FunctionContext) 
     host: input.host,
     choice: {
       name: input.backup === 'latest' ? null : input.backup,
-      atOrBefore: input.atOrBefore ?? null,
+      atOrBefore: input.atOrBefore ?? input.toTime ?? null,
+      beforeGtid: input.toGtid ?? null,
     },
     /** The agent request, less the backup that choose-backup picks. */
     request,
@@ -188,6 +204,8 @@ export const validateInput = defineFunction({
         return normalizeReshard(ReshardInput.parse(parsed.data), context);
       case 'drill':
         return normalizeDrill(DrillInput.parse(parsed.data), context);
+      case 'binlogArchive':
+        return normalizeBinlogArchive(BinlogArchiveInput.parse(parsed.data), context);
     }
   },
 });

@@ -18,6 +18,7 @@ import {
 } from './command.ts';
 import { backupCommand } from './commands/backup.ts';
 import { registerBackups } from './commands/backups.ts';
+import { binlogArchiveCommand, registerBinlogsList } from './commands/binlogs.ts';
 import { diffCommand } from './commands/diff.ts';
 import { drillCommand } from './commands/drill.ts';
 import { multirestoreCommand } from './commands/multirestore.ts';
@@ -126,7 +127,7 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
           const given = spec.toRequest(self.opts());
           const parsed = parseOperationRequest(spec.operation, given);
           if (!parsed.success) {
-            throw fieldErrorOf(parsed.error, given, `see stepback ${spec.operation} --help`).named(named);
+            throw fieldErrorOf(parsed.error, given, `see stepback ${commandPath(self)} --help`).named(named);
           }
           const { result, reported, failure } = await executeOperation(spec.operation, parsed.data, {
             logger: context.logger,
@@ -156,6 +157,8 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   addOperation(drillCommand);
   registerTopology(program, action);
   registerVSchema(program, action);
+  addOperation(binlogArchiveCommand);
+  registerBinlogsList(program, action);
   return program;
 }
 

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { OPERATION_REQUESTS, type OperationName } from '../../core/agent-request.ts';
 import { type StepbackError, VerificationError } from '../../core/errors.ts';
 import { BackupRequest } from '../../core/operations/backup.ts';
+import { BinlogArchiveRequest } from '../../core/operations/binlog-archive.ts';
 import { DiffRequest } from '../../core/operations/diff.ts';
 import { DrillRequest } from '../../core/operations/drill.ts';
 import { MultirestoreRequest } from '../../core/operations/multirestore.ts';
@@ -9,6 +10,7 @@ import { RestoreRequest } from '../../core/operations/restore.ts';
 import { SnapshotRequest } from '../../core/operations/snapshot.ts';
 import { hasDifferences } from '../diff/types.ts';
 import type { BackupResult } from './backup.ts';
+import type { BinlogArchiveResult } from './binlog-archive.ts';
 import type { DiffReport } from './diff.ts';
 import type { DrillResult } from './drill.ts';
 import type { MultirestoreResult } from './multirestore.ts';
@@ -23,6 +25,7 @@ export interface OperationResults {
   multirestore: MultirestoreResult;
   diff: DiffReport;
   drill: DrillResult;
+  binlogArchive: BinlogArchiveResult;
 }
 
 /**
@@ -77,6 +80,11 @@ export const operations: { [K in OperationName]: Operation<K, OperationResults[K
         { hint: `the findings are in ${result.record}` },
       );
     },
+  },
+  binlogArchive: {
+    name: 'binlogArchive',
+    request: BinlogArchiveRequest,
+    run: async (request, context) => (await import('./binlog-archive.ts')).runBinlogArchive(request, context),
   },
 };
 

@@ -17,6 +17,7 @@ import {
 } from '../private-instance.ts';
 import { type ExecutionOutcome, LocalStateMachines } from '../runner.ts';
 import { demoEpilogue } from './epilogue.ts';
+import { pointInTimePhase } from './point-in-time.ts';
 import { demoDatabase, loadSampleData } from './sample-data.ts';
 import { allPassed, type Check, type ExecutionReport, renderSummary } from './summary.ts';
 
@@ -46,14 +47,16 @@ const stepbackBin = path.resolve(
 );
 /** The replication user of the private instances is root without a password; the variable is empty. */
 const passwordEnv = 'STEPBACK_DEMO_REPLICATION_PASSWORD';
-const instanceNames = ['source', 'replica', 'restored', 'dest-80', 'dest80-'] as const;
+const instanceNames = ['source', 'replica', 'pitr', 'restored', 'dest-80', 'dest80-'] as const;
 type InstanceName = (typeof instanceNames)[number];
 
 /**
  * `npm run demo`: private MariaDB instances in a temp directory (a source with sample data, its
- * replica, a fresh restore target and one destination per key range), then the state machines
+ * replica, fresh restore targets and one destination per key range), then the state machines
  * exactly as deployed, run locally — a scheduled-style Backup of the replica, a Drill of that
- * backup on the still-empty restore target, a console Restore that then replicates from the source, a Reshard into two key ranges with diffs — and a
+ * backup on the still-empty restore target, a row deleted and brought back by BinlogArchive and a
+ * Restore to the second before, a console Restore that then replicates from the source, a Reshard
+ * into two key ranges with diffs — and a
  * summary of what each took and what was verified. Exit 0 only when every check passed.
  */
 export async function runDemo(options: DemoOptions): Promise<number> {
@@ -141,7 +144,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const env = { ...options.env, [passwordEnv]: '' };
 
     const execute = async (
-      machine: 'backup' | 'restore' | 'reshard' | 'drill',
+      machine: 'backup' | 'restore' | 'reshard' | 'drill' | 'binlogArchive',
       title: string,
       input: unknown,
     ) => {
@@ -219,10 +222,15 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const restored = instance('restored');
     if (backup.outcome.status === 'SUCCEEDED') reports.push(await drillReport(execute, restored));
 
-    // 2. Restore, as an operator starts it from the console, into a fresh instance.
+    // A row deleted by mistake, brought back by a restore to the second before the DELETE.
+    reports.push(
+      await pointInTimePhase(execute, { source, replica, target: instance('pitr') }, (text) => say(text)),
+    );
+
+    // Restore, as an operator starts it from the console, into a fresh instance.
     const restore = await execute(
       'restore',
-      '2. Restore (console): the newest backup into a fresh instance, then replicate from the source',
+      '3. Restore (console): the newest backup into a fresh instance, then replicate from the source',
       {
         keyspace: demoDatabase,
         shard: '0',
@@ -273,7 +281,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       });
     }
 
-    // 3. Reshard: split the keyspace into -80 and 80-, each copy diffed against the source.
+    // 4. Reshard: split the keyspace into -80 and 80-, each copy diffed against the source.
     await waitForReplica(replica, source, 60);
     const low = instance('dest-80');
     const high = instance('dest80-');
@@ -281,7 +289,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const sourceRows = await rowCount(replica);
     const reshard = await execute(
       'reshard',
-      '3. Reshard (console): split the keyspace into two key ranges, diff each copy',
+      '4. Reshard (console): split the keyspace into two key ranges, diff each copy',
       {
         keyspace: demoDatabase,
         shard: '0',

@@ -46,6 +46,7 @@ const config = parseEnvironmentConfig('dev', {
     maxParallelShards: 3,
   },
   retention: { keepCount: 3, keepDays: 7 },
+  binlogArchive: {},
   alarms: { email: 'dba@example.com' },
   topology: 'ssm:/stepback/dev',
   agent: { systemdService: 'mariadb.service' },
@@ -215,6 +216,21 @@ describe('the stack', () => {
           Input: JSON.stringify({
             targets: [{ keyspace: 'commerce', shard: '0', host: 'i-0123456789abcdef0' }],
             retention: { keepCount: 3, keepDays: 7 },
+          }),
+        }),
+      ],
+    });
+  });
+
+  it('schedules the BinlogArchive state machine every 5 minutes on the backup targets', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [
+        Match.objectLike({
+          Arn: { Ref: Match.stringLikeRegexp('^BinlogArchiveStateMachine') },
+          Input: JSON.stringify({
+            targets: [{ keyspace: 'commerce', shard: '0', host: 'i-0123456789abcdef0' }],
+            maxAge: '5m',
           }),
         }),
       ],
@@ -446,6 +462,7 @@ describe('the state machine definitions', () => {
     expect(agentStates.map(([name]) => name).sort()).toEqual([
       'AgentBackup',
       'AgentBackup',
+      'AgentBinlogArchive',
       'AgentDiff',
       'AgentDrill',
       'AgentMultirestore',

@@ -202,7 +202,7 @@ describe('validate-input', () => {
       { machine: 'restore', input: { keyspace: 'ks', shard: '0', host: 'i-2' } },
       context,
     );
-    expect(restore.choice).toEqual({ name: null, atOrBefore: null });
+    expect(restore.choice).toEqual({ name: null, atOrBefore: null, beforeGtid: null });
     expect(restore.request).toEqual({
       operation: 'restore',
       storage: 's3://bucket/backups',
