@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { FieldError } from './errors.ts';
 import { BackupRequest } from './operations/backup.ts';
+import { CatchupRequest } from './operations/catchup.ts';
 import { DiffRequest } from './operations/diff.ts';
 import { fieldErrorOf } from './operations/issues.ts';
 import { MultirestoreRequest } from './operations/multirestore.ts';
@@ -19,6 +20,7 @@ const requests = {
   snapshot: SnapshotRequest,
   multirestore: MultirestoreRequest,
   diff: DiffRequest,
+  catchup: CatchupRequest,
 } as const;
 
 export type OperationName = keyof typeof requests;

@@ -18,6 +18,7 @@ import {
 } from './command.ts';
 import { backupCommand } from './commands/backup.ts';
 import { registerBackups } from './commands/backups.ts';
+import { catchupCommand } from './commands/catchup.ts';
 import { diffCommand } from './commands/diff.ts';
 import { multirestoreCommand } from './commands/multirestore.ts';
 import { restoreCommand } from './commands/restore.ts';
@@ -152,6 +153,7 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   addOperation(multirestoreCommand);
   registerRun(program, action);
   addOperation(diffCommand);
+  addOperation(catchupCommand);
   registerTopology(program, action);
   registerVSchema(program, action);
   return program;

@@ -12,7 +12,8 @@ export type FaultPhase =
   | 'restore:committed'
   | 'snapshot:quiesced'
   | 'snapshot:dumped'
-  | 'multirestore:loading';
+  | 'multirestore:loading'
+  | 'catchup:applying';
 
 const armed = readEnvironment().faultPhase;
 

@@ -13,4 +13,6 @@ export const recoverers: Record<InstanceOperation, Recoverer | undefined> = {
   restore: restoreRecoverer,
   snapshot: snapshotRecoverer,
   multirestore: multirestoreRecoverer,
+  // A catch-up commits its position with its rows: the next run resumes from the checkpoint.
+  catchup: undefined,
 };

@@ -2,12 +2,14 @@ import type { z } from 'zod';
 import { OPERATION_REQUESTS, type OperationName } from '../../core/agent-request.ts';
 import { type StepbackError, VerificationError } from '../../core/errors.ts';
 import { BackupRequest } from '../../core/operations/backup.ts';
+import { CatchupRequest } from '../../core/operations/catchup.ts';
 import { DiffRequest } from '../../core/operations/diff.ts';
 import { MultirestoreRequest } from '../../core/operations/multirestore.ts';
 import { RestoreRequest } from '../../core/operations/restore.ts';
 import { SnapshotRequest } from '../../core/operations/snapshot.ts';
 import { hasDifferences } from '../diff/types.ts';
 import type { BackupResult } from './backup.ts';
+import type { CatchupResult } from './catchup.ts';
 import type { DiffReport } from './diff.ts';
 import type { MultirestoreResult } from './multirestore.ts';
 import type { Operation, OperationContext, RequestOf } from './operation.ts';
@@ -20,6 +22,7 @@ export interface OperationResults {
   snapshot: SnapshotResult;
   multirestore: MultirestoreResult;
   diff: DiffReport;
+  catchup: CatchupResult;
 }
 
 /**
@@ -61,6 +64,11 @@ export const operations: { [K in OperationName]: Operation<K, OperationResults[K
     },
     // The notes and the subset flag are for the report people read.
     reported: ({ tables, total }) => ({ tables, total }),
+  },
+  catchup: {
+    name: 'catchup',
+    request: CatchupRequest,
+    run: async (request, context) => (await import('./catchup.ts')).runCatchup(request, context),
   },
 };
 
