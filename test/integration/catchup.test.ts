@@ -29,8 +29,6 @@ let replica: TestInstance;
 let dest: TestInstance;
 let storage: FileBackupStorage;
 
-const binlogCnf = ['binlog-row-image=FULL', 'binlog-row-metadata=FULL'];
-
 function context(): OperationContext {
   return {
     logger: silentLogger,
@@ -108,14 +106,14 @@ async function expectSameRows(database: string, copy: string, keyRange: string, 
     context(),
   );
   expect(report.total).toMatchObject({ mismatched: 0, extraLeft: 0, extraRight: 0 });
-  expect(report.tables.length).toBe(2);
+  expect(report.tables.length).toBe(3);
 }
 
 beforeAll(async () => {
   [primary, replica, dest] = await Promise.all([
-    createTestInstance({ name: 'catchup-primary', extraCnf: binlogCnf }),
-    createTestInstance({ name: 'catchup-replica', extraCnf: binlogCnf }),
-    createTestInstance({ name: 'catchup-dest', extraCnf: binlogCnf }),
+    createTestInstance({ name: 'catchup-primary' }),
+    createTestInstance({ name: 'catchup-replica' }),
+    createTestInstance({ name: 'catchup-dest' }),
   ]);
   storage = new FileBackupStorage(await tempDir('catchup-storage'));
   await startReplication(replica, primary);

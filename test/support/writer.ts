@@ -19,6 +19,10 @@ export async function createShardSchema(
   await instance.query(
     `CREATE TABLE ${database}.orders (customer_id BIGINT NOT NULL, line INT NOT NULL, ${ksid} NOT NULL, item VARCHAR(32) NOT NULL, qty INT NULL, PRIMARY KEY (customer_id, line)) ENGINE=InnoDB`,
   );
+  // No primary key: rows are found by all their columns.
+  await instance.query(
+    `CREATE TABLE ${database}.audit (${ksid} NOT NULL, line VARCHAR(64) NULL) ENGINE=InnoDB`,
+  );
 }
 
 export function randomKeyspaceId(keyType: 'uint64' | 'bytes'): string | Buffer {
@@ -29,6 +33,10 @@ export function randomKeyspaceId(keyType: 'uint64' | 'bytes'): string | Buffer {
 
 async function insertCustomer(c: Connection, database: string, keyType: 'uint64' | 'bytes'): Promise<void> {
   const nullable = Math.random() < 0.3;
+  await c.query(`INSERT INTO ${database}.audit (ksid, line) VALUES (?, ?)`, [
+    randomKeyspaceId(keyType),
+    nullable ? null : 'inserted',
+  ]);
   await c.query(
     `INSERT INTO ${database}.customers (ksid, name, note, blob_data, amount, seen) VALUES (?, ?, ?, ?, ?, ?)`,
     [
@@ -92,6 +100,7 @@ export async function startWriter(
       const ksid = randomKeyspaceId(keyType);
       await c.query(`UPDATE ${database}.customers SET ksid = ? WHERE id = ?`, [ksid, id]);
       await c.query(`UPDATE ${database}.orders SET ksid = ? WHERE customer_id = ?`, [ksid, id]);
+      await c.query(`UPDATE ${database}.audit SET ksid = ?, line = 'moved' ORDER BY RAND() LIMIT 1`, [ksid]);
       return;
     }
     if (roll < 0.75) {
@@ -109,6 +118,7 @@ export async function startWriter(
       return;
     }
     await c.query(`DELETE FROM ${database}.orders WHERE customer_id = ?`, [id]);
+    await c.query(`DELETE FROM ${database}.audit ORDER BY RAND() LIMIT 1`);
     await c.query(`DELETE FROM ${database}.customers WHERE id = ?`, [id]);
   };
   const loop = (async () => {

@@ -8,6 +8,7 @@ export interface DestinationTable {
   name: string;
   /** Columns written (generated columns are computed by the destination). */
   columns: string[];
+  /** Empty for a table without one: its rows are found by all their columns. */
   primaryKey: string[];
 }
 
@@ -17,8 +18,8 @@ export type RowChange =
   | { kind: 'delete'; table: DestinationTable; row: Row };
 
 /**
- * The base tables of the destination database: catch-up applies changes to these only. Each needs a
- * primary key (rows are found by it) and InnoDB (the rows and the position commit together).
+ * The base tables of the destination database: catch-up applies changes to these only. Each needs
+ * InnoDB (the rows and the position commit together).
  */
 export async function destinationTables(
   connection: Connection,
@@ -50,14 +51,6 @@ export async function destinationTables(
       );
     }
     const primaryKey = keys.filter((k) => k.table === table.name).map((k) => k.name);
-    if (primaryKey.length === 0) {
-      throw new StepbackError(
-        `${database}.${table.name} has no primary key: catch-up finds the rows it changes by their primary key`,
-        {
-          hint: 'add a primary key on the source, take a new snapshot and load it again',
-        },
-      );
-    }
     result.push({
       name: table.name,
       columns: columns
@@ -88,6 +81,26 @@ function columnValue(table: DestinationTable, row: Row, column: string): unknown
 
 const ROWS_PER_STATEMENT = 500;
 
+async function applyWithoutKey(
+  connection: Connection,
+  name: string,
+  table: DestinationTable,
+  change: RowChange,
+): Promise<void> {
+  const values = table.columns.map((c) => columnValue(table, change.row, c));
+  if (change.kind === 'upsert') {
+    await connection.query(
+      `INSERT INTO ${name} (${table.columns.map(quoteIdentifier).join(', ')}) VALUES (${values.map(() => '?').join(', ')})`,
+      values,
+    );
+  } else {
+    await connection.query(
+      `DELETE FROM ${name} WHERE ${table.columns.map((c) => `${quoteIdentifier(c)} <=> ?`).join(' AND ')} LIMIT 1`,
+      values,
+    );
+  }
+}
+
 /**
  * Applies changes in order on `connection` (inside the caller's transaction): runs of upserts into
  * one table become one REPLACE, runs of deletes one DELETE … IN. Both are idempotent by primary key,
@@ -112,7 +125,11 @@ export async function applyChanges(
     const run = changes.slice(i, j);
     const table = first.table;
     const name = qualifiedName(database, table.name);
-    if (first.kind === 'upsert') {
+    if (table.primaryKey.length === 0) {
+      // Without a primary key a row is found by all its columns, one row at a time; exactness comes
+      // from the position committed with the rows, not from the statements.
+      for (const change of run) await applyWithoutKey(connection, name, table, change);
+    } else if (first.kind === 'upsert') {
       const columns = table.columns.map(quoteIdentifier).join(', ');
       const tuple = `(${table.columns.map(() => '?').join(', ')})`;
       const values = run.flatMap((change) => table.columns.map((c) => columnValue(table, change.row, c)));

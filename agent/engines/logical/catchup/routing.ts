@@ -16,7 +16,9 @@ function keyspaceId(value: unknown, type: 'uint64' | 'bytes'): Buffer | undefine
   return uint64KeyspaceId(String(value));
 }
 
+/** Whether an update kept the row's primary key (a table without one: never, the row is replaced). */
 function samePrimaryKey(table: DestinationTable, a: Row, b: Row): boolean {
+  if (table.primaryKey.length === 0) return false;
   return table.primaryKey.every((column) => {
     const x = a[column];
     const y = b[column];
