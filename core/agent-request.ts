@@ -5,6 +5,7 @@ import { CatchupRequest } from './operations/catchup.ts';
 import { DiffRequest } from './operations/diff.ts';
 import { fieldErrorOf } from './operations/issues.ts';
 import { MultirestoreRequest } from './operations/multirestore.ts';
+import { ReplicationRequest } from './operations/replication.ts';
 import { RestoreRequest } from './operations/restore.ts';
 import { SnapshotRequest } from './operations/snapshot.ts';
 import { quoted } from './paths.ts';
@@ -21,6 +22,7 @@ const requests = {
   multirestore: MultirestoreRequest,
   diff: DiffRequest,
   catchup: CatchupRequest,
+  replication: ReplicationRequest,
 } as const;
 
 export type OperationName = keyof typeof requests;

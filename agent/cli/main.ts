@@ -21,6 +21,7 @@ import { registerBackups } from './commands/backups.ts';
 import { catchupCommand } from './commands/catchup.ts';
 import { diffCommand } from './commands/diff.ts';
 import { multirestoreCommand } from './commands/multirestore.ts';
+import { replicationCommand } from './commands/replication.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { registerRun } from './commands/run.ts';
 import { snapshotCommand } from './commands/snapshot.ts';
@@ -154,6 +155,7 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   registerRun(program, action);
   addOperation(diffCommand);
   addOperation(catchupCommand);
+  addOperation(replicationCommand);
   registerTopology(program, action);
   registerVSchema(program, action);
   return program;

@@ -12,7 +12,14 @@ import { InstanceState } from './state.ts';
  */
 
 /** The operations that change an instance, and so may leave a marker behind. */
-export const InstanceOperation = z.enum(['backup', 'restore', 'snapshot', 'multirestore', 'catchup']);
+export const InstanceOperation = z.enum([
+  'backup',
+  'restore',
+  'snapshot',
+  'multirestore',
+  'catchup',
+  'replication',
+]);
 export type InstanceOperation = z.infer<typeof InstanceOperation>;
 
 export const OperationMarker = z.object({

@@ -15,4 +15,6 @@ export const recoverers: Record<InstanceOperation, Recoverer | undefined> = {
   multirestore: multirestoreRecoverer,
   // A catch-up commits its position with its rows: the next run resumes from the checkpoint.
   catchup: undefined,
+  // Its one change is recorded as the state to keep before the work ends.
+  replication: undefined,
 };

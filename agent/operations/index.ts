@@ -5,6 +5,7 @@ import { BackupRequest } from '../../core/operations/backup.ts';
 import { CatchupRequest } from '../../core/operations/catchup.ts';
 import { DiffRequest } from '../../core/operations/diff.ts';
 import { MultirestoreRequest } from '../../core/operations/multirestore.ts';
+import { ReplicationRequest } from '../../core/operations/replication.ts';
 import { RestoreRequest } from '../../core/operations/restore.ts';
 import { SnapshotRequest } from '../../core/operations/snapshot.ts';
 import { hasDifferences } from '../diff/types.ts';
@@ -13,6 +14,7 @@ import type { CatchupResult } from './catchup.ts';
 import type { DiffReport } from './diff.ts';
 import type { MultirestoreResult } from './multirestore.ts';
 import type { Operation, OperationContext, RequestOf } from './operation.ts';
+import type { ReplicationResult } from './replication.ts';
 import type { RestoreResult } from './restore.ts';
 import type { SnapshotResult } from './snapshot.ts';
 
@@ -23,6 +25,7 @@ export interface OperationResults {
   multirestore: MultirestoreResult;
   diff: DiffReport;
   catchup: CatchupResult;
+  replication: ReplicationResult;
 }
 
 /**
@@ -69,6 +72,11 @@ export const operations: { [K in OperationName]: Operation<K, OperationResults[K
     name: 'catchup',
     request: CatchupRequest,
     run: async (request, context) => (await import('./catchup.ts')).runCatchup(request, context),
+  },
+  replication: {
+    name: 'replication',
+    request: ReplicationRequest,
+    run: async (request, context) => (await import('./replication.ts')).runReplication(request, context),
   },
 };
 
