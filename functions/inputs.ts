@@ -115,6 +115,8 @@ export const ReshardInput = z
     concurrency: z.number().int().min(1).max(64).optional(),
     /** Cells whose serving vschema is rebuilt afterwards (default: every cell of the topology store). */
     cells: z.array(Segment).min(1).max(100).optional(),
+    /** Each destination first catches up until at most this far behind the source (default 5). */
+    maxLagSeconds: z.number().min(0).max(86_400).optional(),
   })
   .superRefine((input, ctx) => {
     const keyMode = input.keyColumn !== undefined;

@@ -42,6 +42,7 @@ const ReshardPlan = z.object({
     keyColumn: Nullable(z.string()),
     keyType: Nullable(z.enum(['uint64', 'bytes'])),
     tables: Nullable(z.array(z.string())),
+    maxLagSeconds: z.number().nullish(),
     source: z.object({ uri: z.string(), passwordEnv: Nullable(z.string()) }),
     destinations: z.array(
       z.object({
@@ -201,6 +202,8 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>, context:
       ...systemdServiceFor(context.settings, destination.systemdService),
       sources,
       database: plan.database,
+      // The snapshot's position in the destination: where its catch-up starts.
+      checkpoints: true,
     };
     assertRequestFits(
       `multirestore (destination ${destination.host})`,
@@ -221,7 +224,20 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>, context:
       leftPasswordEnv: plan.source.passwordEnv,
       rightPasswordEnv: destination.passwordEnv,
     };
-    return { host: destination.host, keyRange: destination.keyRange, multirestore, diff };
+    // Catch-up reads the binary log of the server the diff compares against: the source replica.
+    const catchup: AgentRequestFor<'catchup'> = {
+      operation: 'catchup',
+      defaultsFile: destination.defaultsFile,
+      ...systemdServiceFor(context.settings, destination.systemdService),
+      database: plan.database,
+      source: plan.source.uri,
+      sourcePasswordEnv: plan.source.passwordEnv,
+      keyRange: range ? destination.keyRange : null,
+      keyColumn: range ? plan.keyColumn : null,
+      keyType: range ? plan.keyType : null,
+      maxLagSeconds: plan.maxLagSeconds ?? null,
+    };
+    return { host: destination.host, keyRange: destination.keyRange, multirestore, catchup, diff };
   });
 }
 

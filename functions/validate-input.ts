@@ -116,6 +116,14 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
       0,
     );
   });
+  // The consistent point: the source replica stops replicating while every destination catches up to
+  // where it stopped and is diffed, then replicates again.
+  const replication = (action: 'stop' | 'start'): AgentRequestFor<'replication'> => ({
+    operation: 'replication',
+    defaultsFile: snapshotRequest.defaultsFile,
+    ...systemdServiceFor(context.settings, input.sourceSystemdService),
+    action,
+  });
   return {
     storage: context.settings.storageUrl,
     keyspace: input.keyspace,
@@ -123,6 +131,8 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
     dir,
     sourceHost: input.sourceHost,
     snapshotRequest,
+    stopSourceReplication: replication('stop'),
+    startSourceReplication: replication('start'),
     /** The serving vschema rebuild after the copy; null when the deployment has no topology store. */
     vschema: context.settings.topologyUrl ? { cells: input.cells ?? null } : null,
     plan: {
@@ -130,6 +140,7 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
       keyColumn: input.keyColumn ?? null,
       keyType: input.keyType ?? null,
       tables: input.tables ?? null,
+      maxLagSeconds: input.maxLagSeconds ?? null,
       source: { uri: input.sourceUri, passwordEnv: input.sourcePasswordEnv ?? null },
       destinations: input.destinations.map((destination) => ({
         host: destination.host,

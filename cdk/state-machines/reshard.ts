@@ -16,9 +16,11 @@ export interface ReshardMachineProps {
 }
 
 /**
- * Reshard (console): snapshot the source by key range or tables → validate each manifest → per
- * destination { agent multirestore → agent diff in key-range mode } → rebuild the serving vschema
- * (when the deployment has a topology store) → report.
+ * Reshard (console): snapshot the source replica by key range or tables → validate each manifest →
+ * per destination { agent multirestore → agent catch-up to a small lag } → stop the source replica's
+ * replication (the consistent point) → per destination { catch up to exactly that position → diff in
+ * key-range mode } → start the source replica again (also when a step there failed) → rebuild the
+ * serving vschema (when the deployment has a topology store) → report.
  */
 export class ReshardStateMachine extends Construct {
   readonly stateMachine: sfn.StateMachine;
@@ -60,6 +62,43 @@ export class ReshardStateMachine extends Construct {
       request: '$.multirestore',
       resultPath: '$.restored',
     });
+    const catchUp = agentTask(this, 'AgentCatchUp', parts, {
+      hostPath: '$.host',
+      request: '$.catchup',
+      resultPath: '$.caughtUp',
+    });
+    const destinationLoaded = new sfn.Pass(this, 'DestinationLoaded', {
+      parameters: {
+        host: sfn.JsonPath.stringAt('$.host'),
+        keyRange: sfn.JsonPath.stringAt('$.keyRange'),
+        restored: sfn.JsonPath.objectAt('$.restored'),
+        catchup: sfn.JsonPath.objectAt('$.catchup'),
+        diff: sfn.JsonPath.objectAt('$.diff'),
+      },
+    });
+    const destinations = new sfn.Map(this, 'RestoreDestinations', {
+      itemsPath: '$.resolved.destinations',
+      maxConcurrency: props.maxParallelDestinations,
+      resultPath: '$.loaded',
+    });
+    destinations.itemProcessor(multirestore.next(catchUp).next(destinationLoaded));
+
+    // The consistent point: the source replica stops where it is; every destination catches up to
+    // exactly there and is diffed against a source that does not move; then the replica goes on.
+    const stopSource = agentTask(this, 'AgentStopSourceReplication', parts, {
+      hostPath: '$.sourceHost',
+      request: '$.stopSourceReplication',
+      resultPath: '$.consistentPoint',
+    });
+    const untilPoint = new sfn.Pass(this, 'UntilConsistentPoint', {
+      parameters: { until: sfn.JsonPath.stringAt('$.until') },
+      resultPath: '$.point',
+    });
+    const catchUpToPoint = agentTask(this, 'AgentCatchUpToPoint', parts, {
+      hostPath: '$.host',
+      request: sfn.JsonPath.jsonMerge(sfn.JsonPath.objectAt('$.catchup'), sfn.JsonPath.objectAt('$.point')),
+      resultPath: '$.caughtUp',
+    });
     const diff = agentTask(this, 'AgentDiff', parts, {
       hostPath: '$.host',
       request: '$.diff',
@@ -70,20 +109,42 @@ export class ReshardStateMachine extends Construct {
         host: sfn.JsonPath.stringAt('$.host'),
         keyRange: sfn.JsonPath.stringAt('$.keyRange'),
         restored: sfn.JsonPath.objectAt('$.restored'),
+        caughtUp: sfn.JsonPath.objectAt('$.caughtUp'),
         diff: sfn.JsonPath.objectAt('$.diffResult'),
       },
     });
-    const destinations = new sfn.Map(this, 'RestoreDestinations', {
-      itemsPath: '$.resolved.destinations',
+    const verify = new sfn.Map(this, 'VerifyDestinations', {
+      itemsPath: '$.loaded',
       maxConcurrency: props.maxParallelDestinations,
+      itemSelector: {
+        host: sfn.JsonPath.stringAt('$$.Map.Item.Value.host'),
+        keyRange: sfn.JsonPath.stringAt('$$.Map.Item.Value.keyRange'),
+        restored: sfn.JsonPath.objectAt('$$.Map.Item.Value.restored'),
+        catchup: sfn.JsonPath.objectAt('$$.Map.Item.Value.catchup'),
+        diff: sfn.JsonPath.objectAt('$$.Map.Item.Value.diff'),
+        until: sfn.JsonPath.stringAt('$.consistentPoint.position'),
+      },
       resultPath: '$.destinations',
     });
-    destinations.itemProcessor(multirestore.next(diff).next(destinationDone));
+    verify.itemProcessor(untilPoint.next(catchUpToPoint).next(diff).next(destinationDone));
+    const startSource = agentTask(this, 'AgentStartSourceReplication', parts, {
+      hostPath: '$.sourceHost',
+      request: '$.startSourceReplication',
+      resultPath: '$.sourceReplication',
+    });
+    // A failure at the consistent point starts the source replica again before the execution fails.
+    const startSourceAfterFailure = agentTask(this, 'StartSourceReplicationAfterFailure', parts, {
+      hostPath: '$.sourceHost',
+      request: '$.startSourceReplication',
+      resultPath: '$.sourceReplication',
+    });
     const report = new sfn.Pass(this, 'Resharded', {
       parameters: {
         keyspace: sfn.JsonPath.stringAt('$.keyspace'),
         shard: sfn.JsonPath.stringAt('$.shard'),
         snapshots: sfn.JsonPath.listAt('$.snapshot.snapshots'),
+        snapshotPosition: sfn.JsonPath.stringAt('$.snapshot.position'),
+        consistentPoint: sfn.JsonPath.objectAt('$.consistentPoint'),
         destinations: sfn.JsonPath.listAt('$.destinations'),
         vschema: sfn.JsonPath.objectAt('$.vschemaResult'),
       },
@@ -102,18 +163,34 @@ export class ReshardStateMachine extends Construct {
     const servingVSchema = new sfn.Choice(this, 'HasTopologyStore')
       .when(sfn.Condition.isNull('$.vschema'), noTopology.next(report))
       .otherwise(rebuild.next(report));
-    for (const step of [validate, snapshot, validateSnapshots, resolve, destinations, rebuild]) {
+    for (const step of [
+      validate,
+      snapshot,
+      validateSnapshots,
+      resolve,
+      destinations,
+      stopSource,
+      startSource,
+      rebuild,
+    ]) {
       step.addCatch(failure, { resultPath: ERROR_PATH });
     }
+    verify.addCatch(startSourceAfterFailure, { resultPath: ERROR_PATH });
+    startSourceAfterFailure.addCatch(failure, { resultPath: '$.startAfterFailureError' });
+    startSourceAfterFailure.next(failure);
     this.stateMachine = standardMachine(this, 'StateMachine', {
       definition: validate
         .next(snapshot)
         .next(validateSnapshots)
         .next(resolve)
         .next(destinations)
+        .next(stopSource)
+        .next(verify)
+        .next(startSource)
         .next(servingVSchema),
       logKey: parts.logKey,
-      comment: 'stepback Reshard: snapshot a shard by key range or tables, restore and diff each destination',
+      comment:
+        'stepback Reshard: snapshot a shard by key range or tables, restore and catch up each destination, diff each at a consistent point',
     });
   }
 }
