@@ -405,7 +405,15 @@ describe('the topology store', () => {
 
   it('has its serving vschema rebuilt after a reshard when the deployment has one', () => {
     const states = definitions.reshard.States;
-    expect(states.RestoreDestinations!.Next).toBe('HasTopologyStore');
+    expect(states.RestoreDestinations!.Next).toBe('AgentStopSourceReplication');
+    expect(states.AgentStopSourceReplication!.Next).toBe('VerifyDestinations');
+    expect(states.VerifyDestinations!.Next).toBe('AgentStartSourceReplication');
+    expect(states.AgentStartSourceReplication!.Next).toBe('HasTopologyStore');
+    // A failure at the consistent point starts the source replica again, then fails the execution.
+    expect(states.VerifyDestinations!.Catch).toEqual([
+      expect.objectContaining({ Next: 'StartSourceReplicationAfterFailure' }),
+    ]);
+    expect(states.StartSourceReplicationAfterFailure!.Next).toBe('Notify');
     expect(states.HasTopologyStore).toMatchObject({
       Type: 'Choice',
       Choices: [{ Variable: '$.vschema', IsNull: true, Next: 'NoTopologyStore' }],
@@ -442,10 +450,15 @@ describe('the state machine definitions', () => {
     expect(agentStates.map(([name]) => name).sort()).toEqual([
       'AgentBackup',
       'AgentBackup',
+      'AgentCatchUp',
+      'AgentCatchUpToPoint',
       'AgentDiff',
       'AgentMultirestore',
       'AgentRestore',
       'AgentSnapshot',
+      'AgentStartSourceReplication',
+      'AgentStopSourceReplication',
+      'StartSourceReplicationAfterFailure',
     ]);
     for (const [, state] of agentStates) {
       expect(state.HeartbeatSeconds).toBe(300);
