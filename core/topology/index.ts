@@ -19,6 +19,7 @@ export {
   TopologyName,
   VSchemaSchema,
 } from './types.ts';
+export { servingCoverage, type ServingSwitch, switchServing } from './serving.ts';
 export { type CellWrite, type RebuildVSchemaResult, rebuildVSchema } from './vschema.ts';
 
 /**
