@@ -8,6 +8,7 @@ import { MultirestoreRequest } from './operations/multirestore.ts';
 import { ReplicationRequest } from './operations/replication.ts';
 import { RestoreRequest } from './operations/restore.ts';
 import { SnapshotRequest } from './operations/snapshot.ts';
+import { WritesRequest } from './operations/writes.ts';
 import { quoted } from './paths.ts';
 
 /**
@@ -23,6 +24,7 @@ const requests = {
   diff: DiffRequest,
   catchup: CatchupRequest,
   replication: ReplicationRequest,
+  writes: WritesRequest,
 } as const;
 
 export type OperationName = keyof typeof requests;

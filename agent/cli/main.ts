@@ -26,6 +26,7 @@ import { restoreCommand } from './commands/restore.ts';
 import { registerRun } from './commands/run.ts';
 import { snapshotCommand } from './commands/snapshot.ts';
 import { registerTopology, registerVSchema } from './commands/topology.ts';
+import { writesCommand } from './commands/writes.ts';
 import { flagOf, type OperationCommand } from './operation-command.ts';
 import { StepbackCommand } from './program.ts';
 
@@ -156,6 +157,7 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   addOperation(diffCommand);
   addOperation(catchupCommand);
   addOperation(replicationCommand);
+  addOperation(writesCommand);
   registerTopology(program, action);
   registerVSchema(program, action);
   return program;

@@ -19,6 +19,7 @@ export const InstanceOperation = z.enum([
   'multirestore',
   'catchup',
   'replication',
+  'writes',
 ]);
 export type InstanceOperation = z.infer<typeof InstanceOperation>;
 

@@ -17,4 +17,5 @@ export const recoverers: Record<InstanceOperation, Recoverer | undefined> = {
   catchup: undefined,
   // Its one change is recorded as the state to keep before the work ends.
   replication: undefined,
+  writes: undefined,
 };

@@ -8,6 +8,7 @@ import { MultirestoreRequest } from '../../core/operations/multirestore.ts';
 import { ReplicationRequest } from '../../core/operations/replication.ts';
 import { RestoreRequest } from '../../core/operations/restore.ts';
 import { SnapshotRequest } from '../../core/operations/snapshot.ts';
+import { WritesRequest } from '../../core/operations/writes.ts';
 import { hasDifferences } from '../diff/types.ts';
 import type { BackupResult } from './backup.ts';
 import type { CatchupResult } from './catchup.ts';
@@ -17,6 +18,7 @@ import type { Operation, OperationContext, RequestOf } from './operation.ts';
 import type { ReplicationResult } from './replication.ts';
 import type { RestoreResult } from './restore.ts';
 import type { SnapshotResult } from './snapshot.ts';
+import type { WritesResult } from './writes.ts';
 
 export interface OperationResults {
   backup: BackupResult;
@@ -26,6 +28,7 @@ export interface OperationResults {
   diff: DiffReport;
   catchup: CatchupResult;
   replication: ReplicationResult;
+  writes: WritesResult;
 }
 
 /**
@@ -77,6 +80,11 @@ export const operations: { [K in OperationName]: Operation<K, OperationResults[K
     name: 'replication',
     request: ReplicationRequest,
     run: async (request, context) => (await import('./replication.ts')).runReplication(request, context),
+  },
+  writes: {
+    name: 'writes',
+    request: WritesRequest,
+    run: async (request, context) => (await import('./writes.ts')).runWrites(request, context),
   },
 };
 

@@ -4,6 +4,7 @@ import { UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { TopologyStore } from './types.ts';
 
+export { type ServingSwitch, servingCoverage, switchServing } from './serving.ts';
 export type {
   HostRecord,
   ShardRecord,
@@ -19,7 +20,6 @@ export {
   TopologyName,
   VSchemaSchema,
 } from './types.ts';
-export { servingCoverage, type ServingSwitch, switchServing } from './serving.ts';
 export { type CellWrite, type RebuildVSchemaResult, rebuildVSchema } from './vschema.ts';
 
 /**

@@ -137,7 +137,10 @@ export function registerTopology(program: Command, action: ActionRunner): Comman
           keyspace,
           vschema: (await store.getVSchema(keyspace)) ?? null,
           // Records written before resharding switched anything have no `serving`: they serve.
-          shards: (await store.listShards(keyspace)).map((shard) => ({ ...shard, serving: shard.serving !== false })),
+          shards: (await store.listShards(keyspace)).map((shard) => ({
+            ...shard,
+            serving: shard.serving !== false,
+          })),
         });
       }
       return { result, summary: renderTopology(result) };
