@@ -106,19 +106,22 @@ export class StepbackStack extends Stack {
     bucket.grantRead(functions['prune-backups'], prefixObjects);
     bucket.grantDelete(functions['prune-backups'], prefixObjects);
     if (config.topology) {
-      // resolve-targets reads shards; rebuild-vschema reads keyspaces and writes serving vschemas.
+      // resolve-targets reads shards; rebuild-vschema reads keyspaces and writes serving vschemas;
+      // switch-topology writes the shard records of a cutover.
       const parameters = topologyParameterArns(this, config.topology);
       const read = ['ssm:GetParameter', 'ssm:GetParametersByPath'];
       functions['resolve-targets'].addToRolePolicy(
         new iam.PolicyStatement({ sid: 'TopologyRead', actions: read, resources: parameters }),
       );
-      functions['rebuild-vschema'].addToRolePolicy(
-        new iam.PolicyStatement({
-          sid: 'TopologyReadWrite',
-          actions: [...read, 'ssm:PutParameter', 'ssm:DeleteParameters'],
-          resources: parameters,
-        }),
-      );
+      for (const name of ['rebuild-vschema', 'switch-topology'] as const) {
+        functions[name].addToRolePolicy(
+          new iam.PolicyStatement({
+            sid: 'TopologyReadWrite',
+            actions: [...read, 'ssm:PutParameter', 'ssm:DeleteParameters'],
+            resources: parameters,
+          }),
+        );
+      }
     }
 
     const parts: MachineParts = {
@@ -263,7 +266,11 @@ export class StepbackStack extends Stack {
         ? {
             topology: {
               url: config.topology,
-              functions: [functions['resolve-targets'], functions['rebuild-vschema']],
+              functions: [
+                functions['resolve-targets'],
+                functions['rebuild-vschema'],
+                functions['switch-topology'],
+              ],
             },
           }
         : {}),

@@ -7,6 +7,7 @@ import { rebuildVSchema } from './rebuild-vschema.ts';
 import { resolveTargets } from './resolve-targets.ts';
 import type { FunctionDefinition } from './runtime.ts';
 import { summarizeShards } from './summarize-shards.ts';
+import { switchTopology } from './switch-topology.ts';
 import { validateInput } from './validate-input.ts';
 import { validateManifest } from './validate-manifest.ts';
 
@@ -20,6 +21,7 @@ export const functionDefinitions = {
   'prune-backups': pruneBackups,
   'summarize-shards': summarizeShards,
   'rebuild-vschema': rebuildVSchema,
+  'switch-topology': switchTopology,
   notify,
   'command-failed': commandFailed,
 } satisfies Record<string, FunctionDefinition>;

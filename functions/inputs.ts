@@ -117,6 +117,14 @@ export const ReshardInput = z
     cells: z.array(Segment).min(1).max(100).optional(),
     /** Each destination first catches up until at most this far behind the source (default 5). */
     maxLagSeconds: z.number().min(0).max(86_400).optional(),
+    /** Freeze the source primary, catch up and diff at its final position, then switch the topology. */
+    cutover: z.boolean().default(false),
+    /** The longest the source primary's writes may stay frozen before the cutover gives up (default 30). */
+    freezeTimeoutSeconds: z.number().positive().max(3600).default(30),
+    /** The source shard's primary, frozen by a cutover (default: the topology store's primary of the shard). */
+    sourcePrimaryHost: Host.optional(),
+    sourcePrimaryDefaultsFile: DefaultsFile.optional(),
+    sourcePrimarySystemdService: SystemdService.optional(),
   })
   .superRefine((input, ctx) => {
     const keyMode = input.keyColumn !== undefined;
@@ -132,6 +140,14 @@ export const ReshardInput = z
         code: 'custom',
         path: ['keyColumn'],
         message: 'give keyColumn and keyType (split by key range) or tables (move tables)',
+      });
+    }
+    if (input.cutover && !keyMode) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cutover'],
+        message:
+          'switches shards by key range: it needs keyColumn and keyType (moving tables is not cut over)',
       });
     }
     input.destinations.forEach((destination, index) => {

@@ -37,7 +37,13 @@ const Nullable = <T extends z.ZodType>(schema: T) => schema.nullable();
 
 const ReshardPlan = z.object({
   storage: z.string(),
+  keyspace: z.string(),
+  shard: z.string(),
   plan: z.object({
+    cutover: z.boolean().nullish(),
+    sourcePrimary: z
+      .object({ host: z.string(), defaultsFile: z.string(), systemdService: z.string().nullish() })
+      .nullish(),
     database: z.string(),
     keyColumn: Nullable(z.string()),
     keyType: Nullable(z.enum(['uint64', 'bytes'])),
@@ -241,12 +247,61 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>, context:
   });
 }
 
+/**
+ * What a cutover freezes and switches: the source primary (the input's, else the topology store's
+ * primary of the shard), its freeze and unfreeze requests, and the shards that start serving.
+ */
+export async function reshardCutover(event: z.infer<typeof ReshardPlan>, context: FunctionContext) {
+  let primary = event.plan.sourcePrimary ?? undefined;
+  if (!primary) {
+    const url = context.settings.topologyUrl;
+    if (!url)
+      throw new UsageError(
+        'input.sourcePrimaryHost: a cutover needs the source primary, and there is no topology store',
+      );
+    const record = await withTopology(url, context.logger, (store) =>
+      store.getShard(event.keyspace, event.shard),
+    );
+    const host = record?.hosts.find((h) => h.role === 'primary');
+    if (!host) {
+      throw new UsageError(
+        `input.sourcePrimaryHost: the topology store lists no primary of ${event.keyspace}/${event.shard} to freeze`,
+        { hint: 'give sourcePrimaryHost, or record the primary with stepback topo set-shard' },
+      );
+    }
+    primary = {
+      host: host.id,
+      defaultsFile: host.defaultsFile ?? context.settings.defaults.defaultsFile,
+      systemdService: host.systemdService ?? null,
+    };
+  }
+  const writes = (action: 'stop' | 'start'): AgentRequestFor<'writes'> => ({
+    operation: 'writes',
+    defaultsFile: primary.defaultsFile,
+    ...systemdServiceFor(context.settings, primary.systemdService),
+    action,
+  });
+  return {
+    host: primary.host,
+    freeze: writes('stop'),
+    unfreeze: writes('start'),
+    destinations: event.plan.destinations.map((destination) => ({
+      shard: destination.keyRange!,
+      host: destination.host,
+      defaultsFile: destination.defaultsFile,
+      systemdService: destination.systemdService ?? null,
+    })),
+  };
+}
+
 export const resolveTargets = defineFunction({
   name: 'resolve-targets',
   event: ResolveTargetsEvent,
   async run(event, context) {
     if (event.machine === 'backup') return backupTargets(event.backup, context);
-    return { destinations: reshardDestinations(event.reshard, context) };
+    const destinations = reshardDestinations(event.reshard, context);
+    const cutover = event.reshard.plan.cutover ? await reshardCutover(event.reshard, context) : null;
+    return { destinations, cutover };
   },
 });
 

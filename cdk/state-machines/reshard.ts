@@ -90,43 +90,7 @@ export class ReshardStateMachine extends Construct {
       request: '$.stopSourceReplication',
       resultPath: '$.consistentPoint',
     });
-    const untilPoint = new sfn.Pass(this, 'UntilConsistentPoint', {
-      parameters: { until: sfn.JsonPath.stringAt('$.until') },
-      resultPath: '$.point',
-    });
-    const catchUpToPoint = agentTask(this, 'AgentCatchUpToPoint', parts, {
-      hostPath: '$.host',
-      request: sfn.JsonPath.jsonMerge(sfn.JsonPath.objectAt('$.catchup'), sfn.JsonPath.objectAt('$.point')),
-      resultPath: '$.caughtUp',
-    });
-    const diff = agentTask(this, 'AgentDiff', parts, {
-      hostPath: '$.host',
-      request: '$.diff',
-      resultPath: '$.diffResult',
-    });
-    const destinationDone = new sfn.Pass(this, 'DestinationDone', {
-      parameters: {
-        host: sfn.JsonPath.stringAt('$.host'),
-        keyRange: sfn.JsonPath.stringAt('$.keyRange'),
-        restored: sfn.JsonPath.objectAt('$.restored'),
-        caughtUp: sfn.JsonPath.objectAt('$.caughtUp'),
-        diff: sfn.JsonPath.objectAt('$.diffResult'),
-      },
-    });
-    const verify = new sfn.Map(this, 'VerifyDestinations', {
-      itemsPath: '$.loaded',
-      maxConcurrency: props.maxParallelDestinations,
-      itemSelector: {
-        host: sfn.JsonPath.stringAt('$$.Map.Item.Value.host'),
-        keyRange: sfn.JsonPath.stringAt('$$.Map.Item.Value.keyRange'),
-        restored: sfn.JsonPath.objectAt('$$.Map.Item.Value.restored'),
-        catchup: sfn.JsonPath.objectAt('$$.Map.Item.Value.catchup'),
-        diff: sfn.JsonPath.objectAt('$$.Map.Item.Value.diff'),
-        until: sfn.JsonPath.stringAt('$.consistentPoint.position'),
-      },
-      resultPath: '$.destinations',
-    });
-    verify.itemProcessor(untilPoint.next(catchUpToPoint).next(diff).next(destinationDone));
+    const verify = verifyDestinations(this, parts, props.maxParallelDestinations, '');
     const startSource = agentTask(this, 'AgentStartSourceReplication', parts, {
       hostPath: '$.sourceHost',
       request: '$.startSourceReplication',
@@ -138,6 +102,51 @@ export class ReshardStateMachine extends Construct {
       request: '$.startSourceReplication',
       resultPath: '$.sourceReplication',
     });
+    const noCutover = new sfn.Pass(this, 'NoCutover', {
+      result: sfn.Result.fromObject({}),
+      resultPath: '$.cutover',
+    });
+
+    // Cutover: freeze the source primary, catch every destination up to its final position, diff,
+    // then switch the serving shards. Any failure before the switch lets writes in again.
+    const freeze = agentTask(this, 'AgentFreezeSource', parts, {
+      hostPath: '$.resolved.cutover.host',
+      request: '$.resolved.cutover.freeze',
+      resultPath: '$.frozen',
+    });
+    const finalPosition = new sfn.Pass(this, 'FinalPosition', {
+      parameters: { position: sfn.JsonPath.stringAt('$.frozen.position') },
+      resultPath: '$.consistentPoint',
+    });
+    const verifyAtFreeze = verifyDestinations(this, parts, props.maxParallelDestinations, 'AtFreeze');
+    const switchTopology = invoke(
+      this,
+      'SwitchTopology',
+      fns['switch-topology'],
+      {
+        keyspace: sfn.JsonPath.stringAt('$.keyspace'),
+        shard: sfn.JsonPath.stringAt('$.shard'),
+        destinations: sfn.JsonPath.listAt('$.resolved.cutover.destinations'),
+        frozenAt: sfn.JsonPath.stringAt('$.frozen.frozenAt'),
+        freezeTimeoutSeconds: sfn.JsonPath.numberAt('$.freezeTimeoutSeconds'),
+      },
+      '$.switched',
+    );
+    const cutoverDone = new sfn.Pass(this, 'CutOver', {
+      parameters: {
+        position: sfn.JsonPath.stringAt('$.frozen.position'),
+        frozenAt: sfn.JsonPath.stringAt('$.frozen.frozenAt'),
+        frozenSeconds: sfn.JsonPath.numberAt('$.switched.frozenSeconds'),
+        serving: sfn.JsonPath.listAt('$.switched.serving'),
+        notServing: sfn.JsonPath.listAt('$.switched.notServing'),
+      },
+      resultPath: '$.cutover',
+    });
+    const unfreeze = agentTask(this, 'AgentUnfreezeSource', parts, {
+      hostPath: '$.resolved.cutover.host',
+      request: '$.resolved.cutover.unfreeze',
+      resultPath: '$.unfrozen',
+    });
     const report = new sfn.Pass(this, 'Resharded', {
       parameters: {
         keyspace: sfn.JsonPath.stringAt('$.keyspace'),
@@ -146,6 +155,7 @@ export class ReshardStateMachine extends Construct {
         snapshotPosition: sfn.JsonPath.stringAt('$.snapshot.position'),
         consistentPoint: sfn.JsonPath.objectAt('$.consistentPoint'),
         destinations: sfn.JsonPath.listAt('$.destinations'),
+        cutover: sfn.JsonPath.objectAt('$.cutover'),
         vschema: sfn.JsonPath.objectAt('$.vschemaResult'),
       },
     });
@@ -178,19 +188,83 @@ export class ReshardStateMachine extends Construct {
     verify.addCatch(startSourceAfterFailure, { resultPath: ERROR_PATH });
     startSourceAfterFailure.addCatch(failure, { resultPath: '$.startAfterFailureError' });
     startSourceAfterFailure.next(failure);
+    for (const step of [freeze, verifyAtFreeze, switchTopology])
+      step.addCatch(unfreeze, { resultPath: ERROR_PATH });
+    unfreeze.addCatch(failure, { resultPath: '$.unfreezeError' });
+    unfreeze.next(failure);
+    const consistentPoint = new sfn.Choice(this, 'CutOverAfterDiff')
+      .when(
+        sfn.Condition.isNull('$.resolved.cutover'),
+        stopSource.next(verify).next(startSource).next(noCutover).next(servingVSchema),
+      )
+      .otherwise(
+        freeze
+          .next(finalPosition)
+          .next(verifyAtFreeze)
+          .next(switchTopology)
+          .next(cutoverDone)
+          .next(servingVSchema),
+      );
     this.stateMachine = standardMachine(this, 'StateMachine', {
       definition: validate
         .next(snapshot)
         .next(validateSnapshots)
         .next(resolve)
         .next(destinations)
-        .next(stopSource)
-        .next(verify)
-        .next(startSource)
-        .next(servingVSchema),
+        .next(consistentPoint),
       logKey: parts.logKey,
       comment:
         'stepback Reshard: snapshot a shard by key range or tables, restore and catch up each destination, diff each at a consistent point',
     });
   }
+}
+
+/**
+ * Per destination: catch up to exactly `$.consistentPoint.position`, then diff against the source.
+ * `suffix` names the second copy (the cutover's) apart from the first.
+ */
+function verifyDestinations(
+  scope: Construct,
+  parts: MachineParts,
+  concurrency: number,
+  suffix: string,
+): sfn.Map {
+  const untilPoint = new sfn.Pass(scope, `UntilConsistentPoint${suffix}`, {
+    parameters: { until: sfn.JsonPath.stringAt('$.until') },
+    resultPath: '$.point',
+  });
+  const catchUpToPoint = agentTask(scope, `AgentCatchUpToPoint${suffix}`, parts, {
+    hostPath: '$.host',
+    request: sfn.JsonPath.jsonMerge(sfn.JsonPath.objectAt('$.catchup'), sfn.JsonPath.objectAt('$.point')),
+    resultPath: '$.caughtUp',
+  });
+  const diff = agentTask(scope, `AgentDiff${suffix}`, parts, {
+    hostPath: '$.host',
+    request: '$.diff',
+    resultPath: '$.diffResult',
+  });
+  const destinationDone = new sfn.Pass(scope, `DestinationDone${suffix}`, {
+    parameters: {
+      host: sfn.JsonPath.stringAt('$.host'),
+      keyRange: sfn.JsonPath.stringAt('$.keyRange'),
+      restored: sfn.JsonPath.objectAt('$.restored'),
+      caughtUp: sfn.JsonPath.objectAt('$.caughtUp'),
+      diff: sfn.JsonPath.objectAt('$.diffResult'),
+    },
+  });
+  const verify = new sfn.Map(scope, `VerifyDestinations${suffix}`, {
+    itemsPath: '$.loaded',
+    maxConcurrency: concurrency,
+    itemSelector: {
+      host: sfn.JsonPath.stringAt('$$.Map.Item.Value.host'),
+      keyRange: sfn.JsonPath.stringAt('$$.Map.Item.Value.keyRange'),
+      restored: sfn.JsonPath.objectAt('$$.Map.Item.Value.restored'),
+      catchup: sfn.JsonPath.objectAt('$$.Map.Item.Value.catchup'),
+      diff: sfn.JsonPath.objectAt('$$.Map.Item.Value.diff'),
+      until: sfn.JsonPath.stringAt('$.consistentPoint.position'),
+    },
+    resultPath: '$.destinations',
+  });
+  verify.itemProcessor(untilPoint.next(catchUpToPoint).next(diff).next(destinationDone));
+  return verify;
 }

@@ -69,6 +69,8 @@ const validEvents: Record<string, unknown[]> = {
       machine: 'reshard',
       reshard: {
         storage: 'file:///backups',
+        keyspace: 'ks',
+        shard: '0',
         plan: {
           database: 'db',
           keyColumn: 'k',
@@ -113,6 +115,18 @@ const validEvents: Record<string, unknown[]> = {
     },
   ],
   'rebuild-vschema': [{ cells: ['zone1'] }],
+  'switch-topology': [
+    {
+      keyspace: 'ks',
+      shard: '0',
+      destinations: [
+        { shard: '-80', host: 'i-2', defaultsFile: '/etc/mysql/my.cnf' },
+        { shard: '80-', host: 'i-3' },
+      ],
+      frozenAt: '2026-12-01T10:00:00.000Z',
+      freezeTimeoutSeconds: 30,
+    },
+  ],
   notify: [
     { machine: 'backup', execution: 'arn:x', error: { Error: 'USAGE', Cause: '{"errorMessage":"bad"}' } },
   ],

@@ -193,6 +193,45 @@ describe('catchup', () => {
     }
   });
 
+  it('applies a backlog far larger than the reader holds in memory, with nothing lost', async () => {
+    const c = await primary.connect();
+    try {
+      for (let t = 0; t < 1000; t++) {
+        await c.query('START TRANSACTION');
+        const values = Array.from({ length: 20 }, () => '(?, ?)').join(', ');
+        const params = Array.from({ length: 20 }, (_, i) => [
+          String((BigInt(t * 20 + i) * 0x9e3779b97f4a7c15n) % (1n << 64n)),
+          `bulk ${t}`,
+        ]).flat();
+        await c.query(`INSERT INTO shop.customers (ksid, name) VALUES ${values}`, params);
+        await c.query("UPDATE shop.customers SET note = 'touched' WHERE name = ?", [`bulk ${t}`]);
+        await c.query('COMMIT');
+      }
+    } finally {
+      await c.end();
+    }
+    const until = await binlogPosition(primary);
+    for (const [database, keyRange] of [
+      ['shop_lo', '-80'],
+      ['shop_hi', '80-'],
+    ] as const) {
+      const result = await catchupInstance(
+        await MysqlDaemon.open({ defaultsFile: dest.cnf, logger: silentLogger }),
+        CatchupRequest.parse({
+          defaultsFile: dest.cnf,
+          database,
+          source: uri(primary, 'shop'),
+          keyRange,
+          keyColumn: 'ksid',
+          until,
+        }),
+        context(),
+      );
+      expect(result.stoppedAt).toBe('position');
+      await expectSameRows('shop', database, keyRange, 'uint64');
+    }
+  });
+
   it('stops once the lag is small when no position is given', async () => {
     await primary.query("INSERT INTO shop.customers (ksid, name) VALUES (1, 'late')");
     const result = await catchupInstance(

@@ -182,6 +182,7 @@ describe('the stack', () => {
       'rebuild-vschema',
       'resolve-targets',
       'summarize-shards',
+      'switch-topology',
       'validate-input',
       'validate-manifest',
     ]);
@@ -380,7 +381,7 @@ describe('the alarms', () => {
 });
 
 describe('the topology store', () => {
-  it('is read by resolve-targets and written by rebuild-vschema, under its prefix only', () => {
+  it('is read by resolve-targets and written by rebuild-vschema and switch-topology, under its prefix only', () => {
     const policies = Object.values(template.findResources('AWS::IAM::Policy')) as any[];
     const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as any[]);
     const topology = statements.filter((s) =>
@@ -388,6 +389,10 @@ describe('the topology store', () => {
     );
     expect(topology.map((s) => [s.Sid, [s.Action].flat().sort()])).toEqual([
       ['TopologyRead', ['ssm:GetParameter', 'ssm:GetParametersByPath']],
+      [
+        'TopologyReadWrite',
+        ['ssm:DeleteParameters', 'ssm:GetParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter'],
+      ],
       [
         'TopologyReadWrite',
         ['ssm:DeleteParameters', 'ssm:GetParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter'],
@@ -405,10 +410,27 @@ describe('the topology store', () => {
 
   it('has its serving vschema rebuilt after a reshard when the deployment has one', () => {
     const states = definitions.reshard.States;
-    expect(states.RestoreDestinations!.Next).toBe('AgentStopSourceReplication');
+    expect(states.RestoreDestinations!.Next).toBe('CutOverAfterDiff');
+    expect(states.CutOverAfterDiff).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.resolved.cutover', IsNull: true, Next: 'AgentStopSourceReplication' }],
+      Default: 'AgentFreezeSource',
+    });
     expect(states.AgentStopSourceReplication!.Next).toBe('VerifyDestinations');
     expect(states.VerifyDestinations!.Next).toBe('AgentStartSourceReplication');
-    expect(states.AgentStartSourceReplication!.Next).toBe('HasTopologyStore');
+    expect(states.AgentStartSourceReplication!.Next).toBe('NoCutover');
+    expect(states.NoCutover!.Next).toBe('HasTopologyStore');
+    // A cutover: freeze, catch up and diff at the final position, switch; any failure before the
+    // switch lets writes in again, then fails the execution.
+    expect(states.AgentFreezeSource!.Next).toBe('FinalPosition');
+    expect(states.FinalPosition!.Next).toBe('VerifyDestinationsAtFreeze');
+    expect(states.VerifyDestinationsAtFreeze!.Next).toBe('SwitchTopology');
+    expect(states.SwitchTopology!.Next).toBe('CutOver');
+    expect(states.CutOver!.Next).toBe('HasTopologyStore');
+    for (const name of ['AgentFreezeSource', 'VerifyDestinationsAtFreeze', 'SwitchTopology']) {
+      expect(states[name]!.Catch, name).toEqual([expect.objectContaining({ Next: 'AgentUnfreezeSource' })]);
+    }
+    expect(states.AgentUnfreezeSource!.Next).toBe('Notify');
     // A failure at the consistent point starts the source replica again, then fails the execution.
     expect(states.VerifyDestinations!.Catch).toEqual([
       expect.objectContaining({ Next: 'StartSourceReplicationAfterFailure' }),
@@ -452,12 +474,16 @@ describe('the state machine definitions', () => {
       'AgentBackup',
       'AgentCatchUp',
       'AgentCatchUpToPoint',
+      'AgentCatchUpToPointAtFreeze',
       'AgentDiff',
+      'AgentDiffAtFreeze',
+      'AgentFreezeSource',
       'AgentMultirestore',
       'AgentRestore',
       'AgentSnapshot',
       'AgentStartSourceReplication',
       'AgentStopSourceReplication',
+      'AgentUnfreezeSource',
       'StartSourceReplicationAfterFailure',
     ]);
     for (const [, state] of agentStates) {
