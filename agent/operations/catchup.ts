@@ -127,6 +127,7 @@ export async function catchupInstance(
           router,
           until: request.until,
           maxLagSeconds: request.maxLagSeconds,
+          timeoutSeconds: request.timeoutSeconds,
           logger,
           progress: context.progress,
           signal: context.signal,

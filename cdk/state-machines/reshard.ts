@@ -118,7 +118,13 @@ export class ReshardStateMachine extends Construct {
       parameters: { position: sfn.JsonPath.stringAt('$.frozen.position') },
       resultPath: '$.consistentPoint',
     });
-    const verifyAtFreeze = verifyDestinations(this, parts, props.maxParallelDestinations, 'AtFreeze');
+    const verifyAtFreeze = verifyDestinations(
+      this,
+      parts,
+      props.maxParallelDestinations,
+      'AtFreeze',
+      '$.freezeTimeoutSeconds',
+    );
     const switchTopology = invoke(
       this,
       'SwitchTopology',
@@ -228,9 +234,14 @@ function verifyDestinations(
   parts: MachineParts,
   concurrency: number,
   suffix: string,
+  /** Where the catch-up's time limit is (a cutover's freezeTimeoutSeconds); none when undefined. */
+  timeoutPath?: string,
 ): sfn.Map {
   const untilPoint = new sfn.Pass(scope, `UntilConsistentPoint${suffix}`, {
-    parameters: { until: sfn.JsonPath.stringAt('$.until') },
+    parameters: {
+      until: sfn.JsonPath.stringAt('$.until'),
+      ...(timeoutPath ? { timeoutSeconds: sfn.JsonPath.numberAt('$.timeoutSeconds') } : {}),
+    },
     resultPath: '$.point',
   });
   const catchUpToPoint = agentTask(scope, `AgentCatchUpToPoint${suffix}`, parts, {
@@ -262,6 +273,7 @@ function verifyDestinations(
       catchup: sfn.JsonPath.objectAt('$$.Map.Item.Value.catchup'),
       diff: sfn.JsonPath.objectAt('$$.Map.Item.Value.diff'),
       until: sfn.JsonPath.stringAt('$.consistentPoint.position'),
+      ...(timeoutPath ? { timeoutSeconds: sfn.JsonPath.numberAt(timeoutPath) } : {}),
     },
     resultPath: '$.destinations',
   });

@@ -27,6 +27,13 @@ export const CatchupRequest = z
     until: optional(GtidSetText),
     /** Without `until`: stop once the destination is at most this far behind the source. */
     maxLagSeconds: withDefault(z.number().min(0).max(86_400), 5),
+    /** Fail when the stopping point is not reached within this many seconds (default: no limit). */
+    timeoutSeconds: optional(
+      z
+        .number()
+        .positive()
+        .max(86_400 * 7),
+    ),
     /** Write the applied rows to the destination's binary log (default: not). */
     writeBinlogs: withDefault(z.boolean(), false),
     /** The replica server id this reader uses on the source (default: a random one). */

@@ -196,7 +196,7 @@ describe('catchup', () => {
   it('applies a backlog far larger than the reader holds in memory, with nothing lost', async () => {
     const c = await primary.connect();
     try {
-      for (let t = 0; t < 1000; t++) {
+      for (let t = 0; t < 600; t++) {
         await c.query('START TRANSACTION');
         const values = Array.from({ length: 20 }, () => '(?, ?)').join(', ');
         const params = Array.from({ length: 20 }, (_, i) => [
@@ -248,6 +248,24 @@ describe('catchup', () => {
     );
     expect(result).toMatchObject({ stoppedAt: 'lag', lagSeconds: 0, rowsApplied: 1 });
     await expectSameRows('shop', 'shop_lo', '-80', 'uint64');
+  });
+
+  it('fails when the position is not reached in time, keeping what it applied', async () => {
+    const [domain, server] = (await binlogPosition(primary)).split('-');
+    const error = await catchupInstance(
+      await MysqlDaemon.open({ defaultsFile: dest.cnf, logger: silentLogger }),
+      CatchupRequest.parse({
+        defaultsFile: dest.cnf,
+        database: 'shop_lo',
+        source: uri(primary, 'shop'),
+        keyRange: '-80',
+        keyColumn: 'ksid',
+        until: `${domain}-${server}-99999999`,
+        timeoutSeconds: 1,
+      }),
+      context(),
+    ).catch((e: unknown) => e as Error);
+    expect((error as Error).message).toMatch(/did not reach .* within 1s; it applied up to /);
   });
 
   it('refuses a source whose binary log lacks full row images, naming the setting', async () => {

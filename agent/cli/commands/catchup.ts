@@ -46,6 +46,10 @@ export const catchupCommand: OperationCommand<'catchup'> = {
         )
         .option('--until <gtid-set>', 'stop once this position is applied')
         .option('--max-lag-seconds <n>', 'without --until: stop once at most this far behind the source', '5')
+        .option(
+          '--timeout-seconds <n>',
+          'fail when the stopping point is not reached within this many seconds',
+        )
         .option('--write-binlogs', "write the applied rows to the destination's binary log (default: not)")
         .option('--server-id <n>', 'the replica server id used on the source (default: a random one)'),
     ),
@@ -62,6 +66,7 @@ export const catchupCommand: OperationCommand<'catchup'> = {
     keyType: flags.keyType,
     until: flags.until,
     maxLagSeconds: numberFlag(flags.maxLagSeconds),
+    timeoutSeconds: numberFlag(flags.timeoutSeconds),
     writeBinlogs: flags.writeBinlogs,
     serverId: numberFlag(flags.serverId),
   }),

@@ -26,6 +26,7 @@ export interface CatchupLoopOptions {
   router: RowRouter;
   until: string | undefined;
   maxLagSeconds: number;
+  timeoutSeconds: number | undefined;
   logger: Logger;
   progress: (update: Progress) => void;
   signal: AbortSignal;
@@ -125,9 +126,18 @@ export async function catchUp(options: CatchupLoopOptions): Promise<CatchupOutco
     transactions++;
   };
 
+  const deadline =
+    options.timeoutSeconds === undefined ? undefined : Date.now() + options.timeoutSeconds * 1000;
   let done = await reached();
   while (!done) {
     options.signal.throwIfAborted();
+    if (deadline !== undefined && Date.now() > deadline) {
+      await flush();
+      throw new StepbackError(
+        `catch-up of ${options.database} did not reach ${options.until ?? `a lag of ${options.maxLagSeconds}s`} within ${options.timeoutSeconds}s; it applied up to ${stored}`,
+        { hint: 'run it again to continue from there (the position is stored), or allow a longer time' },
+      );
+    }
     const event: SourceEvent | undefined = await stream.next(IDLE_WAIT_MS);
     if (!event) {
       await flush();
