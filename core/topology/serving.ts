@@ -22,11 +22,15 @@ export function servingCoverage(shards: readonly ShardRecord[]): string[] {
   const ranges = serving.map((shard) => ({ shard: shard.shard, range: shardRange(shard.shard) }));
   const problems = uncoveredRanges(ranges.map((r) => r.range)).map((gap) => `no serving shard covers ${gap}`);
   const sorted = [...ranges].sort((a, b) => Buffer.compare(a.range.start, b.range.start));
-  for (let i = 1; i < sorted.length; i++) {
-    const previous = sorted[i - 1]!;
-    const end = previous.range.end;
-    if (end.length === 0 || Buffer.compare(sorted[i]!.range.start, end) < 0) {
-      problems.push(`serving shards ${previous.shard} and ${sorted[i]!.shard} overlap`);
+  // The shard reaching furthest so far: any shard starting before its end overlaps it.
+  let furthest = sorted[0]!;
+  for (const current of sorted.slice(1)) {
+    const end = furthest.range.end;
+    if (end.length === 0 || Buffer.compare(current.range.start, end) < 0) {
+      problems.push(`serving shards ${furthest.shard} and ${current.shard} overlap`);
+    }
+    if (end.length > 0 && (current.range.end.length === 0 || Buffer.compare(current.range.end, end) > 0)) {
+      furthest = current;
     }
   }
   return problems;
