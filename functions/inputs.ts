@@ -115,6 +115,11 @@ export const ReshardInput = z
     concurrency: z.number().int().min(1).max(64).optional(),
     /** Cells whose serving vschema is rebuilt afterwards (default: every cell of the topology store). */
     cells: z.array(Segment).min(1).max(100).optional(),
+    /**
+     * Keep the load and the catch-up out of the destinations' binary logs (default: written, so a
+     * destination primary's replicas get every row); for destinations without replicas.
+     */
+    skipDestinationBinlogs: z.boolean().default(false),
     /** Each destination first catches up until at most this far behind the source (default 5). */
     maxLagSeconds: z.number().min(0).max(86_400).optional(),
     /** Freeze the source primary, catch up and diff at its final position, then switch the topology. */

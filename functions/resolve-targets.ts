@@ -49,6 +49,7 @@ const ReshardPlan = z.object({
     keyType: Nullable(z.enum(['uint64', 'bytes'])),
     tables: Nullable(z.array(z.string())),
     maxLagSeconds: z.number().nullish(),
+    writeBinlogs: z.boolean().nullish(),
     source: z.object({ uri: z.string(), passwordEnv: Nullable(z.string()) }),
     destinations: z.array(
       z.object({
@@ -210,6 +211,7 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>, context:
       database: plan.database,
       // The snapshot's position in the destination: where its catch-up starts.
       checkpoints: true,
+      writeBinlogs: plan.writeBinlogs ?? true,
     };
     assertRequestFits(
       `multirestore (destination ${destination.host})`,
@@ -242,6 +244,7 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>, context:
       keyColumn: range ? plan.keyColumn : null,
       keyType: range ? plan.keyType : null,
       maxLagSeconds: plan.maxLagSeconds ?? null,
+      writeBinlogs: plan.writeBinlogs ?? true,
     };
     return { host: destination.host, keyRange: destination.keyRange, multirestore, catchup, diff };
   });

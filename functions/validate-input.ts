@@ -150,6 +150,7 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
       keyType: input.keyType ?? null,
       tables: input.tables ?? null,
       maxLagSeconds: input.maxLagSeconds ?? null,
+      writeBinlogs: !input.skipDestinationBinlogs,
       cutover: input.cutover,
       /** The primary a cutover freezes; null: the topology store's primary of the shard. */
       sourcePrimary: input.sourcePrimaryHost
