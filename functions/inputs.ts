@@ -124,6 +124,8 @@ export const ReshardInput = z
     maxLagSeconds: z.number().min(0).max(86_400).optional(),
     /** Freeze the source primary, catch up and diff at its final position, then switch the topology. */
     cutover: z.boolean().default(false),
+    /** With cutover: run everything up to the freeze (diffing at the stopped replica) and report what would switch. */
+    dryRun: z.boolean().default(false),
     /** The longest the source primary's writes may stay frozen before the cutover gives up (default 30). */
     freezeTimeoutSeconds: z.number().positive().max(3600).default(30),
     /** The source shard's primary, frozen by a cutover (default: the topology store's primary of the shard). */
@@ -145,6 +147,13 @@ export const ReshardInput = z
         code: 'custom',
         path: ['keyColumn'],
         message: 'give keyColumn and keyType (split by key range) or tables (move tables)',
+      });
+    }
+    if (input.dryRun && !input.cutover) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dryRun'],
+        message: 'rehearses a cutover: it needs cutover: true',
       });
     }
     if (input.cutover && !keyMode) {

@@ -41,6 +41,7 @@ const ReshardPlan = z.object({
   shard: z.string(),
   plan: z.object({
     cutover: z.boolean().nullish(),
+    dryRun: z.boolean().nullish(),
     sourcePrimary: z
       .object({ host: z.string(), defaultsFile: z.string(), systemdService: z.string().nullish() })
       .nullish(),
@@ -304,7 +305,16 @@ export const resolveTargets = defineFunction({
     if (event.machine === 'backup') return backupTargets(event.backup, context);
     const destinations = reshardDestinations(event.reshard, context);
     const cutover = event.reshard.plan.cutover ? await reshardCutover(event.reshard, context) : null;
-    return { destinations, cutover };
+    // A rehearsal takes the path without a freeze, and reports what the cutover would do.
+    if (event.reshard.plan.dryRun && cutover) {
+      const wouldSwitch = {
+        freeze: cutover.host,
+        serving: cutover.destinations.map((d) => d.shard),
+        notServing: [event.reshard.shard],
+      };
+      return { destinations, cutover: null, wouldSwitch };
+    }
+    return { destinations, cutover, wouldSwitch: null };
   },
 });
 

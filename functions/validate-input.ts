@@ -152,6 +152,7 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
       maxLagSeconds: input.maxLagSeconds ?? null,
       writeBinlogs: !input.skipDestinationBinlogs,
       cutover: input.cutover,
+      dryRun: input.dryRun,
       /** The primary a cutover freezes; null: the topology store's primary of the shard. */
       sourcePrimary: input.sourcePrimaryHost
         ? {

@@ -162,6 +162,7 @@ export class ReshardStateMachine extends Construct {
         consistentPoint: sfn.JsonPath.objectAt('$.consistentPoint'),
         destinations: sfn.JsonPath.listAt('$.destinations'),
         cutover: sfn.JsonPath.objectAt('$.cutover'),
+        wouldSwitch: sfn.JsonPath.objectAt('$.resolved.wouldSwitch'),
         vschema: sfn.JsonPath.objectAt('$.vschemaResult'),
       },
     });

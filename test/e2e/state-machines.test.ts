@@ -200,7 +200,7 @@ async function keepWriting(instance: TestInstance): Promise<() => Promise<number
 }
 
 describe('the Reshard state machine', () => {
-  it('splits the keyspace into two key ranges while the primary takes writes, diffs each at a consistent point and rebuilds the vschema', async () => {
+  it('splits the keyspace into two key ranges while the primary takes writes, diffs each at a consistent point, rehearses the cutover and rebuilds the vschema', async () => {
     await waitForReplica(replica, source);
     const replicaState = await stateOf(replica);
     const stopWriting = await keepWriting(source);
@@ -214,11 +214,18 @@ describe('the Reshard state machine', () => {
       database: demoDatabase,
       keyColumn: 'keyspace_id',
       keyType: 'uint64',
+      // A rehearsal of the cutover: everything up to the freeze, nothing frozen or switched.
+      cutover: true,
+      dryRun: true,
       destinations: [
         { host: left.cnf, keyRange: '-80', uri: uri(left) },
         { host: right.cnf, keyRange: '80-', uri: uri(right) },
       ],
     }).finally(stopWriting);
+    expect(output.wouldSwitch).toEqual({ freeze: 'source', serving: ['-80', '80-'], notServing: ['0'] });
+    expect(output.cutover).toEqual({});
+    expect((await stateOf(source)).readOnly).toBe(false);
+    expect((await topology.listShards(demoDatabase)).map((s) => s.shard)).toEqual(['0']);
 
     expect(output.snapshots.map((s: any) => [s.keyRange, s.dir])).toEqual([
       ['-80', `${demoDatabase}/0/-80`],

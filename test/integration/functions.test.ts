@@ -532,6 +532,24 @@ describe('resolve-targets', () => {
       ],
     });
     expect(resolved.destinations[0].multirestore.writeBinlogs).toBe(false);
+    expect(resolved.wouldSwitch).toBeNull();
+    // A rehearsal resolves the same primary but takes the path without a freeze.
+    const rehearsal = await call(
+      'validate-input',
+      { machine: 'reshard', input: { ...input, dryRun: true } },
+      withTopology,
+    );
+    const rehearsed = await call(
+      'resolve-targets',
+      { machine: 'reshard', reshard: { ...rehearsal, snapshot } },
+      withTopology,
+    );
+    expect(rehearsed.cutover).toBeNull();
+    expect(rehearsed.wouldSwitch).toEqual({
+      freeze: 'i-primary',
+      serving: ['-80', '80-'],
+      notServing: ['0'],
+    });
     // Without a topology store there is nothing to switch.
     const error = await call('validate-input', { machine: 'reshard', input }, context).catch((e: Error) => e);
     expect((error as Error).message).toContain('input.cutover: this deployment has no topology store');
