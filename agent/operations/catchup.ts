@@ -25,6 +25,11 @@ export interface CatchupResult extends CatchupOutcome {
   sourceIndex: number;
   /** Where this run started. */
   startPosition: string;
+  /**
+   * Copied tables with an AUTO_INCREMENT column: once the destination takes writes it allocates ids
+   * on its own, so set auto_increment_increment/offset per shard, or ids collide across shards.
+   */
+  autoIncrementTables: string[];
   seconds: number;
 }
 
@@ -138,6 +143,7 @@ export async function catchupInstance(
           sourceIndex: checkpoint.sourceIndex,
           startPosition: checkpoint.position,
           ...outcome,
+          autoIncrementTables: router.autoIncrementTables,
           seconds: (Date.now() - started) / 1000,
         };
       } finally {

@@ -148,6 +148,7 @@ describe('catchup', () => {
       );
       expect(result.stoppedAt).toBe('position');
       expect(result.rowsApplied).toBeGreaterThan(0);
+      expect(result.autoIncrementTables).toEqual(['customers']);
       expect(gtidPosition('mariadb', result.position).covers(until)).toBe(true);
       expect(await checkpointPosition(destination.database)).toBe(result.position);
       await expectSameRows('shop', destination.database, destination.keyRange, 'uint64');

@@ -9,6 +9,7 @@ const customers: DestinationTable = {
   name: 'customers',
   columns: ['id', 'ksid', 'name'],
   primaryKey: ['id'],
+  autoIncrement: true,
 };
 const low = { range: KeyRange.parse('-80'), column: 'ksid', type: 'uint64' as const };
 const inLow = '1';

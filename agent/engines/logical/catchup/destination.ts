@@ -10,6 +10,8 @@ export interface DestinationTable {
   columns: string[];
   /** Empty for a table without one: its rows are found by all their columns. */
   primaryKey: string[];
+  /** It has an AUTO_INCREMENT column: after a split each destination allocates its ids on its own. */
+  autoIncrement: boolean;
 }
 
 /** A change to apply: a row written whole, or a row removed by its primary key. */
@@ -57,6 +59,7 @@ export async function destinationTables(
         .filter((c) => c.table === table.name && !/\b(VIRTUAL|STORED|PERSISTENT)\b/i.test(c.extra))
         .map((c) => c.name),
       primaryKey,
+      autoIncrement: columns.some((c) => c.table === table.name && /\bauto_increment\b/i.test(c.extra)),
     });
   }
   return result;

@@ -51,6 +51,11 @@ export class RowRouter {
     return [...this.#tables.keys()];
   }
 
+  /** The tables with an AUTO_INCREMENT column. */
+  get autoIncrementTables(): string[] {
+    return [...this.#tables.values()].filter((table) => table.autoIncrement).map((table) => table.name);
+  }
+
   #inRange(row: Row): boolean {
     const filter = this.#filter;
     if (!filter) return true;
