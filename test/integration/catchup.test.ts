@@ -184,6 +184,7 @@ describe('catchup', () => {
 
       const run = await runStepback([...args, '--json']);
       expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toContain(`catching up ${destination.database}`);
       expect(run.json).toMatchObject({
         database: destination.database,
         stoppedAt: 'position',

@@ -91,8 +91,9 @@ export async function catchUp(options: CatchupLoopOptions): Promise<CatchupOutco
     rowsApplied += batch.length;
     batch.length = 0;
     stored = text;
+    // One phase for the whole run, so the reporter throttles it: rows applied, source transactions read.
     options.progress({
-      phase: `catching up ${options.database} (at ${text})`,
+      phase: `catching up ${options.database}`,
       rowsDone: rowsApplied,
       itemsDone: transactions,
     });
