@@ -13,7 +13,7 @@ export interface WritesResult {
   position: string;
   /** When writes stopped (ISO 8601), for `stop`. */
   frozenAt?: string;
-  /** Transactions that had written and were still open when the wait ended (0: none). */
+  /** Transactions that had written and were still open when writes stopped: their commits fail. */
   openTransactions?: number;
 }
 
@@ -36,15 +36,17 @@ async function waitForTransactions(
   for (;;) {
     const open = await openWriteTransactions(connection);
     if (open === 0 || Date.now() >= deadline) return open;
-    await sleep(50, undefined, { signal });
+    // INNODB_TRX is a cache InnoDB refreshes only when it was last read over 0.1 s ago: polling
+    // faster would read the same stale rows for ever.
+    await sleep(150, undefined, { signal });
   }
 }
 
 /**
  * Freezes or unfreezes a primary's writes and records the new state as the one to keep. Freezing
  * waits for transactions that already wrote (so they commit before the final position rather than
- * fail), sets read_only (super_read_only on MySQL), waits again for any that were committing, then
- * reads the position: every write the primary acknowledged is in it.
+ * fail), sets read_only (super_read_only on MySQL), then reads the position: every write the primary
+ * acknowledged is in it.
  */
 export async function writesInstance(
   daemon: MysqlDaemon,
@@ -91,11 +93,9 @@ export async function writesInstance(
             ...(original.superReadOnly === undefined ? {} : { superReadOnly: true }),
           },
         });
-        const openTransactions = await waitForTransactions(
-          connection,
-          request.transactionWaitSeconds,
-          context.signal,
-        );
+        // Setting read_only waits for commits in progress; a transaction still open cannot commit
+        // its writes any more (measured on MariaDB 10.11: COMMIT fails), so the position is final.
+        const openTransactions = await openWriteTransactions(connection);
         const position = await daemon.flavor.binlogPosition(connection);
         logger.info(`writes frozen at ${position}`);
         return { action: 'stop' as const, position, frozenAt, openTransactions };

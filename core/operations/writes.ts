@@ -9,7 +9,7 @@ import { InstanceFields, withDefault } from './fields.ts';
 export const WritesRequest = z.strictObject({
   ...InstanceFields,
   action: z.enum(['stop', 'start']),
-  /** How long `stop` waits for transactions that already wrote to commit, before and after read_only. */
+  /** How long `stop` waits for transactions that already wrote to commit, before setting read_only. */
   transactionWaitSeconds: withDefault(z.number().min(0).max(3600), 10),
 });
 export type WritesRequest = z.output<typeof WritesRequest>;

@@ -20,7 +20,7 @@ export const writesCommand: OperationCommand<'writes'> = {
         .requiredOption('--action <stop|start>', 'stop (freeze) or start writes')
         .option(
           '--transaction-wait-seconds <n>',
-          'how long stop waits for transactions that already wrote, before and after read_only',
+          'how long stop waits for transactions that already wrote to commit, before read_only',
           '10',
         ),
     ),
