@@ -117,7 +117,8 @@ export class StepbackStack extends Stack {
     bucket.grantRead(functions['prune-backups'], prefixObjects);
     bucket.grantDelete(functions['prune-backups'], prefixObjects);
     if (config.topology) {
-      // resolve-targets reads shards; rebuild-vschema reads keyspaces and writes serving vschemas.
+      // resolve-targets reads shards; rebuild-vschema reads keyspaces and writes serving vschemas;
+      // switch-topology writes the shard records of a cutover.
       const parameters = topologyParameterArns(this, config.topology);
       const read = ['ssm:GetParameter', 'ssm:GetParametersByPath'];
       for (const name of ['resolve-targets', 'plan-drills'] as const) {
@@ -125,13 +126,15 @@ export class StepbackStack extends Stack {
           new iam.PolicyStatement({ sid: 'TopologyRead', actions: read, resources: parameters }),
         );
       }
-      functions['rebuild-vschema'].addToRolePolicy(
-        new iam.PolicyStatement({
-          sid: 'TopologyReadWrite',
-          actions: [...read, 'ssm:PutParameter', 'ssm:DeleteParameters'],
-          resources: parameters,
-        }),
-      );
+      for (const name of ['rebuild-vschema', 'switch-topology'] as const) {
+        functions[name].addToRolePolicy(
+          new iam.PolicyStatement({
+            sid: 'TopologyReadWrite',
+            actions: [...read, 'ssm:PutParameter', 'ssm:DeleteParameters'],
+            resources: parameters,
+          }),
+        );
+      }
     }
 
     const parts: MachineParts = {
@@ -336,6 +339,7 @@ export class StepbackStack extends Stack {
                 functions['resolve-targets'],
                 functions['rebuild-vschema'],
                 functions['plan-drills'],
+                functions['switch-topology'],
               ],
             },
           }

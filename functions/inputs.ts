@@ -146,6 +146,23 @@ export const ReshardInput = z
     concurrency: z.number().int().min(1).max(64).optional(),
     /** Cells whose serving vschema is rebuilt afterwards (default: every cell of the topology store). */
     cells: z.array(Segment).min(1).max(100).optional(),
+    /**
+     * Keep the load and the catch-up out of the destinations' binary logs (default: written, so a
+     * destination primary's replicas get every row); for destinations without replicas.
+     */
+    skipDestinationBinlogs: z.boolean().default(false),
+    /** Each destination first catches up until at most this far behind the source (default 5). */
+    maxLagSeconds: z.number().min(0).max(86_400).optional(),
+    /** Freeze the source primary, catch up and diff at its final position, then switch the topology. */
+    cutover: z.boolean().default(false),
+    /** With cutover: run everything up to the freeze (diffing at the stopped replica) and report what would switch. */
+    dryRun: z.boolean().default(false),
+    /** The longest the source primary's writes may stay frozen before the cutover gives up (default 30). */
+    freezeTimeoutSeconds: z.number().positive().max(3600).default(30),
+    /** The source shard's primary, frozen by a cutover (default: the topology store's primary of the shard). */
+    sourcePrimaryHost: Host.optional(),
+    sourcePrimaryDefaultsFile: DefaultsFile.optional(),
+    sourcePrimarySystemdService: SystemdService.optional(),
   })
   .superRefine((input, ctx) => {
     const keyMode = input.keyColumn !== undefined;
@@ -161,6 +178,21 @@ export const ReshardInput = z
         code: 'custom',
         path: ['keyColumn'],
         message: 'give keyColumn and keyType (split by key range) or tables (move tables)',
+      });
+    }
+    if (input.dryRun && !input.cutover) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dryRun'],
+        message: 'rehearses a cutover: it needs cutover: true',
+      });
+    }
+    if (input.cutover && !keyMode) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cutover'],
+        message:
+          'switches shards by key range: it needs keyColumn and keyType (moving tables is not cut over)',
       });
     }
     input.destinations.forEach((destination, index) => {

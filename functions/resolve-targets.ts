@@ -39,11 +39,20 @@ const Nullable = <T extends z.ZodType>(schema: T) => schema.nullable();
 
 const ReshardPlan = z.object({
   storage: z.string(),
+  keyspace: z.string(),
+  shard: z.string(),
   plan: z.object({
+    cutover: z.boolean().nullish(),
+    dryRun: z.boolean().nullish(),
+    sourcePrimary: z
+      .object({ host: z.string(), defaultsFile: z.string(), systemdService: z.string().nullish() })
+      .nullish(),
     database: z.string(),
     keyColumn: Nullable(z.string()),
     keyType: Nullable(z.enum(['uint64', 'bytes'])),
     tables: Nullable(z.array(z.string())),
+    maxLagSeconds: z.number().nullish(),
+    writeBinlogs: z.boolean().nullish(),
     source: z.object({ uri: z.string(), passwordEnv: Nullable(z.string()) }),
     destinations: z.array(
       z.object({
@@ -260,6 +269,9 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>, context:
       ...systemdServiceFor(context.settings, destination.systemdService),
       sources,
       database: plan.database,
+      // The snapshot's position in the destination: where its catch-up starts.
+      checkpoints: true,
+      writeBinlogs: plan.writeBinlogs ?? true,
     };
     assertRequestFits(
       `multirestore (destination ${destination.host})`,
@@ -280,8 +292,69 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>, context:
       leftPasswordEnv: plan.source.passwordEnv,
       rightPasswordEnv: destination.passwordEnv,
     };
-    return { host: destination.host, keyRange: destination.keyRange, multirestore, diff };
+    // Catch-up reads the binary log of the server the diff compares against: the source replica.
+    const catchup: AgentRequestFor<'catchup'> = {
+      operation: 'catchup',
+      defaultsFile: destination.defaultsFile,
+      ...systemdServiceFor(context.settings, destination.systemdService),
+      database: plan.database,
+      source: plan.source.uri,
+      sourcePasswordEnv: plan.source.passwordEnv,
+      keyRange: range ? destination.keyRange : null,
+      keyColumn: range ? plan.keyColumn : null,
+      keyType: range ? plan.keyType : null,
+      maxLagSeconds: plan.maxLagSeconds ?? null,
+      writeBinlogs: plan.writeBinlogs ?? true,
+    };
+    return { host: destination.host, keyRange: destination.keyRange, multirestore, catchup, diff };
   });
+}
+
+/**
+ * What a cutover freezes and switches: the source primary (the input's, else the topology store's
+ * primary of the shard), its freeze and unfreeze requests, and the shards that start serving.
+ */
+export async function reshardCutover(event: z.infer<typeof ReshardPlan>, context: FunctionContext) {
+  let primary = event.plan.sourcePrimary ?? undefined;
+  if (!primary) {
+    const url = context.settings.topologyUrl;
+    if (!url)
+      throw new UsageError(
+        'input.sourcePrimaryHost: a cutover needs the source primary, and there is no topology store',
+      );
+    const record = await withTopology(url, context.logger, (store) =>
+      store.getShard(event.keyspace, event.shard),
+    );
+    const host = record?.hosts.find((h) => h.role === 'primary');
+    if (!host) {
+      throw new UsageError(
+        `input.sourcePrimaryHost: the topology store lists no primary of ${event.keyspace}/${event.shard} to freeze`,
+        { hint: 'give sourcePrimaryHost, or record the primary with stepback topo set-shard' },
+      );
+    }
+    primary = {
+      host: host.id,
+      defaultsFile: host.defaultsFile ?? context.settings.defaults.defaultsFile,
+      systemdService: host.systemdService ?? null,
+    };
+  }
+  const writes = (action: 'stop' | 'start'): AgentRequestFor<'writes'> => ({
+    operation: 'writes',
+    defaultsFile: primary.defaultsFile,
+    ...systemdServiceFor(context.settings, primary.systemdService),
+    action,
+  });
+  return {
+    host: primary.host,
+    freeze: writes('stop'),
+    unfreeze: writes('start'),
+    destinations: event.plan.destinations.map((destination) => ({
+      shard: destination.keyRange!,
+      host: destination.host,
+      defaultsFile: destination.defaultsFile,
+      systemdService: destination.systemdService ?? null,
+    })),
+  };
 }
 
 export const resolveTargets = defineFunction({
@@ -290,7 +363,18 @@ export const resolveTargets = defineFunction({
   async run(event, context) {
     if (event.machine === 'backup') return backupTargets(event.backup, context);
     if (event.machine === 'binlogArchive') return binlogArchiveTargets(event.binlogArchive, context);
-    return { destinations: reshardDestinations(event.reshard, context) };
+    const destinations = reshardDestinations(event.reshard, context);
+    const cutover = event.reshard.plan.cutover ? await reshardCutover(event.reshard, context) : null;
+    // A rehearsal takes the path without a freeze, and reports what the cutover would do.
+    if (event.reshard.plan.dryRun && cutover) {
+      const wouldSwitch = {
+        freeze: cutover.host,
+        serving: cutover.destinations.map((d) => d.shard),
+        notServing: [event.reshard.shard],
+      };
+      return { destinations, cutover: null, wouldSwitch };
+    }
+    return { destinations, cutover, wouldSwitch: null };
   },
 });
 

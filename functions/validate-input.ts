@@ -99,6 +99,14 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
       hint: 'leave cells out, or set topology in cdk.json',
     });
   }
+  if (input.cutover && !context.settings.topologyUrl) {
+    throw new UsageError(
+      'input.cutover: this deployment has no topology store to switch the serving shards in',
+      {
+        hint: 'set topology in cdk.json, or leave cutover out to copy, catch up and diff without switching',
+      },
+    );
+  }
   const dir = `${input.keyspace}/${input.shard}`;
   const keyMode = input.keyColumn !== undefined;
   const keyRanges = keyMode ? [...new Set(input.destinations.map((d) => d.keyRange!))] : null;
@@ -140,6 +148,14 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
       0,
     );
   });
+  // The consistent point: the source replica stops replicating while every destination catches up to
+  // where it stopped and is diffed, then replicates again.
+  const replication = (action: 'stop' | 'start'): AgentRequestFor<'replication'> => ({
+    operation: 'replication',
+    defaultsFile: snapshotRequest.defaultsFile,
+    ...systemdServiceFor(context.settings, input.sourceSystemdService),
+    action,
+  });
   return {
     storage: context.settings.storageUrl,
     keyspace: input.keyspace,
@@ -147,6 +163,9 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
     dir,
     sourceHost: input.sourceHost,
     snapshotRequest,
+    stopSourceReplication: replication('stop'),
+    startSourceReplication: replication('start'),
+    freezeTimeoutSeconds: input.freezeTimeoutSeconds,
     /** The serving vschema rebuild after the copy; null when the deployment has no topology store. */
     vschema: context.settings.topologyUrl ? { cells: input.cells ?? null } : null,
     plan: {
@@ -154,6 +173,22 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
       keyColumn: input.keyColumn ?? null,
       keyType: input.keyType ?? null,
       tables: input.tables ?? null,
+      maxLagSeconds: input.maxLagSeconds ?? null,
+      writeBinlogs: !input.skipDestinationBinlogs,
+      cutover: input.cutover,
+      dryRun: input.dryRun,
+      /** The primary a cutover freezes; null: the topology store's primary of the shard. */
+      sourcePrimary: input.sourcePrimaryHost
+        ? {
+            host: input.sourcePrimaryHost,
+            defaultsFile: defaultsFileFor(
+              context.settings,
+              input.sourcePrimaryHost,
+              input.sourcePrimaryDefaultsFile,
+            ),
+            systemdService: input.sourcePrimarySystemdService ?? null,
+          }
+        : null,
       source: { uri: input.sourceUri, passwordEnv: input.sourcePasswordEnv ?? null },
       destinations: input.destinations.map((destination) => ({
         host: destination.host,

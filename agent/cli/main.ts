@@ -19,13 +19,16 @@ import {
 import { backupCommand } from './commands/backup.ts';
 import { registerBackups } from './commands/backups.ts';
 import { binlogArchiveCommand, registerBinlogsList } from './commands/binlogs.ts';
+import { catchupCommand } from './commands/catchup.ts';
 import { diffCommand } from './commands/diff.ts';
 import { drillCommand } from './commands/drill.ts';
 import { multirestoreCommand } from './commands/multirestore.ts';
+import { replicationCommand } from './commands/replication.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { registerRun } from './commands/run.ts';
 import { snapshotCommand } from './commands/snapshot.ts';
 import { registerTopology, registerVSchema } from './commands/topology.ts';
+import { writesCommand } from './commands/writes.ts';
 import { flagOf, type OperationCommand } from './operation-command.ts';
 import { StepbackCommand } from './program.ts';
 
@@ -155,6 +158,9 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   registerRun(program, action);
   addOperation(diffCommand);
   addOperation(drillCommand);
+  addOperation(catchupCommand);
+  addOperation(replicationCommand);
+  addOperation(writesCommand);
   registerTopology(program, action);
   registerVSchema(program, action);
   addOperation(binlogArchiveCommand);

@@ -20,6 +20,7 @@ import { demoEpilogue } from './epilogue.ts';
 import { pointInTimePhase } from './point-in-time.ts';
 import { demoDatabase, loadSampleData } from './sample-data.ts';
 import { allPassed, type Check, type ExecutionReport, renderSummary } from './summary.ts';
+import { startDemoWriter } from './writer.ts';
 
 export interface DemoOptions {
   /** Rows of sample data in all (default 200,000). */
@@ -281,15 +282,16 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       });
     }
 
-    // 4. Reshard: split the keyspace into -80 and 80-, each copy diffed against the source.
+    // 4. Reshard: split the keyspace into -80 and 80- while an application keeps writing, catch each
+    // copy up, freeze the primary, diff each copy at its final position and switch the serving shards.
     await waitForReplica(replica, source, 60);
     const low = instance('dest-80');
     const high = instance('dest80-');
     const uri = (i: PrivateInstance) => `mysql://root@127.0.0.1:${i.port}/${demoDatabase}`;
-    const sourceRows = await rowCount(replica);
+    const stopWriting = await startDemoWriter(source);
     const reshard = await execute(
       'reshard',
-      '4. Reshard (console): split the keyspace into two key ranges, diff each copy',
+      '4. Reshard (console): split the keyspace into two key ranges while it takes writes, cut over',
       {
         keyspace: demoDatabase,
         shard: '0',
@@ -298,17 +300,25 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         database: demoDatabase,
         keyColumn: 'keyspace_id',
         keyType: 'uint64',
+        cutover: true,
+        // Host ids as the topology records them; each defaults file says which instance it is.
         destinations: [
-          { host: low.cnf, keyRange: '-80', uri: uri(low) },
-          { host: high.cnf, keyRange: '80-', uri: uri(high) },
+          { host: 'dest-80', defaultsFile: low.cnf, keyRange: '-80', uri: uri(low) },
+          { host: 'dest80-', defaultsFile: high.cnf, keyRange: '80-', uri: uri(high) },
         ],
       },
     );
+    const written = await stopWriting();
     if (reshard.outcome.status !== 'SUCCEEDED') {
       reports.push(failedReport('Reshard', reshard.outcome, reshard.seconds));
     } else {
       const output = reshard.outcome.output as ReshardOutput;
       const copied = output.destinations.reduce((sum, d) => sum + d.restored.rows, 0);
+      // The source is frozen: its rows are those at the position cut over at.
+      const sourceRows = await rowCount(replica);
+      const compared = output.destinations.reduce((sum, d) => sum + d.diff.total.matching, 0);
+      const shards = await topology.listShards(demoDatabase);
+      const serving = shards.filter((s) => s.serving !== false).map((s) => s.shard);
       reports.push({
         machine: 'Reshard',
         status: 'SUCCEEDED',
@@ -322,11 +332,21 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           during: 'execution',
         },
         checks: [
-          ...output.destinations.map((d) => diffCheck(`diff ${d.keyRange}`, d.diff)),
+          ...output.destinations.map((d) => diffCheck(`diff ${d.keyRange} at the cutover`, d.diff)),
           {
-            name: 'every row in one range',
-            ok: copied === sourceRows,
-            detail: `${formatCount(copied)} rows copied of ${formatCount(sourceRows)}`,
+            name: 'every acknowledged write in one range',
+            ok: compared === sourceRows && written.committed > 0,
+            detail: `${formatCount(written.committed)} transactions written during the reshard; ${formatCount(compared)} rows in the copies of ${formatCount(sourceRows)} at ${output.cutover.position}`,
+          },
+          {
+            name: 'freeze window',
+            ok: output.cutover.frozenSeconds > 0,
+            detail: `writes frozen for ${output.cutover.frozenSeconds.toFixed(2)}s${written.frozenOut ? '; the writer was stopped by it' : ''}`,
+          },
+          {
+            name: 'serving shards switched',
+            ok: serving.join(',') === '-80,80-',
+            detail: `serving ${serving.join(', ')}; shard 0 not serving`,
           },
           {
             name: 'serving vschema',
@@ -390,6 +410,7 @@ interface DiffTotals {
 interface ReshardOutput {
   snapshots: { keyRange: string; bytes: number; rows: number }[];
   destinations: { keyRange: string; restored: { rows: number }; diff: DiffTotals }[];
+  cutover: { position: string; frozenSeconds: number };
   vschema: { cells?: { cell: string; ok: boolean }[] };
 }
 
