@@ -254,7 +254,10 @@ export async function archiveBinlogs(
           sha256: written.sha256,
         };
         const text = serializeBinlogManifest(manifest);
-        await handle.writeFile(BINLOG_MANIFEST_FILE, () => Readable.from([Buffer.from(text)]));
+        // Written last, and (in a directory) only once the binlog itself is on disk.
+        await handle.writeFile(BINLOG_MANIFEST_FILE, () => Readable.from([Buffer.from(text)]), {
+          completes: true,
+        });
         return manifest;
       },
       async (failed) => {
