@@ -86,6 +86,8 @@ export const RestoreInput = z
     toTime: z.iso.datetime({ offset: true }).optional(),
     /** Restore up to and including this GTID: the newest backup without it, then the archived binary logs. */
     toGtid: SingleGtid.optional(),
+    /** No backup of the shard yet (a new shard): start the instance empty instead of failing NO_BACKUP. */
+    allowEmpty: z.boolean().default(false),
   })
   .refine((input) => input.backup === 'latest' || input.atOrBefore === undefined, {
     message: 'give either a backup name or atOrBefore, not both',
@@ -105,6 +107,19 @@ export const RestoreInput = z
     {
       message: 'a restore to a point stays at that point: it cannot also replicate',
       path: ['replicateFrom'],
+    },
+  )
+  .refine(
+    (input) =>
+      !input.allowEmpty ||
+      (input.backup === 'latest' &&
+        input.atOrBefore === undefined &&
+        input.toTime === undefined &&
+        input.toGtid === undefined),
+    {
+      message:
+        'starts an empty instance when the shard has no backup at all: it goes with backup "latest" only, not a named backup, atOrBefore, toTime or toGtid',
+      path: ['allowEmpty'],
     },
   );
 export type RestoreInput = z.infer<typeof RestoreInput>;

@@ -87,6 +87,7 @@ export function normalizeRestore(input: RestoreInput, context: FunctionContext) 
       name: input.backup === 'latest' ? null : input.backup,
       atOrBefore: input.atOrBefore ?? input.toTime ?? null,
       beforeGtid: input.toGtid ?? null,
+      allowEmpty: input.allowEmpty,
     },
     /** The agent request, less the backup that choose-backup picks. */
     request,

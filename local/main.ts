@@ -40,9 +40,18 @@ interface LocalMachineOptions {
   agentCommand?: string;
 }
 
+/** The state machines an operator runs by hand, by their command names. */
+const machineCommands: [command: string, machine: MachineName, title: string][] = [
+  ['backup', 'backup', 'Backup'],
+  ['restore', 'restore', 'Restore'],
+  ['reshard', 'reshard', 'Reshard'],
+  ['drill', 'drill', 'Drill'],
+  ['binlog-archive', 'binlogArchive', 'BinlogArchive'],
+];
+
 /**
- * `stepback-local backup|restore|reshard|drill --input file.json [--storage URL] [--topology URL] [--json]`
- * and `stepback-local demo [--keep]`.
+ * `stepback-local backup|restore|reshard|drill|binlog-archive --input file.json [--storage URL]
+ * [--topology URL] [--json]` and `stepback-local demo [--keep]`.
  */
 export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> {
   let exitCode = 0;
@@ -52,10 +61,10 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
     )
     .exitOverride()
     .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
-  for (const machine of ['backup', 'restore', 'reshard', 'drill'] as MachineName[]) {
+  for (const [command, machine, title] of machineCommands) {
     program
-      .command(machine)
-      .description(`run the ${machine[0]!.toUpperCase()}${machine.slice(1)} state machine`)
+      .command(command)
+      .description(`run the ${title} state machine`)
       .requiredOption('--input <file>', 'the execution input (JSON), as pasted into the console; - for stdin')
       .option(
         '--storage <url>',
@@ -122,7 +131,7 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
           if (!options.json) io.stdout.write(`${JSON.stringify(outcome.output, null, 2)}\n`);
           return;
         }
-        io.stderr.write(`error: ${machine} failed: ${outcome.error}: ${outcome.cause}\n`);
+        io.stderr.write(`error: ${command} failed: ${outcome.error}: ${outcome.cause}\n`);
         exitCode = exitCodeOfError[outcome.error] ?? ExitCode.failure;
       });
   }

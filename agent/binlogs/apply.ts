@@ -10,10 +10,12 @@ import { HashMismatchError, StepbackError, VerificationError } from '../../core/
 import { createDecompressor } from '../../core/stream/compress.ts';
 import { CountingStream, HashingStream } from '../../core/stream/hash.ts';
 import type { EngineContext } from '../engines/engine.ts';
+import { reachedPhase } from '../instance/fault.ts';
 import { findExecutable } from '../mysqld/binaries.ts';
 import type { MysqlDaemon } from '../mysqld/daemon.ts';
 import { ByteProgress } from '../report/progress.ts';
 import { type BinlogTransaction, scanBinlog } from './events.ts';
+import { makeReplayDir } from './replay-dir.ts';
 
 /**
  * Replays archived binary logs into a restored instance up to a point, with the server's own
@@ -170,7 +172,7 @@ export async function applyBinlogs(
   let position: GtidSet = parseGtidSet(flavor, backupPosition);
   const result: PointInTimeResult = { point: pointText, binlogs: [], transactions: 0, position: '' };
   const programs = binlogs.length > 0 ? tools(daemon) : undefined;
-  const work = await fs.mkdtemp(path.join(path.dirname(daemon.config.datadir), '.stepback-binlogs-'));
+  const work = await makeReplayDir(daemon.config.datadir);
   try {
     const progress = new ByteProgress(
       'applying binary logs',
@@ -213,6 +215,7 @@ export async function applyBinlogs(
       }
       await fs.rm(local, { force: true });
       progress.itemDone();
+      if (!reached) reachedPhase('restore:replaying');
     }
     if ('gtid' in point && !position.has(point.gtid)) {
       throw new StepbackError(`the archived binary logs ended before ${point.gtid}`);

@@ -19,6 +19,7 @@ import type { BackupStorage } from '../../core/storage/types.ts';
 import { compressionSuffix, createCompressor } from '../../core/stream/compress.ts';
 import { CountingStream } from '../../core/stream/hash.ts';
 import type { EngineContext } from '../engines/engine.ts';
+import { reachedPhase } from '../instance/fault.ts';
 import { queryRows, queryValue } from '../mysql/connection.ts';
 import type { MysqlDaemon } from '../mysqld/daemon.ts';
 import { ByteProgress } from '../report/progress.ts';
@@ -227,6 +228,7 @@ export async function archiveBinlogs(
             `${file.absolute} changed while it was archived (${scan.size} bytes, ${raw} read)`,
           );
         }
+        reachedPhase('binlogArchive:uploaded');
         const manifest: BinlogManifest = {
           formatVersion: BINLOG_MANIFEST_FORMAT_VERSION,
           entry: file.entry,
@@ -252,7 +254,10 @@ export async function archiveBinlogs(
           sha256: written.sha256,
         };
         const text = serializeBinlogManifest(manifest);
-        await handle.writeFile(BINLOG_MANIFEST_FILE, () => Readable.from([Buffer.from(text)]));
+        // Written last, and (in a directory) only once the binlog itself is on disk.
+        await handle.writeFile(BINLOG_MANIFEST_FILE, () => Readable.from([Buffer.from(text)]), {
+          completes: true,
+        });
         return manifest;
       },
       async (failed) => {

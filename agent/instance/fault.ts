@@ -13,11 +13,18 @@ export type FaultPhase =
   | 'restore:started'
   | 'restore:committed'
   | 'restore:started-empty'
+  /** A restore to a point: the backup committed, one archived binary log replayed, more to come. */
+  | 'restore:replaying'
   | 'snapshot:quiesced'
   | 'snapshot:dumped'
   | 'multirestore:loading'
   | 'drill:inspecting'
-  | 'catchup:applying';
+  | 'catchup:applying'
+  /** An archived binary log uploaded, its BINLOG-MANIFEST not written yet. */
+  | 'binlogArchive:uploaded';
+
+/** Who can be killed: the operations that change an instance, and the binlog archive (its own lock). */
+type FaultOperation = InstanceOperation | 'binlogArchive';
 
 const armed = readEnvironment().faultPhase;
 
@@ -25,6 +32,6 @@ const armed = readEnvironment().faultPhase;
  * The test-only fault hook: when STEPBACK_FAULT_PHASE names this phase, the process dies here as a
  * crash or `kill -9` would end it, with no cleanup. Off unless the variable is set.
  */
-export function reachedPhase(phase: FaultPhase & `${InstanceOperation}:${string}`): void {
+export function reachedPhase(phase: FaultPhase & `${FaultOperation}:${string}`): void {
   if (armed === phase) process.kill(process.pid, 'SIGKILL');
 }

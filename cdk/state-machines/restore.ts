@@ -15,7 +15,8 @@ export interface RestoreMachineProps {
 
 /**
  * Restore (console): validate input → list → choose → validate manifest → agent restore → the
- * restored backup and its replication position.
+ * restored backup and its replication position. With allowEmpty and no backup yet, the choice is to
+ * start empty: no manifest to validate, the agent restores with allowEmpty, and the output says so.
  */
 export class RestoreStateMachine extends Construct {
   readonly stateMachine: sfn.StateMachine;
@@ -49,6 +50,7 @@ export class RestoreStateMachine extends Construct {
         name: sfn.JsonPath.stringAt('$.choice.name'),
         atOrBefore: sfn.JsonPath.stringAt('$.choice.atOrBefore'),
         beforeGtid: sfn.JsonPath.stringAt('$.choice.beforeGtid'),
+        allowEmpty: sfn.JsonPath.stringAt('$.choice.allowEmpty'),
       },
       '$.chosen',
     );
@@ -75,13 +77,33 @@ export class RestoreStateMachine extends Construct {
         backup: sfn.JsonPath.stringAt('$.chosen.name'),
         finishedAt: sfn.JsonPath.stringAt('$.chosen.finishedAt'),
         position: sfn.JsonPath.stringAt('$.chosen.position'),
+        startedEmpty: false,
         restore: sfn.JsonPath.objectAt('$.restored'),
       },
     });
+    // The agent chooses again: a backup written since the choice is restored, and its result says so.
+    const startedEmpty = new sfn.Pass(this, 'StartedEmpty', {
+      parameters: {
+        keyspace: sfn.JsonPath.stringAt('$.keyspace'),
+        shard: sfn.JsonPath.stringAt('$.shard'),
+        host: sfn.JsonPath.stringAt('$.host'),
+        startedEmpty: sfn.JsonPath.stringAt('$.restored.startedEmpty'),
+        reason: sfn.JsonPath.stringAt('$.chosen.reason'),
+        restore: sfn.JsonPath.objectAt('$.restored'),
+      },
+    });
+    const noBackupYet = sfn.Condition.booleanEquals('$.chosen.empty', true);
+    const backupOrEmpty = new sfn.Choice(this, 'BackupOrEmpty')
+      .when(noBackupYet, restore)
+      .otherwise(validateManifest);
+    validateManifest.next(restore);
+    restore.next(
+      new sfn.Choice(this, 'RestoredOrStartedEmpty').when(noBackupYet, startedEmpty).otherwise(done),
+    );
     for (const step of [validate, list, choose, validateManifest, restore])
       step.addCatch(failure, { resultPath: ERROR_PATH });
     this.stateMachine = standardMachine(this, 'StateMachine', {
-      definition: validate.next(list).next(choose).next(validateManifest).next(restore).next(done),
+      definition: validate.next(list).next(choose).next(backupOrEmpty),
       logKey: parts.logKey,
       comment: 'stepback Restore: restore a chosen backup of a shard onto a host',
     });

@@ -153,7 +153,17 @@ class FileBackupHandle implements BackupHandle {
 
   async writeFile(name: string, source: FileSource, options: WriteFileOptions = {}): Promise<StoredFile> {
     this.#checkWritable(name);
-    return this.#write(StoredFileName.parse(name), source, options.signal);
+    const stored = StoredFileName.parse(name);
+    if (!options.completes) return this.#write(stored, source, options.signal);
+    // What this file declares complete is on disk before it is, and it is on disk before we return.
+    try {
+      await syncFiles(this.#written);
+    } catch (error) {
+      throw storageError('flush the files of', this.path, error);
+    }
+    const written = await this.#write(stored, source, options.signal);
+    await syncFiles([path.join(this.path, stored)]);
+    return written;
   }
 
   async readFile(name: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {

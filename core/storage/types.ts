@@ -36,6 +36,12 @@ export interface WriteFileOptions {
   /** Whether `source` may be called a second time. Default true. */
   replayable?: boolean;
   signal?: AbortSignal;
+  /**
+   * This file makes what the handle wrote complete (an archived binlog's BINLOG-MANIFEST): in a
+   * directory, every file written before it through this handle reaches the disk first, then it,
+   * as endBackup does for a MANIFEST. An S3 object is durable once stored. Default false.
+   */
+  completes?: boolean;
 }
 
 /** What storage holds for one written file. */

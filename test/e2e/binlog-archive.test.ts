@@ -1,7 +1,10 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBinlogArchive } from '../../core/binlogs/catalog.ts';
 import { silentLogger } from '../../core/log.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
+import { runLocalCli } from '../../local/main.ts';
 import { type ExecutionEvent, LocalStateMachines } from '../../local/runner.ts';
 import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
 import { tempDir } from '../support/root.ts';
@@ -73,5 +76,47 @@ describe('the BinlogArchive state machine', () => {
     });
     expect(outcome.status).toBe('FAILED');
     expect(outcome.status === 'FAILED' && outcome.cause).toMatch(/shop\/1/);
+  });
+});
+
+describe('stepback-local binlog-archive', () => {
+  it('runs the BinlogArchive machine on an input file, and exits with the code of its error', async () => {
+    const dir = await tempDir('local-binlog-archive');
+    const out = { stdout: '', stderr: '' };
+    const append = (stream: 'stdout' | 'stderr', text: string) => {
+      out[stream] += text;
+      return true;
+    };
+    const io = {
+      stdout: { write: (t: string) => append('stdout', t) } as never,
+      stderr: { write: (t: string) => append('stderr', t) } as never,
+      env: process.env,
+      cwd: dir,
+    };
+    await instance.query('INSERT INTO shop.t VALUES (4)');
+    await fs.writeFile(
+      path.join(dir, 'archive.json'),
+      JSON.stringify({ targets: [{ keyspace: 'shop', shard: '0', host: instance.cnf }], maxAge: '0' }),
+    );
+    const storageUrl = `file://${storageRoot}`;
+    const code = await runLocalCli(
+      ['binlog-archive', '--input', 'archive.json', '--storage', storageUrl, '--json'],
+      io,
+    );
+    expect(code, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout.trim())).toMatchObject({
+      status: 'SUCCEEDED',
+      output: { ok: true, total: 1, failed: [] },
+    });
+    // The write above is in the archive now: its last GTID is the server's.
+    const archive = await readBinlogArchive(new FileBackupStorage(storageRoot), 'shop/0');
+    const [{ pos }] = await instance.query<[{ pos: string }]>('SELECT @@GLOBAL.gtid_binlog_pos AS pos');
+    expect(archive.gaps).toEqual([]);
+    expect(archive.ranges.at(-1)?.gtidsTo).toBe(pos);
+
+    await fs.writeFile(path.join(dir, 'bad.json'), JSON.stringify({ maxAge: '5m' }));
+    out.stderr = '';
+    expect(await runLocalCli(['binlog-archive', '--input', 'bad.json', '--storage', storageUrl], io)).toBe(2);
+    expect(out.stderr).toMatch(/error: binlog-archive failed: USAGE: input\.targets: give targets/);
   });
 });

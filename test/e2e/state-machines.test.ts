@@ -150,7 +150,12 @@ describe('the Restore state machine', () => {
       backup: 'latest',
       replicateFrom: { host: '127.0.0.1', port: source.port, user: 'root', passwordEnv: 'REPL_PASSWORD' },
     });
-    expect(output).toMatchObject({ keyspace: demoDatabase, shard: '0', backup: backupName });
+    expect(output).toMatchObject({
+      keyspace: demoDatabase,
+      shard: '0',
+      backup: backupName,
+      startedEmpty: false,
+    });
     expect(output.restore.replication).toMatchObject({ source: `127.0.0.1:${source.port}` });
 
     // Written after the backup: it reaches the restored instance only through replication.

@@ -38,6 +38,7 @@ const validEvents: Record<string, unknown[]> = {
         localMetadata: { role: 'replica' },
       },
     },
+    { machine: 'restore', input: { keyspace: 'ks', shard: '-80', host: 'i-2', allowEmpty: true } },
     { machine: 'drill', input: { host: 'i-9', keyspaces: ['ks'], maxAgeDays: 8 } },
     {
       machine: 'reshard',
@@ -93,7 +94,10 @@ const validEvents: Record<string, unknown[]> = {
     },
   ],
   'list-backups': [{ dir: 'ks/0' }],
-  'choose-backup': [{ dir: 'ks/0', name: backupName, atOrBefore: null }],
+  'choose-backup': [
+    { dir: 'ks/0', name: backupName, atOrBefore: null },
+    { dir: 'ks/1', name: null, atOrBefore: null, beforeGtid: null, allowEmpty: true },
+  ],
   'validate-manifest': [
     { dir: 'ks/0', name: backupName, deep: true },
     { backups: [{ dir: 'ks/0', name: backupName }] },

@@ -3,6 +3,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultPhase } from '../../agent/instance/fault.ts';
 import type { InstanceState } from '../../agent/instance/state.ts';
+import { readBinlogArchive } from '../../core/binlogs/catalog.ts';
+import { BINLOG_MANIFEST_FILE } from '../../core/binlogs/manifest.ts';
+import { FileBackupStorage } from '../../core/storage/file.ts';
+import { binlogArchiveDir } from '../../core/storage/layout.ts';
 import { runStepback } from '../support/cli.ts';
 import { fillRandom, stateOf, tableChecksums } from '../support/data.ts';
 import { recordFault } from '../support/faults.ts';
@@ -15,8 +19,9 @@ import {
 import { tempDir } from '../support/root.ts';
 
 /**
- * The agent killed (SIGKILL, no cleanup) at each named phase of backup, restore, snapshot and
- * multirestore, then another command on the same instance: it must finish or undo what the killed
+ * The agent killed (SIGKILL, no cleanup) at each named phase of backup, restore, snapshot,
+ * multirestore, the binlog archive and a restore's replay to a point, then another command on the
+ * same instance: it must finish or undo what the killed
  * one left, and leave the instance running as it was found, holding either the old data or the
  * complete new data; then the killed command, run again, completes. FAULTS_FULL=1 runs every other
  * command after every phase; the default runs one, rotating.
@@ -230,6 +235,168 @@ describe('the agent killed while restore --allow-empty starts an instance that h
       cases: 1,
       survived: left.length === 0 ? 1 : 0,
       rowsLost: 0,
+      filesLeft: left.length,
+    });
+    expect(left).toEqual([]);
+  });
+});
+
+describe('the binlog archive and a restore to a point killed', () => {
+  let pitrSource: TestInstance;
+  let pitrTarget: TestInstance;
+  /** The source's last GTID, which every restore below reaches. */
+  let lastGtid: string;
+  const storageRoot = () => storage.slice('file://'.length);
+  const archiveLock = () => `${pitrSource.datadir}.stepback-binlog-archive.lock`;
+  const exists = async (file: string) => Boolean(await fs.stat(file).catch(() => undefined));
+  const archive = (env: Record<string, string> = {}) =>
+    runStepback(
+      [
+        'binlogs',
+        'archive',
+        '--defaults-file',
+        pitrSource.cnf,
+        '--storage',
+        storage,
+        '--dir',
+        'shop/pitr',
+        '--max-age',
+        '0',
+        '--json',
+      ],
+      { env },
+    );
+  const restoreToPoint = (...extra: string[]) => [
+    'restore',
+    '--defaults-file',
+    pitrTarget.cnf,
+    '--storage',
+    storage,
+    '--dir',
+    'shop/pitr',
+    '--to-gtid',
+    lastGtid,
+    ...extra,
+    '--json',
+  ];
+  /** Rows of the source a restore to its last GTID did not bring back. */
+  async function rowsLost(): Promise<number> {
+    const count = async (instance: TestInstance) =>
+      Number((await instance.query<[{ n: number }]>('SELECT COUNT(*) AS n FROM shop.items'))[0].n);
+    return (await count(pitrSource)) - (await count(pitrTarget));
+  }
+  /** What a killed archive may leave: its lock, entries without a manifest, files no manifest names. */
+  async function archiveLeftovers(): Promise<string[]> {
+    const left = (await exists(archiveLock())) ? [archiveLock()] : [];
+    const dir = path.join(storageRoot(), binlogArchiveDir('shop/pitr'));
+    for (const entry of (await readBinlogArchive(new FileBackupStorage(storageRoot()), 'shop/pitr'))
+      .entries) {
+      if (!entry.complete) {
+        left.push(entry.entry);
+        continue;
+      }
+      const named = new Set([entry.manifest.object, BINLOG_MANIFEST_FILE]);
+      for (const file of await fs.readdir(path.join(dir, entry.entry))) {
+        if (!named.has(file)) left.push(`${entry.entry}/${file}`);
+      }
+    }
+    return left;
+  }
+
+  beforeAll(async () => {
+    [pitrSource, pitrTarget] = await Promise.all([
+      createTestInstance({ name: 'death-pitr-source' }),
+      createTestInstance({ name: 'death-pitr-target' }),
+    ]);
+    await fillRandom(pitrSource, 'shop', 'items', 100);
+    const backup = await runStepback([
+      'backup',
+      '--defaults-file',
+      pitrSource.cnf,
+      '--storage',
+      storage,
+      '--dir',
+      'shop/pitr',
+      '--json',
+    ]);
+    expect(backup.code, backup.stderr).toBe(0);
+    // Several binary logs after the backup, so that a replay can be killed between two of them.
+    for (let file = 0; file < 3; file++) {
+      await fillRandom(pitrSource, 'shop', 'items', 50);
+      await pitrSource.query('FLUSH BINARY LOGS');
+    }
+    [{ lastGtid }] = await pitrSource.query<[{ lastGtid: string }]>(
+      'SELECT @@GLOBAL.gtid_binlog_pos AS lastGtid',
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all([pitrSource?.dispose(), pitrTarget?.dispose()]);
+  });
+
+  it('binlogArchive:uploaded, then the archive again, then a restore to the last GTID', async () => {
+    const killed = await archive({ STEPBACK_FAULT_PHASE: 'binlogArchive:uploaded' });
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    // An upload without its manifest, and the lock of a process that is gone.
+    expect((await archiveLeftovers()).length).toBe(2);
+
+    const next = await archive();
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).toMatch(/is incomplete .*: uploading it again/);
+    const left = await archiveLeftovers();
+    const archived = await readBinlogArchive(new FileBackupStorage(storageRoot()), 'shop/pitr');
+    expect(archived.gaps).toEqual([]);
+    expect(archived.ranges.at(-1)?.gtidsTo).toBe(lastGtid);
+
+    // What the archive holds is all of it: a restore to the last GTID has every row of the source.
+    const restored = await runStepback(restoreToPoint());
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(await tableChecksums(pitrTarget, 'shop')).toEqual(await tableChecksums(pitrSource, 'shop'));
+    const lost = await rowsLost();
+    recordFault({
+      fault: 'agent killed at binlogArchive:uploaded, then the archive again',
+      cases: 1,
+      survived: left.length === 0 && lost === 0 ? 1 : 0,
+      rowsLost: lost,
+      filesLeft: left.length,
+    });
+    expect(left).toEqual([]);
+  });
+
+  it('restore:replaying, then the restore without deleteBeforeRestore, then the killed command again', async () => {
+    const killed = await runStepback(restoreToPoint('--delete-before-restore'), {
+      env: { STEPBACK_FAULT_PHASE: 'restore:replaying' },
+    });
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    expect(await markerLeft(pitrTarget)).toBe(true);
+    // Killed mid-replay: the backup's 100 rows and some, not all, of those written after it.
+    const partial = await rowsLost();
+    expect(partial).toBeGreaterThan(0);
+    expect(partial).toBeLessThan(150);
+    expect(await leftovers(pitrTarget)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/\.stepback-binlogs-/)]),
+    );
+
+    // The backup and part of the binary logs are in place: not what was asked, and not replaced unasked.
+    const next = await runStepback(restoreToPoint());
+    expect(next.stderr).toContain('was interrupted; putting the instance back');
+    expect(next.code, next.stderr).toBe(4);
+    expect(next.json).toMatchObject({ error: { code: 'EXISTING_DATA' } });
+    expect(await markerLeft(pitrTarget)).toBe(false);
+    expect(await leftovers(pitrTarget)).toEqual([]);
+    expect(await stateOf(pitrTarget)).toMatchObject({ running: true });
+
+    const again = await runStepback(restoreToPoint('--delete-before-restore'));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json).toMatchObject({ pointInTime: { point: `GTID ${lastGtid}` } });
+    expect(await tableChecksums(pitrTarget, 'shop')).toEqual(await tableChecksums(pitrSource, 'shop'));
+    const left = await leftovers(pitrTarget);
+    const lost = await rowsLost();
+    recordFault({
+      fault: 'agent killed at restore:replaying, then another command',
+      cases: 1,
+      survived: left.length === 0 && lost === 0 ? 1 : 0,
+      rowsLost: lost,
       filesLeft: left.length,
     });
     expect(left).toEqual([]);

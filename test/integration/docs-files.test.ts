@@ -23,7 +23,7 @@ const exists = (relative: string) => fs.existsSync(path.join(projectRoot, relati
 interface FileUse {
   where: string;
   file: string;
-  reader: 'backup' | 'restore' | 'reshard' | 'vschema';
+  reader: 'backup' | 'restore' | 'reshard' | 'drill' | 'binlogArchive' | 'vschema';
   /** Flag values of the command (--storage, --topology). */
   flags: Map<string, string>;
 }
@@ -42,7 +42,9 @@ function fileUses(): FileUse[] {
         const where = `${doc.file}:${block.line}`;
         const [program, command, sub] = words;
         if (program === 'stepback-local' && flags.has('--input') && flags.get('--input') !== '-') {
-          uses.push({ where, file: flags.get('--input')!, reader: command as FileUse['reader'], flags });
+          // The command names the machine in the operator's words: binlog-archive is binlogArchive.
+          const reader = command === 'binlog-archive' ? 'binlogArchive' : (command as FileUse['reader']);
+          uses.push({ where, file: flags.get('--input')!, reader, flags });
         }
         if (program === 'stepback' && command === 'topo' && sub === 'set-vschema' && flags.has('--file')) {
           uses.push({ where, file: flags.get('--file')!, reader: 'vschema', flags });
@@ -75,7 +77,7 @@ describe('the files the documentation names', () => {
   it('keeps every file a documented command reads in examples/, and each passes what reads it', async () => {
     const uses = fileUses();
     expect(uses.map((u) => u.reader)).toEqual(
-      expect.arrayContaining(['backup', 'restore', 'reshard', 'vschema']),
+      expect.arrayContaining(['backup', 'restore', 'reshard', 'drill', 'binlogArchive', 'vschema']),
     );
     const problems: string[] = [];
     for (const use of uses) {

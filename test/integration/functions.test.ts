@@ -136,6 +136,18 @@ describe.each(storages)('the backup functions on %s', (_label, makeUrl) => {
     });
   });
 
+  it('choose-backup with allowEmpty chooses to start empty only when the shard has no backup at all', async () => {
+    const empty = await call('choose-backup', { dir: 'ks/1', allowEmpty: true }, context);
+    expect(empty).toMatchObject({ dir: 'ks/1', empty: true, selection: { allowEmpty: true } });
+    expect(empty.reason).toMatch(/^no complete backup/);
+    const existing = await call('choose-backup', { dir: 'ks/0', allowEmpty: true }, context);
+    expect(existing).toMatchObject({ empty: false, selection: { backup: '2026-11-28.000000.db1' } });
+    // A named backup or a time that finds nothing is still a failure, not an empty start.
+    await expect(
+      call('choose-backup', { dir: 'ks/0', atOrBefore: '2026-01-01T00:00:00Z', allowEmpty: true }, context),
+    ).rejects.toMatchObject({ name: 'NO_BACKUP' });
+  });
+
   it('validate-manifest passes a complete backup and names every missing file of a broken one', async () => {
     const ok = await call('validate-manifest', { dir: 'ks/0', name: '2026-11-28.000000.db1' }, context);
     expect(ok.backups).toEqual([
@@ -202,7 +214,7 @@ describe('validate-input', () => {
       { machine: 'restore', input: { keyspace: 'ks', shard: '0', host: 'i-2' } },
       context,
     );
-    expect(restore.choice).toEqual({ name: null, atOrBefore: null, beforeGtid: null });
+    expect(restore.choice).toEqual({ name: null, atOrBefore: null, beforeGtid: null, allowEmpty: false });
     expect(restore.request).toEqual({
       operation: 'restore',
       storage: 's3://bucket/backups',
@@ -224,6 +236,19 @@ describe('validate-input', () => {
         { keyspace: 'ks', shard: '0', host: 'i-1', backup: 'b1', atOrBefore: '2026-11-01T00:00:00Z' },
         /^input\.atOrBefore: /,
       ],
+      ...(
+        [
+          { backup: '2026-11-20.000000.db1' },
+          { atOrBefore: '2026-11-01T00:00:00Z' },
+          { toTime: '2026-11-01T00:00:00Z' },
+          { toGtid: '0-1-5' },
+        ] as const
+      ).map((choice): [string, unknown, RegExp] => [
+        'restore',
+        { keyspace: 'ks', shard: '0', host: 'i-1', allowEmpty: true, ...choice },
+        /^input\.allowEmpty: .*backup "latest" only/,
+      ]),
+      ['restore', { keyspace: 'ks', shard: '0', host: 'i-1', allowEmpty: 'yes' }, /^input\.allowEmpty: /],
       [
         'reshard',
         {

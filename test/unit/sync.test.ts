@@ -54,3 +54,35 @@ describe('file storage durability', () => {
     expect(await countSyncs(() => handle.endBackup(manifest))).toBe(3 + 1 + 2);
   });
 });
+
+describe('file storage durability of an archived binlog', () => {
+  it('makes the binlog durable before its BINLOG-MANIFEST is written, then the manifest itself', async () => {
+    const storage = new FileBackupStorage(await tempDir('sync-binlog'));
+    const handle = await storage.startBackup('binlogs/ks/0', '2026-12-01.140312.mysql-bin.000042');
+    // What reaches the disk and what is renamed into place, in order.
+    const timeline: string[] = [];
+    const open = fs.open.bind(fs);
+    vi.spyOn(fs, 'open').mockImplementation((async (file: string, flags?: unknown, mode?: unknown) => {
+      if (flags === 'r') timeline.push(`sync ${path.basename(String(file))}`);
+      return open(file, flags as string, mode as number);
+    }) as typeof fs.open);
+    const rename = fs.rename.bind(fs);
+    vi.spyOn(fs, 'rename').mockImplementation(async (from, to) => {
+      timeline.push(`rename ${path.basename(String(to))}`);
+      return rename(from, to);
+    });
+
+    await handle.writeFile('binlog.zst', () => Readable.from([Buffer.from('binlog bytes')]));
+    expect(timeline).toEqual(['rename binlog.zst']);
+    await handle.writeFile('BINLOG-MANIFEST', () => Readable.from([Buffer.from('{}')]), { completes: true });
+    const entry = '2026-12-01.140312.mysql-bin.000042';
+    expect(timeline).toEqual([
+      'rename binlog.zst',
+      'sync binlog.zst',
+      `sync ${entry}`,
+      'rename BINLOG-MANIFEST',
+      'sync BINLOG-MANIFEST',
+      `sync ${entry}`,
+    ]);
+  });
+});

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import { StepbackError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/log.ts';
+import { removeReplayDirs } from '../../binlogs/replay-dir.ts';
 import type { OperationMarker, Recoverer } from '../../instance/marker.ts';
 import type { MysqlDaemon } from '../../mysqld/daemon.ts';
 import { type DataLayout, dataLayout } from './layout.ts';
@@ -48,8 +49,10 @@ export async function holdingLeftovers(holding: readonly string[]): Promise<stri
 
 /**
  * Repairs a restore that was killed: before the restored instance ran with its position set, the
- * old files go back (the next restore starts over); after, only the old files are deleted. An
- * interrupted restore is therefore never taken for a complete one.
+ * old files go back (the next restore starts over); after, only the old files are deleted (and the
+ * binary logs a replay to a point downloaded: the instance holds the backup and part of the
+ * replay, which the restore run again with deleteBeforeRestore replaces). An interrupted restore is
+ * therefore never taken for a complete one.
  */
 export const restoreRecoverer: Recoverer = {
   pending: restoreNeedsRecovery,
@@ -66,7 +69,12 @@ export const restoreRecoverer: Recoverer = {
     checkJournal(journal, layout);
     if (journal.phase === 'committed') {
       await removeHolding(journal.holding);
-      return ['deleted the old files of the completed restore'];
+      // Killed while replaying binary logs after the backup: their downloads are all that is left.
+      const replayDirs = await removeReplayDirs(daemon.config.datadir);
+      return [
+        'deleted the old files of the completed restore',
+        ...(replayDirs.length > 0 ? ['removed the binary logs downloaded for a replay'] : []),
+      ];
     }
     return undoRestore(daemon, layout, journal, logger);
   },
