@@ -8,6 +8,7 @@ import {
   type MachineParts,
   notifyAndFail,
   standardMachine,
+  validateInput,
 } from './common.ts';
 
 export interface BackupMachineProps {
@@ -149,13 +150,7 @@ export class BackupStateMachine extends Construct {
     const fns = parts.functions;
     const failure = notifyAndFail(this, 'backup', parts);
 
-    const validate = invoke(
-      this,
-      'ValidateInput',
-      fns['validate-input'],
-      { machine: 'backup', input: sfn.JsonPath.entirePayload },
-      undefined,
-    );
+    const validate = validateInput(this, parts, 'backup');
     const resolve = invoke(
       this,
       'ResolveTargets',

@@ -7,6 +7,7 @@ import {
   type MachineParts,
   notifyAndFail,
   standardMachine,
+  validateInput,
 } from './common.ts';
 
 export interface BinlogArchiveMachineProps {
@@ -29,13 +30,7 @@ export class BinlogArchiveStateMachine extends Construct {
     const fns = parts.functions;
     const failure = notifyAndFail(this, 'binlog archive', parts);
 
-    const validate = invoke(
-      this,
-      'ValidateInput',
-      fns['validate-input'],
-      { machine: 'binlogArchive', input: sfn.JsonPath.entirePayload },
-      undefined,
-    );
+    const validate = validateInput(this, parts, 'binlogArchive');
     const resolve = invoke(
       this,
       'ResolveTargets',

@@ -66,6 +66,20 @@ export function invoke(
   return task;
 }
 
+/**
+ * The first state of every machine: the validate-input Lambda checks the execution input against
+ * `machine`'s schema and replaces the state with the normalised input.
+ */
+export function validateInput(scope: Construct, parts: MachineParts, machine: string): tasks.LambdaInvoke {
+  return invoke(
+    scope,
+    'ValidateInput',
+    parts.functions['validate-input'],
+    { machine, input: sfn.JsonPath.entirePayload },
+    undefined,
+  );
+}
+
 export interface AgentTaskOptions {
   /** JSONPath of the host (EC2 instance id). */
   readonly hostPath: string;

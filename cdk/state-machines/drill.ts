@@ -7,6 +7,7 @@ import {
   type MachineParts,
   notifyAndFail,
   standardMachine,
+  validateInput,
 } from './common.ts';
 
 export interface DrillMachineProps {
@@ -28,13 +29,7 @@ export class DrillStateMachine extends Construct {
     const fns = parts.functions;
     const failure = notifyAndFail(this, 'drill', parts);
 
-    const validate = invoke(
-      this,
-      'ValidateInput',
-      fns['validate-input'],
-      { machine: 'drill', input: sfn.JsonPath.entirePayload },
-      undefined,
-    );
+    const validate = validateInput(this, parts, 'drill');
     const plan = invoke(
       this,
       'PlanDrills',

@@ -7,6 +7,7 @@ import {
   type MachineParts,
   notifyAndFail,
   standardMachine,
+  validateInput,
 } from './common.ts';
 
 export interface ReshardMachineProps {
@@ -31,13 +32,7 @@ export class ReshardStateMachine extends Construct {
     const fns = parts.functions;
     const failure = notifyAndFail(this, 'reshard', parts);
 
-    const validate = invoke(
-      this,
-      'ValidateInput',
-      fns['validate-input'],
-      { machine: 'reshard', input: sfn.JsonPath.entirePayload },
-      undefined,
-    );
+    const validate = validateInput(this, parts, 'reshard');
     const snapshot = agentTask(this, 'AgentSnapshot', parts, {
       hostPath: '$.sourceHost',
       request: '$.snapshotRequest',

@@ -7,6 +7,7 @@ import {
   type MachineParts,
   notifyAndFail,
   standardMachine,
+  validateInput,
 } from './common.ts';
 
 export interface RestoreMachineProps {
@@ -27,13 +28,7 @@ export class RestoreStateMachine extends Construct {
     const fns = parts.functions;
     const failure = notifyAndFail(this, 'restore', parts);
 
-    const validate = invoke(
-      this,
-      'ValidateInput',
-      fns['validate-input'],
-      { machine: 'restore', input: sfn.JsonPath.entirePayload },
-      undefined,
-    );
+    const validate = validateInput(this, parts, 'restore');
     const list = invoke(
       this,
       'ListBackups',
