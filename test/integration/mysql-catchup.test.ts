@@ -163,4 +163,22 @@ describe('catch-up from a MySQL 9.7 source (needs .stepback-mysql/)', () => {
     );
     expect(after!.position).toBe(before!.position);
   });
+
+  it('fails, keeping its checkpoint before it, at a transaction a session compressed for itself', async () => {
+    const c = await source.connect();
+    try {
+      await c.query('SET SESSION binlog_transaction_compression = ON');
+      await c.query("INSERT INTO shop.audit (ksid, line) VALUES (2, 'compressed by its session')");
+    } finally {
+      await c.end();
+    }
+    const until = await gtidExecuted(source);
+    const run = await runStepback([...catchupArgs('shop_lo', '-80', until), '--timeout-seconds', '60']);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('binlog_transaction_compression');
+    const [row] = await dest.query<{ position: string }[]>(
+      "SELECT position FROM _stepback.checkpoint WHERE db_name = 'shop_lo'",
+    );
+    expect(gtidPosition('mysql', row!.position).covers(until)).toBe(false);
+  });
 });
