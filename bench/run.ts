@@ -7,6 +7,7 @@ import { diffIdentical, diffStreamed } from './comparisons/diff.ts';
 import { multirestore, snapshot } from './comparisons/logical.ts';
 import { onlineBackup, onlineRestore } from './comparisons/online.ts';
 import { physicalBackup, physicalRestore } from './comparisons/physical.ts';
+import { catchup, reshardCutover } from './comparisons/reshard.ts';
 import { type BenchContext, buildAgentBundle, projectRoot } from './context.ts';
 import { ensureDataset } from './dataset.ts';
 import { type Comparison, type ComparisonResult, runComparison } from './harness.ts';
@@ -22,7 +23,7 @@ const usage = `usage: npm run bench -- [--table-size N | --quick] [--rounds R] [
   --quick         100000 rows per table, for a run of a few minutes
   --rounds R      runs of each tool per comparison, alternated (default 3)
   --only a,b      comparisons to run: backup, restore, online, onlinerestore, diff, diffstream,
-                  snapshot, snapshot4, multirestore (default all)
+                  snapshot, snapshot4, multirestore, catchup, reshard (default all)
   --keep          keep the work directory`;
 
 const { values } = parseArgs({
@@ -75,6 +76,8 @@ try {
     ['snapshot', () => snapshot(context, 1)],
     ['snapshot4', () => snapshot(context, 4)],
     ['multirestore', () => multirestore(context)],
+    ['catchup', () => catchup(context)],
+    ['reshard', () => reshardCutover(context)],
   ];
   for (const [key, make] of comparisons) {
     if (only && !only.includes(key)) continue;

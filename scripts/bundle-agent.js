@@ -23,6 +23,9 @@ await build({
   target: 'node22',
   outfile,
   minify: true,
+  // The binlog reader names each event by its class's name (and filters the events asked for by it):
+  // minified class names would drop every row event.
+  keepNames: true,
   legalComments: 'linked',
   // CommonJS dependencies call require(); an ES module has none of its own.
   banner: {

@@ -89,3 +89,41 @@ export async function switchServing(
   for (const shard of change.from) await store.setShard(updated.get(shard)!);
   return { serving: change.to.map((t) => t.shard), notServing: change.from };
 }
+
+/**
+ * Writes a shard record as an operator edits one. A record that does not say whether the shard
+ * serves keeps what the store says (replacing a shard's hosts after a cutover must not make the old
+ * shard serve again). One that changes it must leave the keyspace's serving shards covering the key
+ * range exactly once — no gap or overlap that was not there before — checked before anything is
+ * written. A write that leaves serving as it was is not checked, so a keyspace's shards can still be
+ * registered one at a time.
+ */
+export async function setShardRecord(store: TopologyStore, record: ShardRecord): Promise<ShardRecord> {
+  const keyspace = checkName('keyspace', record.keyspace);
+  const shards = await store.listShards(keyspace);
+  const existing = shards.find((shard) => shard.shard === record.shard);
+  const serving = record.serving ?? existing?.serving;
+  const written: ShardRecord = { ...record, ...(serving === undefined ? {} : { serving }) };
+  const changes =
+    record.serving !== undefined &&
+    (existing === undefined || record.serving !== (existing.serving !== false));
+  if (changes) {
+    // Only what the write itself breaks: a keyspace left wrong (a switch interrupted between its
+    // writes) can be put right one record at a time.
+    const before = new Set(servingCoverage(shards));
+    const problems = servingCoverage([
+      ...shards.filter((shard) => shard.shard !== record.shard),
+      written,
+    ]).filter((problem) => !before.has(problem));
+    if (problems.length > 0) {
+      throw new TopologyError(
+        `marking ${keyspace}/${record.shard} ${record.serving ? 'serving' : 'not serving'} would leave the keyspace wrong: ${problems.join('; ')}`,
+        {
+          hint: 'each key range must be served by exactly one shard: change the serving shards together with a Reshard cutover, or mark the overlapping shard not serving first',
+        },
+      );
+    }
+  }
+  await store.setShard(written);
+  return written;
+}

@@ -20,8 +20,8 @@ import { tempDir } from '../support/root.ts';
 
 /**
  * The agent killed (SIGKILL, no cleanup) at each named phase of backup, restore, snapshot,
- * multirestore, the binlog archive and a restore's replay to a point, then another command on the
- * same instance: it must finish or undo what the killed
+ * multirestore, catchup, the binlog archive and a restore's replay to a point, then another command
+ * on the same instance: it must finish or undo what the killed
  * one left, and leave the instance running as it was found, holding either the old data or the
  * complete new data; then the killed command, run again, completes. FAULTS_FULL=1 runs every other
  * command after every phase; the default runs one, rotating.
@@ -34,7 +34,7 @@ let replica: TestInstance;
 let target: TestInstance;
 let storage: string;
 
-type Command = 'backup' | 'restore' | 'snapshot' | 'multirestore';
+type Command = 'backup' | 'restore' | 'snapshot' | 'multirestore' | 'catchup';
 
 beforeAll(async () => {
   [primary, replica, target] = await Promise.all([
@@ -83,10 +83,53 @@ function argsOf(command: Command, instance: TestInstance, attempt: string): stri
         '--database',
         `loaded_${attempt.replace(/c$/, '')}`,
       ];
+    case 'catchup':
+      // The killed catch-up and its re-run continue one destination from its checkpoint.
+      return [
+        'catchup',
+        '--defaults-file',
+        instance.cnf,
+        '--json',
+        '--database',
+        caughtDatabase(attempt),
+        '--source',
+        `mysql://root@localhost/shop?socket=${encodeURIComponent(replica.socket)}`,
+        '--until',
+        catchupUntil,
+      ];
   }
 }
 
-const cases: { phase: FaultPhase; command: Command; on: 'replica' | 'target' }[] = [
+const caughtDatabase = (attempt: string) => `caught_${attempt.replace(/c$/, '')}`;
+let catchupUntil = '';
+
+/**
+ * A destination for the catch-up case, loaded here because a restore before it replaces the whole
+ * target: the snapshot of the replica with its checkpoint, then source transactions written after
+ * it, which the catch-up applies in several batches.
+ */
+async function loadCatchupDestination(instance: TestInstance, attempt: string): Promise<void> {
+  const loaded = await runStepback([
+    'multirestore',
+    '--defaults-file',
+    instance.cnf,
+    '--storage',
+    storage,
+    '--sources',
+    'shop/src',
+    '--database',
+    caughtDatabase(attempt),
+    '--checkpoints',
+  ]);
+  expect(loaded.code, loaded.stderr).toBe(0);
+  for (let i = 0; i < 5; i++) await fillRandom(primary, 'shop', 'items', 20);
+  await primary.query('UPDATE shop.items SET payload = RANDOM_BYTES(100) WHERE id % 7 = 0');
+  await primary.query('DELETE FROM shop.items WHERE id % 11 = 0');
+  await waitForReplica(replica, primary);
+  [{ pos: catchupUntil }] = await replica.query<[{ pos: string }]>('SELECT @@GLOBAL.gtid_binlog_pos AS pos');
+}
+
+const cases: { phase: FaultPhase; command: Command; on: 'replica' | 'target'; followers?: Command[] }[] = [
   { phase: 'backup:quiesced', command: 'backup', on: 'replica' },
   { phase: 'backup:stopped', command: 'backup', on: 'replica' },
   { phase: 'backup:copied', command: 'backup', on: 'replica' },
@@ -99,6 +142,13 @@ const cases: { phase: FaultPhase; command: Command; on: 'replica' | 'target' }[]
   { phase: 'snapshot:quiesced', command: 'snapshot', on: 'target' },
   { phase: 'snapshot:dumped', command: 'snapshot', on: 'replica' },
   { phase: 'multirestore:loading', command: 'multirestore', on: 'target' },
+  {
+    phase: 'catchup:applying',
+    command: 'catchup',
+    on: 'target',
+    // A restore would replace the database the killed catch-up continues.
+    followers: ['multirestore', 'backup', 'snapshot'],
+  },
 ];
 
 /** The commands that may follow on each instance: the serving replica is never restored over. */
@@ -135,11 +185,12 @@ async function userTables(instance: TestInstance): Promise<Record<string, Record
 describe('the agent killed at every phase', () => {
   let round = 0;
   for (const [index, testCase] of cases.entries()) {
-    const followers = followersOn[testCase.on];
+    const followers = testCase.followers ?? followersOn[testCase.on];
     for (const follower of full ? followers : [followers[index % followers.length]!]) {
       it(`${testCase.phase}, then ${follower} on the same instance, then the killed command again`, async () => {
         const instance = testCase.on === 'replica' ? replica : target;
         const attempt = String(++round);
+        if (testCase.command === 'catchup') await loadCatchupDestination(instance, attempt);
         const before: InstanceState = await stateOf(instance);
         const shopBefore = (await userTables(instance)).shop;
         const shopOfBackup = await tableChecksums(replica, 'shop');
@@ -169,9 +220,14 @@ describe('the agent killed at every phase', () => {
         const [{ source }] = await replica.query<[{ source: number }]>(
           'SELECT COUNT(*) AS source FROM shop.items',
         );
+        // A catch-up's destination is its copy of the source's table; every other command's, shop.
+        const copy = testCase.command === 'catchup' ? caughtDatabase(attempt) : 'shop';
         const [{ kept }] = await instance.query<[{ kept: number }]>(
-          'SELECT COUNT(*) AS kept FROM shop.items',
+          `SELECT COUNT(*) AS kept FROM ${copy}.items`,
         );
+        if (testCase.command === 'catchup') {
+          expect(await tableChecksums(instance, copy)).toEqual(await tableChecksums(replica, 'shop'));
+        }
         recordFault({
           fault: `agent killed at ${testCase.phase}, then another command`,
           cases: 1,

@@ -3,10 +3,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStorage } from '../../core/storage/index.ts';
 import { projectRoot } from '../support/cli.ts';
 import { physicalManifest } from '../support/manifests.ts';
+import { createTestInstance, type TestInstance } from '../support/mariadb.ts';
 import { tempDir } from '../support/root.ts';
 
 const run = promisify(execFile);
@@ -74,5 +75,68 @@ describe('the agent bundle', () => {
     expect(missing.stderr).toContain('error: backup ks/0/nope does not exist');
     const usage = await agent(['backup', '--dir', 'ks/0']);
     expect(usage.code).toBe(2);
+  });
+
+  describe('catch-up', () => {
+    let instance: TestInstance;
+    beforeAll(async () => {
+      instance = await createTestInstance({ name: 'bundle-catchup' });
+    });
+    afterAll(async () => {
+      await instance?.dispose();
+    });
+
+    it('applies the row events of the binary log (the reader names events by their class)', async () => {
+      const storage = `file://${await tempDir('bundle-catchup-storage')}`;
+      await instance.query('CREATE DATABASE shop');
+      await instance.query('CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(20)) ENGINE=InnoDB');
+      await instance.query("INSERT INTO shop.items VALUES (1, 'one'), (2, 'two')");
+      const common = ['--defaults-file', instance.cnf, '--json'];
+      const snapshot = await agent([
+        'snapshot',
+        ...common,
+        '--storage',
+        storage,
+        '--dir',
+        'shop/0',
+        '--database',
+        'shop',
+      ]);
+      expect(snapshot.code, snapshot.stderr).toBe(0);
+      const load = await agent([
+        'multirestore',
+        ...common,
+        '--storage',
+        storage,
+        '--sources',
+        'shop/0',
+        '--database',
+        'copy',
+        '--checkpoints',
+      ]);
+      expect(load.code, load.stderr).toBe(0);
+      await instance.query("INSERT INTO shop.items VALUES (3, 'three')");
+      await instance.query("UPDATE shop.items SET name = 'uno' WHERE id = 1");
+      await instance.query('DELETE FROM shop.items WHERE id = 2');
+      const [{ pos }] = await instance.query<[{ pos: string }]>('SELECT @@GLOBAL.gtid_binlog_pos AS pos');
+      const caught = await agent([
+        'catchup',
+        ...common,
+        '--database',
+        'copy',
+        '--source',
+        `mysql://root@localhost/shop?socket=${encodeURIComponent(instance.socket)}`,
+        '--until',
+        pos,
+        '--timeout-seconds',
+        '60',
+      ]);
+      expect(caught.code, caught.stderr).toBe(0);
+      expect(JSON.parse(caught.stdout)).toMatchObject({ stoppedAt: 'position', rowsApplied: 3 });
+      expect(await instance.query('SELECT id, name FROM copy.items ORDER BY id')).toEqual([
+        { id: 1, name: 'uno' },
+        { id: 3, name: 'three' },
+      ]);
+    });
   });
 });

@@ -135,4 +135,57 @@ describe('stepback topo and vschema rebuild', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/role/);
   });
+
+  it('keeps a shard not serving when its hosts are replaced, and refuses a serving change that breaks coverage', async () => {
+    const topo = pathToFileURL(await tempDir('topo-serving')).href;
+    const setShard = (shard: string, ...extra: string[]) =>
+      runStepback([
+        'topo',
+        'set-shard',
+        '--topo',
+        topo,
+        '--keyspace',
+        'commerce',
+        '--shard',
+        shard,
+        '--host',
+        `id=i-${shard.replace('-', 'x')},role=primary`,
+        ...extra,
+        '--json',
+      ]);
+    const servingOf = async () => {
+      const show = await runStepback(['topo', 'show', '--topo', topo, '--keyspace', 'commerce', '--json']);
+      const { keyspaces } = show.json as { keyspaces: { shards: { shard: string; serving: boolean }[] }[] };
+      return Object.fromEntries(keyspaces[0]!.shards.map((s) => [s.shard, s.serving]));
+    };
+    // Registered one at a time, as after a cutover: the old shard not serving.
+    expect((await setShard('-80')).code).toBe(0);
+    expect((await setShard('80-')).code).toBe(0);
+    expect((await setShard('0', '--serving', 'false')).code).toBe(0);
+    // Replacing its hosts keeps it out of serving.
+    const replaced = await setShard('0');
+    expect(replaced.code, replaced.stderr).toBe(0);
+    expect(replaced.json).toMatchObject({ shard: '0', serving: false });
+    expect(await servingOf()).toEqual({ '-80': true, '80-': true, '0': false });
+
+    // Serving 0 again would route every row to two shards; -80 not serving would leave a gap.
+    const overlap = await setShard('0', '--serving', 'true');
+    expect(overlap.code).not.toBe(0);
+    expect(overlap.stderr).toContain('would leave the keyspace wrong: serving shards');
+    expect(overlap.stderr).toContain('overlap');
+    const gap = await setShard('-80', '--serving', 'false');
+    expect(gap.code).not.toBe(0);
+    expect(gap.stderr).toContain('no serving shard covers -80');
+    expect(await servingOf()).toEqual({ '-80': true, '80-': true, '0': false });
+
+    // A keyspace left wrong (a switch interrupted between its writes: every shard serving) is put
+    // right one record at a time.
+    const other = pathToFileURL(await tempDir('topo-serving-wrong')).href;
+    const set = (shard: string, ...extra: string[]) =>
+      runStepback(['topo', 'set-shard', '--topo', other, '--keyspace', 'shop', '--shard', shard, ...extra]);
+    for (const shard of ['0', '-80', '80-']) expect((await set(shard)).code).toBe(0);
+    const fixed = await set('0', '--serving', 'false');
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect((await set('0', '--serving', 'true')).code).not.toBe(0);
+  });
 });

@@ -10,6 +10,7 @@ import {
   type RebuildVSchemaResult,
   rebuildVSchema,
   type ShardRecord,
+  setShardRecord,
   type TopologyStore,
 } from '../../../core/topology/index.ts';
 import { renderTable } from '../../report/format.ts';
@@ -167,22 +168,31 @@ export function registerTopology(program: Command, action: ActionRunner): Comman
         '--host <spec>',
         'a host, repeatable: id=i-0abc,role=primary|replica|rdonly[,cell=zone1][,defaults-file=/etc/mysql/my.cnf][,systemd-service=mariadb][,healthy=false]',
         (value: string, previous: string[] = []) => [...previous, value],
+      )
+      .option(
+        '--serving <true|false>',
+        'whether queries are routed to the shard (default: as recorded; a new shard serves); a change is refused when it would leave a key range served by no shard or by two',
       ),
   );
   action(
     setShard,
-    TopoOptions.extend({ keyspace: z.string(), shard: z.string(), host: z.array(z.string()).default([]) }),
+    TopoOptions.extend({
+      keyspace: z.string(),
+      shard: z.string(),
+      host: z.array(z.string()).default([]),
+      serving: z.enum(['true', 'false']).optional(),
+    }),
     async (options, context) =>
       withTopology(options.topo, context.logger, async (store) => {
-        const record: ShardRecord = {
+        const record = await setShardRecord(store, {
           keyspace: options.keyspace,
           shard: options.shard,
           hosts: options.host.map(parseHostSpec),
-        };
-        await store.setShard(record);
+          ...(options.serving === undefined ? {} : { serving: options.serving === 'true' }),
+        });
         return {
           result: record,
-          summary: `shard ${record.keyspace}/${record.shard} set with ${record.hosts.length} host(s)`,
+          summary: `shard ${record.keyspace}/${record.shard} set with ${record.hosts.length} host(s)${record.serving === false ? ' (not serving)' : ''}`,
         };
       }),
   );
