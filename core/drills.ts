@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MissingFileError, VerificationError } from './errors.ts';
-import { Identifier } from './manifest.ts';
+import { BackupEvidence, Identifier } from './manifest.ts';
 import { BackupDir, BackupName } from './paths.ts';
 import type { BackupHandle } from './storage/types.ts';
 
@@ -43,6 +43,12 @@ export const DrillRecord = z.object({
   tablesCheckedByServer: z.array(z.string().max(200)).max(10_000),
   /** Whether the backup recorded evidence (without it, only the start and CHECK TABLE prove it). */
   evidence: z.boolean(),
+  /**
+   * For a backup that records no evidence of its own (an online backup): every table's rows and
+   * checksum as the first passing drill found them on the prepared copy. Later drills compare with
+   * it and carry it forward unchanged.
+   */
+  drillEvidence: BackupEvidence.optional(),
   differences: z.array(DrillDifference).max(10_000),
   /** What failed besides per-table differences: recovery errors in the log, a server that did not start. */
   problems: z.array(Text).max(1000),

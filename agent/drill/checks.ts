@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import type { DrillDifference } from '../../core/drills.ts';
 import { messageOf } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import type { BackupEvidence, PhysicalManifest } from '../../core/manifest.ts';
+import type { BackupEvidence } from '../../core/manifest.ts';
 import { compareEvidence } from '../diff/table-checksum.ts';
 import { instanceEvidence } from '../engines/evidence.ts';
 import { userDatabasesWithTables } from '../instance/databases.ts';
@@ -104,7 +104,10 @@ async function checkTables(
 
 export interface InspectOptions {
   daemon: MysqlDaemon;
-  manifest: PhysicalManifest;
+  /** What the restored copy must hold: the backup's own evidence, or an earlier drill's. */
+  evidence: BackupEvidence | undefined;
+  /** Compute the evidence even when there is none to compare with (to record it). */
+  takeEvidence: boolean;
   /** Where the error log ended before the restored server started. */
   errorLogFrom: number;
   checkTables: number;
@@ -115,11 +118,15 @@ export interface InspectOptions {
 
 /**
  * Looks at a restored copy running on the drill instance: its start left no errors in the error
- * log, CHECK TABLE passes on a sample, and every table's rows and checksum are those the backup
- * recorded (when it recorded them). Adds what it finds to `findings`; throws only when it cannot look.
+ * log, CHECK TABLE passes on a sample, and every table's rows and checksum are those of
+ * `options.evidence` (when there is any). Adds what it finds to `findings` and returns the evidence
+ * it computed (undefined when it computed none); throws only when it cannot look.
  */
-export async function inspectRestoredCopy(options: InspectOptions, findings: DrillFindings): Promise<void> {
-  const { daemon, manifest, logger } = options;
+export async function inspectRestoredCopy(
+  options: InspectOptions,
+  findings: DrillFindings,
+): Promise<BackupEvidence | undefined> {
+  const { daemon, logger } = options;
   const errors = await errorLogErrors(daemon.config.logError, options.errorLogFrom);
   for (const line of errors) findings.problems.push(`error log: ${line}`);
   if (!daemon.config.logError)
@@ -131,10 +138,10 @@ export async function inspectRestoredCopy(options: InspectOptions, findings: Dri
     await checkTables(connection, sample, findings);
   });
 
-  const recorded: BackupEvidence | undefined = manifest.evidence;
-  if (!recorded) {
+  const recorded = options.evidence;
+  if (!recorded && !options.takeEvidence) {
     logger.warn('the backup recorded no evidence: its tables cannot be compared, only started and checked');
-    return;
+    return undefined;
   }
   const unreadable = new Map<string, string>();
   const found = await instanceEvidence(daemon, {
@@ -142,9 +149,15 @@ export async function inspectRestoredCopy(options: InspectOptions, findings: Dri
     onUnreadable: (database, table, error) =>
       unreadable.set(JSON.stringify([database, table]), `cannot be read: ${messageOf(error)}`),
   });
+  for (const [key, problem] of unreadable) {
+    const [database, table] = JSON.parse(key) as [string, string];
+    if (!recorded) findings.differences.push({ database, table, problem });
+  }
+  if (!recorded) return found;
   findings.tablesChecked = found.tables.length;
   for (const difference of compareEvidence(recorded.tables, found.tables)) {
     const readError = unreadable.get(JSON.stringify([difference.database, difference.table]));
     findings.differences.push(readError ? { ...difference, problem: readError } : difference);
   }
+  return found;
 }

@@ -4,6 +4,7 @@ import {
   DRILL_FILE,
   type DrillDifference,
   type DrillRecord,
+  readDrillRecord,
   serializeDrillRecord,
 } from '../../core/drills.ts';
 import {
@@ -17,10 +18,17 @@ import {
   StorageError,
   VerificationError,
 } from '../../core/errors.ts';
-import { Identifier, type PhysicalManifest } from '../../core/manifest.ts';
+import {
+  type BackupEvidence,
+  Identifier,
+  type OnlineManifest,
+  type PhysicalManifest,
+} from '../../core/manifest.ts';
 import type { DrillRequest } from '../../core/operations/drill.ts';
-import type { BackupStorage } from '../../core/storage/types.ts';
+import type { BackupHandle, BackupStorage } from '../../core/storage/types.ts';
 import { type DrillFindings, errorLogEnd, inspectRestoredCopy, noFindings } from '../drill/checks.ts';
+import { findBackupTools } from '../engines/online/mariabackup.ts';
+import { onlineRestoreEngine } from '../engines/online/restore.ts';
 import { physicalRestoreEngine } from '../engines/physical/restore.ts';
 import { reachedPhase } from '../instance/fault.ts';
 import { changeInstance } from '../instance/lifecycle.ts';
@@ -38,6 +46,8 @@ export interface DrillResult {
   tablesChecked: number;
   tablesCheckedByServer: string[];
   evidence: boolean;
+  /** Tables whose rows and checksum this drill computed on the prepared copy and recorded (online backups). */
+  evidenceRecorded?: number;
   differences: DrillDifference[];
   problems: string[];
   seconds: number;
@@ -61,7 +71,12 @@ async function refuseServingHost(request: DrillRequest, logger: OperationContext
 }
 
 /** The table a physical file holds, from its path (`shop/orders.ibd` → shop.orders), when it names one. */
-function tableOfFile(manifest: PhysicalManifest, stored: string): { database?: string; table?: string } {
+function tableOfFile(
+  manifest: PhysicalManifest | OnlineManifest,
+  stored: string,
+): { database?: string; table?: string } {
+  // A part of an online backup's stream holds slices of many files: it names no table.
+  if (manifest.engine !== 'physical') return {};
   const file = manifest.files.find((f) => f.name === stored);
   const match = file && file.base === 'data' ? /^([^/]+)\/([^/]+)\.[A-Za-z]+$/.exec(file.path) : null;
   if (!match || !Identifier.safeParse(match[1]).success || !Identifier.safeParse(match[2]).success) return {};
@@ -94,7 +109,7 @@ function recordable(findings: DrillFindings): DrillFindings {
  */
 function backupFault(
   error: unknown,
-  manifest: PhysicalManifest,
+  manifest: PhysicalManifest | OnlineManifest,
   signal: AbortSignal,
   findings: DrillFindings,
 ): DrillFindings {
@@ -139,14 +154,20 @@ export async function drillBackup(
     );
   }
   const manifest = await readManifest(handle, signal);
-  if (manifest.engine !== 'physical') {
-    throw new StepbackError(`backup ${request.dir}/${request.backup} is a ${manifest.engine} snapshot`, {
-      hint: 'drills restore physical backups',
+  if (manifest.engine === 'logical') {
+    throw new StepbackError(`backup ${request.dir}/${request.backup} is a logical snapshot`, {
+      hint: 'drills restore physical and online backups',
     });
   }
   checkCompatible(daemon, manifest);
+  // A missing or mismatched tool is this host's problem, not the backup's: refused before anything runs.
+  if (manifest.engine === 'online' && manifest.format === 'xbstream')
+    await findBackupTools(daemon.binaries.version);
+  const earlier = manifest.evidence ? undefined : await earlierDrillEvidence(handle, logger);
+  const evidence = manifest.evidence ?? earlier;
   const startedAt = new Date();
   let findings = noFindings();
+  let taken: BackupEvidence | undefined;
   await changeInstance(daemon, { operation: 'drill', logger }, async ({ original, lease }) => {
     const existing = await userDatabases(daemon, original.running);
     if (existing.length > 0) {
@@ -157,23 +178,32 @@ export async function drillBackup(
     }
     const errorLogFrom = await errorLogEnd(daemon.config.logError);
     logger.info(`drilling ${request.dir}/${request.backup} on ${daemon.config.defaultsFile}`);
+    const params = {
+      ...context,
+      daemon,
+      handle,
+      lease,
+      concurrency: request.concurrency,
+      localMetadata: {},
+      inspect: async () => {
+        reachedPhase('drill:inspecting');
+        taken = await inspectRestoredCopy(
+          {
+            ...context,
+            daemon,
+            evidence,
+            // An online backup records none: the first drill takes it on the prepared copy.
+            takeEvidence: manifest.engine === 'online' && evidence === undefined,
+            errorLogFrom,
+            checkTables: request.checkTables,
+          },
+          findings,
+        );
+      },
+    };
     try {
-      await physicalRestoreEngine.executeRestore({
-        ...context,
-        daemon,
-        handle,
-        manifest,
-        lease,
-        concurrency: request.concurrency,
-        localMetadata: {},
-        inspect: async () => {
-          reachedPhase('drill:inspecting');
-          await inspectRestoredCopy(
-            { ...context, daemon, manifest, errorLogFrom, checkTables: request.checkTables },
-            findings,
-          );
-        },
-      });
+      if (manifest.engine === 'online') await onlineRestoreEngine.executeRestore({ ...params, manifest });
+      else await physicalRestoreEngine.executeRestore({ ...params, manifest });
     } catch (error) {
       // What the checks found before the failure stays in the record (CHECK TABLE naming a table).
       findings = backupFault(error, manifest, signal, findings);
@@ -182,6 +212,8 @@ export async function drillBackup(
   const finishedAt = new Date();
   const outcome = findings.differences.length + findings.problems.length === 0 ? 'passed' : 'failed';
   findings = recordable(findings);
+  // Only a copy that passed every other check is worth comparing later drills with.
+  const drillEvidence = earlier ?? (outcome === 'passed' ? recordableEvidence(taken, logger) : undefined);
   const record: DrillRecord = {
     formatVersion: 1,
     dir: request.dir,
@@ -195,6 +227,7 @@ export async function drillBackup(
     tablesChecked: findings.tablesChecked,
     tablesCheckedByServer: findings.tablesCheckedByServer,
     evidence: manifest.evidence !== undefined,
+    ...(drillEvidence ? { drillEvidence } : {}),
     differences: findings.differences,
     problems: findings.problems,
   };
@@ -211,11 +244,47 @@ export async function drillBackup(
     tablesChecked: record.tablesChecked,
     tablesCheckedByServer: record.tablesCheckedByServer,
     evidence: record.evidence,
+    ...(taken && drillEvidence === taken ? { evidenceRecorded: taken.tables.length } : {}),
     differences: record.differences,
     problems: record.problems,
     seconds: record.durationSeconds,
     record: `${request.dir}/${request.backup}/${DRILL_FILE}`,
   };
+}
+
+/**
+ * The evidence an earlier drill took on the prepared copy of a backup that records none (an online
+ * backup); undefined when there is none, or when the earlier DRILL.json does not read (then this
+ * drill takes the evidence anew, and says so).
+ */
+async function earlierDrillEvidence(
+  handle: BackupHandle,
+  logger: OperationContext['logger'],
+): Promise<BackupEvidence | undefined> {
+  try {
+    const evidence = (await readDrillRecord(handle))?.drillEvidence;
+    if (evidence)
+      logger.info(`comparing with the evidence an earlier drill took (${evidence.tables.length} tables)`);
+    return evidence;
+  } catch (error) {
+    if (!(error instanceof VerificationError)) throw error;
+    logger.warn(`the earlier ${DRILL_FILE} does not read (${messageOf(error)}): taking the evidence anew`);
+    return undefined;
+  }
+}
+
+/** DRILL.json is read back with a size limit: evidence of more tables than fit is not recorded. */
+const MAX_EVIDENCE_TABLES = 20_000;
+
+function recordableEvidence(
+  evidence: BackupEvidence | undefined,
+  logger: OperationContext['logger'],
+): BackupEvidence | undefined {
+  if (!evidence || evidence.tables.length <= MAX_EVIDENCE_TABLES) return evidence;
+  logger.warn(
+    `the copy holds ${evidence.tables.length} tables, more than ${MAX_EVIDENCE_TABLES}: their evidence is not recorded, later drills only start and check it`,
+  );
+  return undefined;
 }
 
 /** `stepback drill`, and the Drill state machine's task. */

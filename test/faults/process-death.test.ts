@@ -2,9 +2,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultPhase } from '../../agent/instance/fault.ts';
-import type { InstanceState } from '../../agent/instance/state.ts';
+import { captureState, type InstanceState } from '../../agent/instance/state.ts';
+import { MysqlDaemon } from '../../agent/mysqld/daemon.ts';
 import { readBinlogArchive } from '../../core/binlogs/catalog.ts';
 import { BINLOG_MANIFEST_FILE } from '../../core/binlogs/manifest.ts';
+import { silentLogger } from '../../core/log.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
 import { binlogArchiveDir } from '../../core/storage/layout.ts';
 import { runStepback } from '../support/cli.ts';
@@ -16,6 +18,7 @@ import {
   type TestInstance,
   waitForReplica,
 } from '../support/mariadb.ts';
+import { createMysqlInstance, mysqldWrapper } from '../support/mysql.ts';
 import { tempDir } from '../support/root.ts';
 
 /**
@@ -457,4 +460,83 @@ describe('the binlog archive and a restore to a point killed', () => {
     });
     expect(left).toEqual([]);
   });
+});
+
+describe('the agent killed while an online backup of MySQL runs a server on its clone', () => {
+  let mysql: TestInstance;
+  const onlineBackup = (attempt: string, extra: string[] = []) => [
+    'backup',
+    '--defaults-file',
+    mysql.cnf,
+    '--mysqld',
+    mysqldWrapper,
+    '--storage',
+    storage,
+    '--dir',
+    `shop/clone-${attempt}`,
+    ...extra,
+    '--json',
+  ];
+  const rows = async () =>
+    Number((await mysql.query<[{ n: number }]>('SELECT COUNT(*) AS n FROM shop.items'))[0].n);
+  const state = async () =>
+    captureState(
+      await MysqlDaemon.open({ defaultsFile: mysql.cnf, mysqld: mysqldWrapper, logger: silentLogger }),
+    );
+
+  beforeAll(async () => {
+    mysql = await createMysqlInstance({ name: 'death-mysql' });
+    await mysql.query('CREATE DATABASE shop');
+    await mysql.query('CREATE TABLE shop.items (id INT PRIMARY KEY, note VARCHAR(100)) ENGINE=InnoDB');
+    await mysql.query(
+      "INSERT INTO shop.items WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 400) SELECT n, CONCAT('item ', n) FROM seq",
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await mysql?.dispose();
+  });
+
+  // The followers: another online backup, and a cold one (which stops and restarts the server).
+  const followers = [
+    ['--engine', 'online'],
+    ['--engine', 'physical'],
+  ];
+  for (const [index, follower] of (full ? followers : [followers[0]!]).entries()) {
+    it(`backup:cloned, then backup ${follower.join(' ')} on the same instance, then the killed command again`, async () => {
+      const attempt = String(index);
+      const before = await state();
+      const rowsBefore = await tableChecksums(mysql, 'shop');
+      const countBefore = await rows();
+      const killed = await runStepback(onlineBackup(attempt, ['--engine', 'online']), {
+        env: { STEPBACK_FAULT_PHASE: 'backup:cloned' },
+      });
+      expect(killed.signal, killed.stderr).toBe('SIGKILL');
+      expect(await markerLeft(mysql)).toBe(true);
+      // Killed with a second mysqld running on the full copy beside the datadir.
+      expect(await fs.stat(`${mysql.datadir}.stepback-clone`)).toBeTruthy();
+
+      const next = await runStepback(onlineBackup(`${attempt}b`, follower));
+      expect(next.stderr).toContain('was interrupted; putting the instance back');
+      expect(next.stderr).toContain('stopped the mysqld started on the copy');
+      expect(next.code, next.stderr).toBe(0);
+      expect(await markerLeft(mysql)).toBe(false);
+      expect(await state()).toEqual(before);
+
+      const again = await runStepback(onlineBackup(`${attempt}c`, ['--engine', 'online']));
+      expect(again.code, again.stderr).toBe(0);
+      expect(await state()).toEqual(before);
+      const rowsAfter = await tableChecksums(mysql, 'shop');
+      const left = await leftovers(mysql);
+      recordFault({
+        fault: 'agent killed at backup:cloned (MySQL), then another command',
+        cases: 1,
+        survived: left.length === 0 ? 1 : 0,
+        rowsLost: countBefore - (await rows()),
+        filesLeft: left.length,
+      });
+      expect(rowsAfter).toEqual(rowsBefore);
+      expect(left).toEqual([]);
+    });
+  }
 });
