@@ -6,6 +6,7 @@ import { createPrivateInstance, type PrivateInstance, serverBinaries } from '../
 import { diffIdentical, diffStreamed } from './comparisons/diff.ts';
 import { multirestore, snapshot } from './comparisons/logical.ts';
 import { physicalBackup, physicalRestore } from './comparisons/physical.ts';
+import { startup } from './comparisons/startup.ts';
 import { type BenchContext, buildAgentBundle, projectRoot } from './context.ts';
 import { ensureDataset } from './dataset.ts';
 import { type Comparison, type ComparisonResult, runComparison } from './harness.ts';
@@ -21,7 +22,7 @@ const usage = `usage: npm run bench -- [--table-size N | --quick] [--rounds R] [
   --quick         100000 rows per table, for a run of a few minutes
   --rounds R      runs of each tool per comparison, alternated (default 3)
   --only a,b      comparisons to run: backup, restore, diff, diffstream, snapshot, snapshot4,
-                  multirestore (default all)
+                  multirestore, startup (default all)
   --keep          keep the work directory`;
 
 const { values } = parseArgs({
@@ -72,6 +73,7 @@ try {
     ['snapshot', () => snapshot(context, 1)],
     ['snapshot4', () => snapshot(context, 4)],
     ['multirestore', () => multirestore(context)],
+    ['startup', () => startup()],
   ];
   for (const [key, make] of comparisons) {
     if (only && !only.includes(key)) continue;
