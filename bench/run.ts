@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { createPrivateInstance, type PrivateInstance, serverBinaries } from '../local/private-instance.ts';
 import { diffIdentical, diffStreamed } from './comparisons/diff.ts';
 import { multirestore, snapshot } from './comparisons/logical.ts';
+import { onlineBackup, onlineRestore } from './comparisons/online.ts';
 import { physicalBackup, physicalRestore } from './comparisons/physical.ts';
 import { startup } from './comparisons/startup.ts';
 import { type BenchContext, buildAgentBundle, projectRoot } from './context.ts';
@@ -21,8 +22,8 @@ const usage = `usage: npm run bench -- [--table-size N | --quick] [--rounds R] [
   --table-size N  rows per table, 8 tables (default 500000, about 1.2 GB of datadir)
   --quick         100000 rows per table, for a run of a few minutes
   --rounds R      runs of each tool per comparison, alternated (default 3)
-  --only a,b      comparisons to run: backup, restore, diff, diffstream, snapshot, snapshot4,
-                  multirestore, startup (default all)
+  --only a,b      comparisons to run: backup, restore, online, onlinerestore, diff, diffstream,
+                  snapshot, snapshot4, multirestore, startup (default all)
   --keep          keep the work directory`;
 
 const { values } = parseArgs({
@@ -68,6 +69,8 @@ try {
   const comparisons: [string, () => Comparison][] = [
     ['backup', () => physicalBackup(context)],
     ['restore', () => physicalRestore(context)],
+    ['online', () => onlineBackup(context)],
+    ['onlinerestore', () => onlineRestore(context)],
     ['diff', () => diffIdentical(context)],
     ['diffstream', () => diffStreamed(context)],
     ['snapshot', () => snapshot(context, 1)],

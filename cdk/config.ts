@@ -26,6 +26,8 @@ export const ExplicitTarget = z.object({
   defaultsFile: z.string().min(1).max(4096).optional(),
   /** mysqld's systemd unit on the host; default: `agent.systemdService`. */
   systemdService: SystemdService.optional(),
+  /** How this shard is backed up; default: `backup.engine`. */
+  engine: z.enum(['physical', 'online']).optional(),
 });
 export type ExplicitTarget = z.infer<typeof ExplicitTarget>;
 
@@ -53,7 +55,8 @@ export const EnvironmentConfig = z
       keyspaces: z.array(Identifier).optional(),
       /** Shards and hosts named directly. */
       targets: z.array(ExplicitTarget).optional(),
-      engine: z.enum(['physical']).default('physical'),
+      /** physical (cold copy of a stopped replica) or online (mariabackup while it serves). */
+      engine: z.enum(['physical', 'online']).default('physical'),
       compression: z.enum(['zstd', 'gzip', 'none']).default('zstd'),
       /** Files copied at once on a host. */
       concurrency: z.number().int().min(1).max(64).default(4),
@@ -66,6 +69,24 @@ export const EnvironmentConfig = z
       shardsPerExecution: z.number().int().min(1).max(1000).default(400),
     }),
     retention: Retention,
+    /** Restore drills: each shard's newest backup restored and checked on a drill host (see docs/drills.md). */
+    drill: z
+      .strictObject({
+        /** The drill host (EC2 instance id): an instance kept for drills, never a serving one. */
+        host: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,4095}$/, 'must be an EC2 instance id')
+          .optional(),
+        /** The drill instance's my.cnf; default: `agent.defaultsFile`. */
+        defaultsFile: z.string().min(1).max(4096).optional(),
+        /** When the Drill state machine runs (with a host); default weekly, Sundays 05:00 UTC. */
+        schedule: ScheduleExpression.default('cron(0 5 ? * SUN *)'),
+        /** Only these keyspaces; default every keyspace with backups. */
+        keyspaces: z.array(Identifier).optional(),
+        /** Days a passing drill stays good: older, and the drill alarm fires. */
+        maxAgeDays: z.number().positive().max(3650).default(8),
+      })
+      .default({ schedule: 'cron(0 5 ? * SUN *)', maxAgeDays: 8 }),
     alarms: z
       .strictObject({
         /** Subscribed to the alarm topic the stack creates. */
@@ -211,6 +232,7 @@ export function deploymentDefaults(config: EnvironmentConfig): DeploymentDefault
     defaultsFile: config.agent.defaultsFile,
     ...(config.agent.systemdService ? { systemdService: config.agent.systemdService } : {}),
     retention: config.retention,
+    drill: { maxAgeDays: config.drill.maxAgeDays },
     backup: {
       engine: config.backup.engine,
       compression: config.backup.compression,

@@ -13,11 +13,13 @@ import { AgentDocument } from './agent-document.ts';
 import { ExecutionAlarms } from './alarms.ts';
 import { BackupBucket } from './bucket.ts';
 import { deploymentDefaults, type EnvironmentConfig } from './config.ts';
+import { DrillAlarm } from './drill-alarm.ts';
 import { FUNCTION_NAMES, StepbackFunctions } from './functions.ts';
 import { DbHostPolicy } from './host-policy.ts';
 import { acknowledgeFindings } from './nag.ts';
 import { BackupBatchStateMachine, BackupStateMachine } from './state-machines/backup.ts';
 import type { MachineParts } from './state-machines/common.ts';
+import { DrillStateMachine } from './state-machines/drill.ts';
 import { ReshardStateMachine } from './state-machines/reshard.ts';
 import { RestoreStateMachine } from './state-machines/restore.ts';
 
@@ -32,6 +34,7 @@ export class StepbackStack extends Stack {
   readonly backup: BackupStateMachine;
   readonly restore: RestoreStateMachine;
   readonly reshard: ReshardStateMachine;
+  readonly drill: DrillStateMachine;
 
   constructor(scope: Construct, id: string, props: StepbackStackProps) {
     super(scope, id, props);
@@ -100,7 +103,13 @@ export class StepbackStack extends Stack {
       logRetention: logs.RetentionDays.THREE_MONTHS,
     });
     const prefixObjects = `${config.storagePrefix}/*`;
-    for (const name of ['list-backups', 'choose-backup', 'validate-manifest'] as const) {
+    for (const name of [
+      'list-backups',
+      'choose-backup',
+      'validate-manifest',
+      'plan-drills',
+      'drill-age',
+    ] as const) {
       bucket.grantRead(functions[name], prefixObjects);
     }
     bucket.grantRead(functions['prune-backups'], prefixObjects);
@@ -109,9 +118,11 @@ export class StepbackStack extends Stack {
       // resolve-targets reads shards; rebuild-vschema reads keyspaces and writes serving vschemas.
       const parameters = topologyParameterArns(this, config.topology);
       const read = ['ssm:GetParameter', 'ssm:GetParametersByPath'];
-      functions['resolve-targets'].addToRolePolicy(
-        new iam.PolicyStatement({ sid: 'TopologyRead', actions: read, resources: parameters }),
-      );
+      for (const name of ['resolve-targets', 'plan-drills'] as const) {
+        functions[name].addToRolePolicy(
+          new iam.PolicyStatement({ sid: 'TopologyRead', actions: read, resources: parameters }),
+        );
+      }
       functions['rebuild-vschema'].addToRolePolicy(
         new iam.PolicyStatement({
           sid: 'TopologyReadWrite',
@@ -150,10 +161,12 @@ export class StepbackStack extends Stack {
       parts,
       maxParallelDestinations: config.backup.maxParallelShards,
     });
+    this.drill = new DrillStateMachine(this, 'Drill', { parts });
     const machines = {
       Backup: this.backup.stateMachine,
       Restore: this.restore.stateMachine,
       Reshard: this.reshard.stateMachine,
+      Drill: this.drill.stateMachine,
     };
     // Every machine that runs agent tasks (the batches of a large Backup too).
     const agentMachines = [...Object.values(machines), backupBatch.stateMachine];
@@ -187,6 +200,31 @@ export class StepbackStack extends Stack {
             ...delivery,
           }),
         ],
+      });
+    }
+
+    if (config.drill.host) {
+      new events.Rule(this, 'DrillSchedule', {
+        description: `stepback ${props.environmentName}: scheduled restore drills`,
+        schedule: events.Schedule.expression(config.drill.schedule),
+        targets: [
+          new targets.SfnStateMachine(this.drill.stateMachine, {
+            input: events.RuleTargetInput.fromObject({
+              host: config.drill.host,
+              ...(config.drill.defaultsFile ? { defaultsFile: config.drill.defaultsFile } : {}),
+              ...(config.drill.keyspaces ? { keyspaces: config.drill.keyspaces } : {}),
+              maxAgeDays: config.drill.maxAgeDays,
+            }),
+            ...delivery,
+          }),
+        ],
+      });
+      new DrillAlarm(this, 'DrillAge', {
+        drillAge: functions['drill-age'],
+        storageUrl: `s3://${bucket.bucketName}/${config.storagePrefix}`,
+        maxAgeDays: config.drill.maxAgeDays,
+        topic,
+        delivery,
       });
     }
 
@@ -253,9 +291,16 @@ export class StepbackStack extends Stack {
       deadLetterQueue: deadLetters,
       bucketLogicalId: logicalId(bucket),
       storagePrefix: config.storagePrefix,
-      backupReaders: (['list-backups', 'choose-backup', 'validate-manifest', 'prune-backups'] as const).map(
-        (name) => functions[name],
-      ),
+      backupReaders: (
+        [
+          'list-backups',
+          'choose-backup',
+          'validate-manifest',
+          'prune-backups',
+          'plan-drills',
+          'drill-age',
+        ] as const
+      ).map((name) => functions[name]),
       invokedFunctionLogicalIds: FUNCTION_NAMES.filter((name) => name !== 'command-failed').map((name) =>
         logicalId(functions[name]),
       ),
@@ -263,7 +308,11 @@ export class StepbackStack extends Stack {
         ? {
             topology: {
               url: config.topology,
-              functions: [functions['resolve-targets'], functions['rebuild-vschema']],
+              functions: [
+                functions['resolve-targets'],
+                functions['rebuild-vschema'],
+                functions['plan-drills'],
+              ],
             },
           }
         : {}),

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { FieldError } from './errors.ts';
 import { BackupRequest } from './operations/backup.ts';
 import { DiffRequest } from './operations/diff.ts';
+import { DrillRequest } from './operations/drill.ts';
 import { fieldErrorOf } from './operations/issues.ts';
 import { MultirestoreRequest } from './operations/multirestore.ts';
 import { RestoreRequest } from './operations/restore.ts';
@@ -19,6 +20,7 @@ const requests = {
   snapshot: SnapshotRequest,
   multirestore: MultirestoreRequest,
   diff: DiffRequest,
+  drill: DrillRequest,
 } as const;
 
 export type OperationName = keyof typeof requests;

@@ -90,8 +90,8 @@ export interface BackupChoice {
   name?: string | undefined;
   /** The newest complete backup that finished at or before this time. */
   atOrBefore?: Date | undefined;
-  /** Only backups of this engine qualify when none is named (others are skipped, each with why). */
-  engine?: BackupManifest['engine'] | undefined;
+  /** Only backups of these engines qualify when none is named (others are skipped, each with why). */
+  engine?: BackupManifest['engine'] | readonly BackupManifest['engine'][] | undefined;
 }
 
 export interface ChosenBackup {
@@ -130,7 +130,8 @@ export async function chooseBackup(
       skipped.push({ name: handle.name, problem: summary.problem });
       continue;
     }
-    if (!choice.name && choice.engine && summary.manifest.engine !== choice.engine) {
+    const engines = choice.engine === undefined ? undefined : [choice.engine].flat();
+    if (!choice.name && engines && !engines.includes(summary.manifest.engine)) {
       skipped.push({ name: handle.name, problem: `a ${summary.manifest.engine} backup` });
       continue;
     }

@@ -164,6 +164,12 @@ export class PrimaryRefusedError extends StepbackError {
   override readonly exitCode = ExitCode.usage;
 }
 
+/** A drill was asked of a host the topology lists as serving a shard. */
+export class ServingHostError extends StepbackError {
+  override readonly code = 'SERVING_HOST';
+  override readonly exitCode = ExitCode.usage;
+}
+
 /** A path in backup storage that is a symbolic link: it could lead outside the storage, so it is never followed. */
 export class SymlinkInStorageError extends VerificationError {
   override readonly code = 'SYMLINK_IN_STORAGE';

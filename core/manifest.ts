@@ -83,6 +83,40 @@ const CreateViewStatement = z
     'must be a CREATE VIEW statement',
   );
 
+/** A character set or collation name (`utf8mb4`, `latin1_swedish_ci`): written into statements. */
+export const CharsetName = z
+  .string()
+  .max(64)
+  .regex(/^[A-Za-z0-9_]+$/, 'must be a character set or collation name');
+
+/**
+ * A trigger, stored procedure or function, or event, as SHOW CREATE prints it, with the session
+ * settings its body was parsed under (and must be parsed under again).
+ */
+export const StoredProgramDefinition = z.object({
+  kind: z.enum(['procedure', 'function', 'trigger', 'event']),
+  name: Identifier,
+  /** A trigger's table. */
+  table: Identifier.optional(),
+  create: z
+    .string()
+    .max(1 << 20)
+    .regex(/^CREATE /, 'must be a CREATE statement'),
+  sqlMode: z
+    .string()
+    .max(1024)
+    .regex(/^[A-Z0-9_,]*$/, 'must be a list of sql_mode words'),
+  characterSetClient: CharsetName,
+  collationConnection: CharsetName,
+  /** An event's time zone, which its schedule is read in. */
+  timeZone: z
+    .string()
+    .max(64)
+    .regex(/^(SYSTEM|[+-]\d{1,2}:\d{2}|[A-Za-z][A-Za-z0-9_/+-]*)$/, 'must be a time zone')
+    .optional(),
+});
+export type StoredProgramDefinition = z.infer<typeof StoredProgramDefinition>;
+
 export const TableDefinition = z.object({
   name: Identifier,
   type: z.literal('table'),
@@ -99,6 +133,33 @@ export const ViewDefinition = z.object({
   create: CreateViewStatement,
 });
 export type ViewDefinition = z.infer<typeof ViewDefinition>;
+
+/**
+ * One table's evidence: its rows and a checksum taken while the data was at the backup's position.
+ * The checksum is the diff's chunk checksum over the whole table (or key range): the exact sum of the
+ * first 64 bits of each row's SHA-256 of the diff's row encoding, so the code that compares two
+ * servers also proves a restored copy.
+ */
+export const TableEvidence = z.object({
+  database: Identifier,
+  table: Identifier,
+  rows: ByteCount,
+  checksum: z.string().regex(/^\d{1,40}$/, 'must be a decimal number'),
+});
+export type TableEvidence = z.infer<typeof TableEvidence>;
+
+/**
+ * What a drill compares a restored copy with, recorded apart from the files so that every engine
+ * (cold copy, logical snapshot, online copy) can add it in its own way, and a backup without it
+ * (turned off, or older) still reads.
+ */
+export const BackupEvidence = z.object({
+  method: z.literal('row-sha256-sum'),
+  /** Seconds spent computing it: the cost of the evidence, paid with writes stopped. */
+  seconds: z.number().nonnegative(),
+  tables: z.array(TableEvidence),
+});
+export type BackupEvidence = z.infer<typeof BackupEvidence>;
 
 const Common = {
   formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
@@ -123,6 +184,8 @@ const Common = {
   purged: GtidSetText,
   compression: Compression,
   bytes: z.object({ raw: ByteCount, stored: ByteCount }),
+  /** Per-table rows and checksums for drills; absent when turned off or made by an older release. */
+  evidence: BackupEvidence.optional(),
 };
 
 export const PhysicalManifest = z.object({
@@ -132,6 +195,39 @@ export const PhysicalManifest = z.object({
 });
 export type PhysicalManifest = z.infer<typeof PhysicalManifest>;
 
+/**
+ * One part of an online backup's stream: the tool's output is cut every `partSize` bytes and each
+ * slice compressed and stored on its own, so each part is verified and decompressed by itself.
+ */
+export const OnlinePart = z.object({
+  ...StoredBytes,
+  /** Order in the stream, from 0. */
+  part: z.number().int().nonnegative(),
+});
+export type OnlinePart = z.infer<typeof OnlinePart>;
+
+/** The tool that made an online backup, as it reported itself. */
+export const BackupTool = z.object({
+  /** mariabackup (MariaDB), or mysql-clone: MySQL's clone plugin, shipped with the server. */
+  name: z.enum(['mariabackup', 'mysql-clone']),
+  /** e.g. 10.11.19-MariaDB: a mariabackup backup is prepared by the same release. */
+  version: z.string().min(1).max(128),
+});
+export type BackupTool = z.infer<typeof BackupTool>;
+
+/** A hot copy taken by the server's backup tool while it kept serving; prepared on restore. */
+export const OnlineManifest = z.object({
+  ...Common,
+  engine: z.literal('online'),
+  tool: BackupTool,
+  /** What the parts join into: mariabackup's xbstream, or a tar archive of a clone. */
+  format: z.enum(['xbstream', 'tar']),
+  /** Raw bytes of the stream per part (the last one may hold fewer). */
+  partSize: ByteCount.min(1),
+  files: z.array(OnlinePart).min(1),
+});
+export type OnlineManifest = z.infer<typeof OnlineManifest>;
+
 export const LogicalManifest = z.object({
   ...Common,
   engine: z.literal('logical'),
@@ -140,12 +236,17 @@ export const LogicalManifest = z.object({
   keyColumn: Identifier.optional(),
   keyType: z.enum(['uint64', 'bytes']).optional(),
   tables: z.array(z.discriminatedUnion('type', [TableDefinition, ViewDefinition])),
+  /** Triggers, routines and events; absent in snapshots of older releases, which carried none. */
+  storedPrograms: z.array(StoredProgramDefinition).optional(),
+  /** The database's default character set and collation; absent in snapshots of older releases. */
+  charset: CharsetName.optional(),
+  collation: CharsetName.optional(),
   files: z.array(TableDataFile),
 });
 export type LogicalManifest = z.infer<typeof LogicalManifest>;
 
 export const BackupManifest = z
-  .discriminatedUnion('engine', [PhysicalManifest, LogicalManifest])
+  .discriminatedUnion('engine', [PhysicalManifest, OnlineManifest, LogicalManifest])
   .superRefine((manifest, ctx) => {
     for (const field of ['position', 'purged'] as const) {
       if (!isValidGtidSet(manifest.flavor, manifest[field])) {
@@ -155,7 +256,8 @@ export const BackupManifest = z
     const names = new Set<string>();
     const destinations = new Set<string>();
     manifest.files.forEach((file, index) => {
-      if (file.name === MANIFEST_FILE || names.has(file.name)) {
+      // DRILL.json is written beside a complete backup: no file of the backup may take its name.
+      if (file.name === MANIFEST_FILE || file.name === 'DRILL.json' || names.has(file.name)) {
         ctx.addIssue({
           code: 'custom',
           path: ['files', index, 'name'],
@@ -175,6 +277,25 @@ export const BackupManifest = z
         destinations.add(destination);
       }
     });
+    if (manifest.engine === 'online') {
+      manifest.files.forEach((file, index) => {
+        // The parts join in this order into one stream: a gap or a swap would corrupt it.
+        if (file.part !== index) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['files', index, 'part'],
+            message: `part ${file.part} is listed at position ${index}`,
+          });
+        }
+        if (file.rawSize > manifest.partSize) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['files', index, 'rawSize'],
+            message: `holds ${file.rawSize} bytes, more than the part size ${manifest.partSize}`,
+          });
+        }
+      });
+    }
     if (manifest.engine === 'logical') {
       const objects = new Set<string>();
       manifest.tables.forEach((table, index) => {
@@ -188,6 +309,32 @@ export const BackupManifest = z
         objects.add(table.name);
       });
       const tables = new Set(manifest.tables.filter((t) => t.type === 'table').map((t) => t.name));
+      const programs = new Set<string>();
+      (manifest.storedPrograms ?? []).forEach((program, index) => {
+        // Each kind has its own namespace in a database: a procedure and a function may share a name.
+        const key = JSON.stringify([program.kind, program.name]);
+        if (programs.has(key)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['storedPrograms', index, 'name'],
+            message: `duplicate ${program.kind} ${quoted(program.name)}`,
+          });
+        }
+        programs.add(key);
+        if ((program.kind === 'trigger') !== (program.table !== undefined)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['storedPrograms', index, 'table'],
+            message: 'a trigger names its table; nothing else does',
+          });
+        } else if (program.table !== undefined && !tables.has(program.table)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['storedPrograms', index, 'table'],
+            message: `unknown table ${quoted(program.table)}`,
+          });
+        }
+      });
       const parts = new Set<string>();
       manifest.files.forEach((file, index) => {
         if (!tables.has(file.table)) {

@@ -22,8 +22,8 @@ export const chooseBackup = defineFunction({
         {
           name: event.name ?? undefined,
           atOrBefore: event.atOrBefore ? new Date(event.atOrBefore) : undefined,
-          // A restore loads physical backups; older releases kept a full-range snapshot among them.
-          engine: 'physical',
+          // A restore loads physical and online backups; older releases kept a full-range snapshot among them.
+          engine: ['physical', 'online'],
         },
         context.logger,
       );

@@ -13,12 +13,14 @@ export const DeploymentDefaults = z.object({
   systemdService: z.string().min(1).optional(),
   retention: z.object({ keepCount: z.number().int().min(1), keepDays: z.number().min(0) }),
   backup: z.object({
-    engine: z.enum(['physical']),
+    engine: z.enum(['physical', 'online']),
     compression: z.enum(['zstd', 'gzip', 'none']),
     concurrency: z.number().int().min(1),
     /** More targets than this run in batches of this size (child executions). */
     shardsPerExecution: z.number().int().min(1).default(400),
   }),
+  /** Days a passing drill stays good (default 8). */
+  drill: z.object({ maxAgeDays: z.number().positive() }).optional(),
 });
 export type DeploymentDefaults = z.infer<typeof DeploymentDefaults>;
 

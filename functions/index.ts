@@ -1,7 +1,9 @@
 import { chooseBackup } from './choose-backup.ts';
 import { commandFailed } from './command-failed.ts';
+import { drillAge } from './drill-age.ts';
 import { listBackups } from './list-backups.ts';
 import { notify } from './notify.ts';
+import { planDrills } from './plan-drills.ts';
 import { pruneBackups } from './prune-backups.ts';
 import { rebuildVSchema } from './rebuild-vschema.ts';
 import { resolveTargets } from './resolve-targets.ts';
@@ -20,6 +22,8 @@ export const functionDefinitions = {
   'prune-backups': pruneBackups,
   'summarize-shards': summarizeShards,
   'rebuild-vschema': rebuildVSchema,
+  'plan-drills': planDrills,
+  'drill-age': drillAge,
   notify,
   'command-failed': commandFailed,
 } satisfies Record<string, FunctionDefinition>;

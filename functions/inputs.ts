@@ -31,6 +31,8 @@ export const BackupTarget = z.strictObject({
   defaultsFile: DefaultsFile.optional(),
   /** mysqld's systemd unit on the host; default: the topology record's, then cdk.json agent.systemdService. */
   systemdService: SystemdService.optional(),
+  /** How this shard is backed up; default: the input's engine, then cdk.json backup.engine. */
+  engine: z.enum(['physical', 'online']).optional(),
 });
 export type BackupTarget = z.infer<typeof BackupTarget>;
 
@@ -46,7 +48,7 @@ export const BackupInput = z
         keepDays: z.number().min(0).max(36_500),
       })
       .optional(),
-    engine: z.enum(['physical']).optional(),
+    engine: z.enum(['physical', 'online']).optional(),
     compression: z.enum(['zstd', 'gzip', 'none']).optional(),
     concurrency: z.number().int().min(1).max(64).optional(),
   })
@@ -144,7 +146,24 @@ export const ReshardInput = z
   });
 export type ReshardInput = z.infer<typeof ReshardInput>;
 
-export const machineInputs = { backup: BackupInput, restore: RestoreInput, reshard: ReshardInput } as const;
+export const DrillInput = z.strictObject({
+  /** The drill host: an instance kept for drills (never one the topology lists as serving). */
+  host: Host,
+  defaultsFile: DefaultsFile.optional(),
+  systemdService: SystemdService.optional(),
+  /** Only these keyspaces (default: every keyspace with backups). */
+  keyspaces: z.array(Keyspace).min(1).max(100).optional(),
+  /** Days a passing drill stays good (default: cdk.json drill.maxAgeDays, else 8). */
+  maxAgeDays: z.number().positive().max(3650).optional(),
+});
+export type DrillInput = z.infer<typeof DrillInput>;
+
+export const machineInputs = {
+  backup: BackupInput,
+  restore: RestoreInput,
+  reshard: ReshardInput,
+  drill: DrillInput,
+} as const;
 export type MachineName = keyof typeof machineInputs;
 
 /**

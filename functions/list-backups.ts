@@ -20,6 +20,7 @@ export const listBackups = defineFunction({
       const brief = (summary: (typeof complete)[number] | undefined) =>
         summary && {
           name: summary.name,
+          engine: summary.manifest.engine,
           finishedAt: summary.manifest.finishedAt,
           position: summary.manifest.position,
         };

@@ -20,6 +20,8 @@ const Target = z.object({
   host: z.string(),
   defaultsFile: z.string(),
   systemdService: z.string().nullish(),
+  /** This shard's own engine; default the plan's. */
+  engine: z.enum(['physical', 'online']).nullish(),
 });
 
 const BackupPlan = z.object({
@@ -27,7 +29,7 @@ const BackupPlan = z.object({
   targets: z.array(Target),
   keyspaces: z.array(z.string()),
   backup: z.object({
-    engine: z.enum(['physical']),
+    engine: z.enum(['physical', 'online']),
     compression: z.enum(['zstd', 'gzip', 'none']),
     concurrency: z.number(),
   }),
@@ -80,13 +82,21 @@ export interface UnresolvedShard {
 
 /**
  * The host a shard is backed up on: a healthy rdonly (it serves no traffic) before a healthy
- * replica, the first by id; never the primary.
+ * replica, the first by id. The primary only when `engine` is online (which never stops it) and
+ * the shard has no healthy replica or rdonly; never for a physical backup.
  */
-export function chooseBackupHost(hosts: HostRecord[]): HostRecord | undefined {
+export function chooseBackupHost(
+  hosts: HostRecord[],
+  engine: 'physical' | 'online' = 'physical',
+): HostRecord | undefined {
   const rank = (host: HostRecord) => (host.role === 'rdonly' ? 0 : 1);
-  return hosts
+  const replica = hosts
     .filter((host) => host.healthy && host.role !== 'primary')
     .sort((a, b) => rank(a) - rank(b) || a.id.localeCompare(b.id))[0];
+  if (replica || engine !== 'online') return replica;
+  return hosts
+    .filter((host) => host.healthy && host.role === 'primary')
+    .sort((a, b) => a.id.localeCompare(b.id))[0];
 }
 
 /** Each shard of `keyspaces` with its chosen host, and the shards that have none. */
@@ -94,6 +104,7 @@ export async function topologyTargets(
   store: TopologyStore,
   keyspaces: string[],
   defaultsFile: string,
+  engine: 'physical' | 'online' = 'physical',
 ): Promise<{ targets: Target[]; unresolved: UnresolvedShard[] }> {
   const targets: Target[] = [];
   const unresolved: UnresolvedShard[] = [];
@@ -105,13 +116,13 @@ export async function topologyTargets(
       });
     }
     for (const shard of shards) {
-      const host = chooseBackupHost(shard.hosts);
+      const host = chooseBackupHost(shard.hosts, engine);
       if (!host) {
         unresolved.push({
           keyspace,
           shard: shard.shard,
           error: 'NO_HEALTHY_REPLICA',
-          cause: `shard ${keyspace}/${shard.shard} has no healthy replica or rdonly host to back up on (hosts: ${
+          cause: `shard ${keyspace}/${shard.shard} has no healthy ${engine === 'online' ? 'host' : 'replica or rdonly host'} to back up on (hosts: ${
             shard.hosts.map((h) => `${h.id} ${h.role}${h.healthy ? '' : ' unhealthy'}`).join(', ') || 'none'
           })`,
         });
@@ -140,7 +151,7 @@ export async function backupTargets(plan: BackupPlan, context: FunctionContext) 
       });
     }
     fromTopology = await withTopology(url, context.logger, (store) =>
-      topologyTargets(store, plan.keyspaces, context.settings.defaults.defaultsFile),
+      topologyTargets(store, plan.keyspaces, context.settings.defaults.defaultsFile, plan.backup.engine),
     );
   }
   const seen = new Set<string>();
@@ -154,7 +165,7 @@ export async function backupTargets(plan: BackupPlan, context: FunctionContext) 
       dir,
       defaultsFile: target.defaultsFile,
       ...systemdServiceFor(context.settings, target.systemdService),
-      engine: plan.backup.engine,
+      engine: target.engine ?? plan.backup.engine,
       compression: plan.backup.compression,
       concurrency: plan.backup.concurrency,
     };

@@ -15,6 +15,37 @@ export interface FunctionContext {
   now: () => Date;
   /** SSM Run Command and task callbacks; default: the AWS SDK (the local runner gives its own). */
   runCommand?: RunCommandService;
+  /** Publishes one CloudWatch metric value: in Lambda an embedded-metric-format log line. */
+  publishMetric?: (metric: MetricValue) => void;
+}
+
+export interface MetricValue {
+  namespace: string;
+  name: string;
+  dimensions: Record<string, string>;
+  value: number;
+  unit: 'Count';
+}
+
+/**
+ * One value as CloudWatch's embedded metric format: a log line CloudWatch Logs turns into the
+ * metric, with no SDK call and no permission beyond writing logs.
+ */
+export function embeddedMetricLine(metric: MetricValue, time: Date): string {
+  return JSON.stringify({
+    _aws: {
+      Timestamp: time.getTime(),
+      CloudWatchMetrics: [
+        {
+          Namespace: metric.namespace,
+          Dimensions: [Object.keys(metric.dimensions)],
+          Metrics: [{ Name: metric.name, Unit: metric.unit }],
+        },
+      ],
+    },
+    ...metric.dimensions,
+    [metric.name]: metric.value,
+  });
 }
 
 /** One Lambda: its name (as deployed and in the local runner), its event schema and its logic. */
@@ -105,6 +136,7 @@ export function lambdaHandler<R>(
           console.log(JSON.stringify({ function: definition.name, ...record })),
         ),
         now: () => new Date(),
+        publishMetric: (metric) => console.log(embeddedMetricLine(metric, new Date())),
       };
     } catch (error) {
       throw stepFunctionsError(error);

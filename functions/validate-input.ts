@@ -1,8 +1,16 @@
 import { z } from 'zod';
 import type { AgentRequestFor } from '../core/agent-request.ts';
+import { DEFAULT_MAX_DRILL_AGE_DAYS } from '../core/drill-report.ts';
 import { UsageError } from '../core/errors.ts';
 import { defaultsFileFor, systemdServiceFor } from './environment.ts';
-import { BackupInput, describeIssue, machineInputs, ReshardInput, RestoreInput } from './inputs.ts';
+import {
+  BackupInput,
+  DrillInput,
+  describeIssue,
+  machineInputs,
+  ReshardInput,
+  RestoreInput,
+} from './inputs.ts';
 import { assertRequestFits } from './request-size.ts';
 import { defineFunction, type FunctionContext, lambdaHandler } from './runtime.ts';
 
@@ -13,7 +21,7 @@ import { defineFunction, type FunctionContext, lambdaHandler } from './runtime.t
  */
 
 export const ValidateInputEvent = z.object({
-  machine: z.enum(['backup', 'restore', 'reshard']),
+  machine: z.enum(['backup', 'restore', 'reshard', 'drill']),
   input: z.unknown(),
 });
 
@@ -144,6 +152,23 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
 }
 export type NormalizedReshard = ReturnType<typeof normalizeReshard>;
 
+export function normalizeDrill(input: DrillInput, context: FunctionContext) {
+  return {
+    storage: context.settings.storageUrl,
+    host: input.host,
+    keyspaces: input.keyspaces ?? null,
+    maxAgeDays: input.maxAgeDays ?? context.settings.defaults.drill?.maxAgeDays ?? DEFAULT_MAX_DRILL_AGE_DAYS,
+    /** The agent request of every drill, less the backup and directory plan-drills picks. */
+    request: {
+      operation: 'drill' as const,
+      storage: context.settings.storageUrl,
+      defaultsFile: defaultsFileFor(context.settings, input.host, input.defaultsFile),
+      ...systemdServiceFor(context.settings, input.systemdService),
+    },
+  };
+}
+export type NormalizedDrill = ReturnType<typeof normalizeDrill>;
+
 export const validateInput = defineFunction({
   name: 'validate-input',
   event: ValidateInputEvent,
@@ -161,6 +186,8 @@ export const validateInput = defineFunction({
         return normalizeRestore(RestoreInput.parse(parsed.data), context);
       case 'reshard':
         return normalizeReshard(ReshardInput.parse(parsed.data), context);
+      case 'drill':
+        return normalizeDrill(DrillInput.parse(parsed.data), context);
     }
   },
 });

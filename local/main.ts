@@ -19,6 +19,7 @@ const exitCodeOfError: Record<string, number> = {
   HASH_MISMATCH: ExitCode.verificationFailed,
   INVALID_MANIFEST: ExitCode.verificationFailed,
   INSTANCE_BUSY: ExitCode.instanceBusy,
+  SERVING_HOST: ExitCode.usage,
 };
 
 export interface LocalIo {
@@ -40,7 +41,7 @@ interface LocalMachineOptions {
 }
 
 /**
- * `stepback-local backup|restore|reshard --input file.json [--storage URL] [--topology URL] [--json]`
+ * `stepback-local backup|restore|reshard|drill --input file.json [--storage URL] [--topology URL] [--json]`
  * and `stepback-local demo [--keep]`.
  */
 export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> {
@@ -51,7 +52,7 @@ export async function runLocalCli(argv: string[], io: LocalIo): Promise<number> 
     )
     .exitOverride()
     .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
-  for (const machine of ['backup', 'restore', 'reshard'] as MachineName[]) {
+  for (const machine of ['backup', 'restore', 'reshard', 'drill'] as MachineName[]) {
     program
       .command(machine)
       .description(`run the ${machine[0]!.toUpperCase()}${machine.slice(1)} state machine`)

@@ -129,7 +129,14 @@ export class LocalStateMachines {
       hostsAreDefaultsFiles: true,
     };
     const tasks = new LocalTasks();
-    const context: FunctionContext = { settings, logger: options.logger, now: () => new Date() };
+    const context: FunctionContext = {
+      settings,
+      logger: options.logger,
+      now: () => new Date(),
+      // No CloudWatch here: the metric the alarm would watch is logged.
+      publishMetric: (metric) =>
+        options.logger.info(`metric ${metric.namespace}/${metric.name} = ${metric.value}`, metric.dimensions),
+    };
     const env = options.env ?? process.env;
     const runCommand: LocalRunCommand = new LocalRunCommand({
       documents: this.documents,

@@ -53,11 +53,12 @@ export function localConfigWith(
 }
 
 /** The machines an operator starts; `backupBatch` runs the batches of a large Backup. */
-export type MachineName = 'backup' | 'restore' | 'reshard' | 'backupBatch';
+export type MachineName = 'backup' | 'restore' | 'reshard' | 'drill' | 'backupBatch';
 const logicalIdPrefix: Record<MachineName, string> = {
   backup: 'BackupStateMachine',
   restore: 'RestoreStateMachine',
   reshard: 'ReshardStateMachine',
+  drill: 'DrillStateMachine',
   backupBatch: 'BackupBatchStateMachine',
 };
 

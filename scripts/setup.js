@@ -24,7 +24,16 @@ const purpose = process.argv.includes('--for') ? process.argv[process.argv.index
 /** Debian packages each purpose needs, keyed by a binary that proves the package is there. */
 const needs = {
   bundle: {},
-  test: { mariadbd: 'mariadb-server', 'mariadb-install-db': 'mariadb-server', mariadb: 'mariadb-client' },
+  test: {
+    mariadbd: 'mariadb-server',
+    'mariadb-install-db': 'mariadb-server',
+    mariadb: 'mariadb-client',
+    // chromium: the drill report's HTML page is checked in a headless browser (playwright-core drives it).
+    chromium: 'chromium',
+    // The online engine's tests run mariabackup and mbstream of the server's release.
+    mariabackup: 'mariadb-backup',
+    mbstream: 'mariadb-backup',
+  },
   demo: { mariadbd: 'mariadb-server', 'mariadb-install-db': 'mariadb-server', mariadb: 'mariadb-client' },
   bench: {
     mariadbd: 'mariadb-server',

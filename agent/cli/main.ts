@@ -18,6 +18,7 @@ import {
 import { backupCommand } from './commands/backup.ts';
 import { registerBackups } from './commands/backups.ts';
 import { diffCommand } from './commands/diff.ts';
+import { drillCommand } from './commands/drill.ts';
 import { multirestoreCommand } from './commands/multirestore.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { registerRun } from './commands/run.ts';
@@ -153,6 +154,7 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   addOperation(multirestoreCommand);
   registerRun(program, action);
   addOperation(diffCommand);
+  addOperation(drillCommand);
   registerTopology(program, action);
   registerVSchema(program, action);
   return program;

@@ -1,5 +1,13 @@
 import type { Logger } from '../../core/log.ts';
-import type { Compression, PhysicalFile, PhysicalManifest } from '../../core/manifest.ts';
+import type {
+  BackupEvidence,
+  BackupTool,
+  Compression,
+  OnlineManifest,
+  OnlinePart,
+  PhysicalFile,
+  PhysicalManifest,
+} from '../../core/manifest.ts';
 import type { BackupHandle } from '../../core/storage/types.ts';
 import type { InstanceLease } from '../instance/lease.ts';
 import type { InstanceState } from '../instance/state.ts';
@@ -29,7 +37,20 @@ export interface BackupParams extends EngineContext {
   concurrency: number;
   /** innodb_fast_shutdown=0 before a cold copy (see README): for restores onto another major version. */
   slowShutdown: boolean;
+  /** Record per-table rows and checksums at the backup's position (what a drill compares with). */
+  evidence: boolean;
+  /** Online engine: raw bytes of the tool's stream per stored part. */
+  partSize: number;
+  /** Online engine on a replica: never pause its SQL thread (see BackupRequest). */
+  keepReplicaApplying: boolean;
+  /** The server's VERSION(), for the tools that must match it. */
+  serverVersion: string;
 }
+
+/** What a backup stored, as its manifest records it: per engine. */
+export type EngineContents =
+  | { engine: 'physical'; files: PhysicalFile[] }
+  | { engine: 'online'; tool: BackupTool; format: 'xbstream' | 'tar'; partSize: number; files: OnlinePart[] };
 
 /** What an engine made: the manifest fields that depend on how the copy was taken. */
 export interface EngineBackup {
@@ -37,25 +58,33 @@ export interface EngineBackup {
   /** The GTID set the copied data contains. */
   position: string;
   purged: string;
-  files: PhysicalFile[];
+  contents: EngineContents;
   bytes: { raw: number; stored: number };
   copySeconds: number;
+  evidence?: BackupEvidence | undefined;
 }
 
 export interface BackupEngine {
-  readonly name: 'physical';
+  readonly name: EngineContents['engine'];
   executeBackup(params: BackupParams): Promise<EngineBackup>;
 }
 
-export interface RestoreParams extends EngineContext {
+export interface RestoreParams<
+  M extends PhysicalManifest | OnlineManifest = PhysicalManifest | OnlineManifest,
+> extends EngineContext {
   daemon: MysqlDaemon;
   handle: BackupHandle;
-  manifest: PhysicalManifest;
+  manifest: M;
   /** Held by the caller; the engine records its progress in it for crash recovery. */
   lease: InstanceLease;
   concurrency: number;
   /** Key/values written to the restored instance's local metadata table. */
   localMetadata: Readonly<Record<string, string>>;
+  /**
+   * A drill: once the restored copy runs (networking off, replication off), this looks at it, and
+   * then the instance's own files are put back instead of the restore being committed.
+   */
+  inspect?: (() => Promise<void>) | undefined;
 }
 
 export interface EngineRestore {
@@ -66,11 +95,11 @@ export interface EngineRestore {
   swapSeconds: number;
 }
 
-export interface RestoreEngine {
-  readonly name: 'physical';
+export interface RestoreEngine<M extends PhysicalManifest | OnlineManifest> {
+  readonly name: M['engine'];
   /**
    * Replaces the instance's data with the backup's and leaves it running normally at the backup's
    * position. On failure the instance's own files are back in place (the caller restarts it).
    */
-  executeRestore(params: RestoreParams): Promise<EngineRestore>;
+  executeRestore(params: RestoreParams<M>): Promise<EngineRestore>;
 }

@@ -6,6 +6,8 @@ export type FaultPhase =
   | 'backup:quiesced'
   | 'backup:stopped'
   | 'backup:copied'
+  /** An online backup of MySQL: the clone made, the throwaway mysqld running on it. */
+  | 'backup:cloned'
   | 'restore:staged'
   | 'restore:swapped'
   | 'restore:started'
@@ -13,7 +15,8 @@ export type FaultPhase =
   | 'restore:started-empty'
   | 'snapshot:quiesced'
   | 'snapshot:dumped'
-  | 'multirestore:loading';
+  | 'multirestore:loading'
+  | 'drill:inspecting';
 
 const armed = readEnvironment().faultPhase;
 

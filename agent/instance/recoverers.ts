@@ -1,5 +1,6 @@
 import { multirestoreRecoverer } from '../engines/logical/multirestore/recovery.ts';
 import { snapshotRecoverer } from '../engines/logical/snapshot/recovery.ts';
+import { backupRecoverer } from '../engines/online/recovery.ts';
 import { restoreRecoverer } from '../engines/physical/recovery.ts';
 import type { InstanceOperation, Recoverer } from './marker.ts';
 
@@ -8,9 +9,12 @@ import type { InstanceOperation, Recoverer } from './marker.ts';
  * command finishes or undoes any interrupted operation, whichever modules it happened to load.
  */
 export const recoverers: Record<InstanceOperation, Recoverer | undefined> = {
-  // A backup changes only the state (stopped, read-only, replication), which every recovery puts back.
-  backup: undefined,
+  // A backup changes the state (stopped, read-only, replication), which every recovery puts back; an
+  // online backup of MySQL also leaves its clone beside the datadir.
+  backup: backupRecoverer,
   restore: restoreRecoverer,
   snapshot: snapshotRecoverer,
   multirestore: multirestoreRecoverer,
+  // A drill is a restore that never commits: recovery puts the drill instance's own files back.
+  drill: restoreRecoverer,
 };

@@ -1,12 +1,13 @@
 import os from 'node:os';
 import { backupName } from '../../core/backups.ts';
 import { hint, keepFirstError, PrimaryRefusedError, switchOption } from '../../core/errors.ts';
-import type { PhysicalManifest } from '../../core/manifest.ts';
+import type { BackupManifest } from '../../core/manifest.ts';
 import { MANIFEST_FORMAT_VERSION } from '../../core/manifest.ts';
 import type { BackupRequest } from '../../core/operations/backup.ts';
 import { keyspaceAndShard } from '../../core/paths.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
 import type { BackupEngine, EngineContext } from '../engines/engine.ts';
+import { onlineBackupEngine } from '../engines/online/backup.ts';
 import { physicalBackupEngine } from '../engines/physical/backup.ts';
 import { reachedPhase } from '../instance/fault.ts';
 import { changeInstance } from '../instance/lifecycle.ts';
@@ -17,6 +18,7 @@ import type { OperationContext, RequestOf } from './operation.ts';
 
 export const backupEngines: Record<BackupRequest['engine'], BackupEngine> = {
   physical: physicalBackupEngine,
+  online: onlineBackupEngine,
 };
 
 export interface BackupResult {
@@ -32,6 +34,8 @@ export interface BackupResult {
   /** The whole operation, mysqld stopped and started again included. */
   seconds: number;
   copySeconds: number;
+  /** Tables whose rows and checksum were recorded, and the seconds that took (writes stopped); absent when turned off. */
+  evidence?: { tables: number; seconds: number };
   /** Raw megabytes (10^6) copied per second of copying. */
   mbPerSecond: number;
   /** Peak resident memory of the agent process. */
@@ -77,7 +81,10 @@ export async function backupInstance(
       needsRunning: 'a backup reads the replication position from the running server',
     },
     async ({ original }) => {
-      if (!original.replication.configured && !request.allowPrimary) await refuseServingPrimary(daemon);
+      // The online engine never stops writes: a serving primary is what it is for.
+      if (request.engine === 'physical' && !original.replication.configured && !request.allowPrimary) {
+        await refuseServingPrimary(daemon);
+      }
       const identity = await daemon.withConnection(async (connection) => ({
         serverVersion: String(await queryValue(connection, 'SELECT VERSION()')),
         serverId: Number(await queryValue(connection, 'SELECT @@GLOBAL.server_id')),
@@ -98,12 +105,16 @@ export async function backupInstance(
           compression: request.compression,
           concurrency: request.concurrency,
           slowShutdown: request.slowShutdown,
+          evidence: request.evidence,
+          partSize: request.partSize,
+          keepReplicaApplying: request.keepReplicaApplying,
+          serverVersion: identity.serverVersion,
         });
         reachedPhase('backup:copied');
         const finishedAt = new Date();
-        const manifest: PhysicalManifest = {
+        const manifest: BackupManifest = {
           formatVersion: MANIFEST_FORMAT_VERSION,
-          engine: 'physical',
+          ...made.contents,
           name,
           dir: request.dir,
           ...keyspaceAndShard(request.dir),
@@ -120,7 +131,7 @@ export async function backupInstance(
           purged: made.purged,
           compression: request.compression,
           bytes: made.bytes,
-          files: made.files,
+          ...(made.evidence ? { evidence: made.evidence } : {}),
         };
         await handle.endBackup(manifest);
         return {
@@ -131,10 +142,13 @@ export async function backupInstance(
           role: made.role,
           position: made.position,
           purged: made.purged,
-          files: made.files.length,
+          files: made.contents.files.length,
           bytes: made.bytes,
           seconds: 0,
           copySeconds: round(made.copySeconds),
+          ...(made.evidence
+            ? { evidence: { tables: made.evidence.tables.length, seconds: made.evidence.seconds } }
+            : {}),
           mbPerSecond: round(made.copySeconds > 0 ? made.bytes.raw / 1e6 / made.copySeconds : 0),
           peakRssBytes: process.resourceUsage().maxRSS * 1024,
         };

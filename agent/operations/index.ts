@@ -3,12 +3,14 @@ import { OPERATION_REQUESTS, type OperationName } from '../../core/agent-request
 import { type StepbackError, VerificationError } from '../../core/errors.ts';
 import { BackupRequest } from '../../core/operations/backup.ts';
 import { DiffRequest } from '../../core/operations/diff.ts';
+import { DrillRequest } from '../../core/operations/drill.ts';
 import { MultirestoreRequest } from '../../core/operations/multirestore.ts';
 import { RestoreRequest } from '../../core/operations/restore.ts';
 import { SnapshotRequest } from '../../core/operations/snapshot.ts';
 import { hasDifferences } from '../diff/types.ts';
 import type { BackupResult } from './backup.ts';
 import type { DiffReport } from './diff.ts';
+import type { DrillResult } from './drill.ts';
 import type { MultirestoreResult } from './multirestore.ts';
 import type { Operation, OperationContext, RequestOf } from './operation.ts';
 import type { RestoreResult } from './restore.ts';
@@ -20,6 +22,7 @@ export interface OperationResults {
   snapshot: SnapshotResult;
   multirestore: MultirestoreResult;
   diff: DiffReport;
+  drill: DrillResult;
 }
 
 /**
@@ -61,6 +64,19 @@ export const operations: { [K in OperationName]: Operation<K, OperationResults[K
     },
     // The notes and the subset flag are for the report people read.
     reported: ({ tables, total }) => ({ tables, total }),
+  },
+  drill: {
+    name: 'drill',
+    request: DrillRequest,
+    run: async (request, context) => (await import('./drill.ts')).runDrill(request, context),
+    verdict(result) {
+      if (result.outcome === 'passed') return undefined;
+      const named = result.differences.map((d) => (d.table ? `${d.database}.${d.table}` : (d.file ?? '?')));
+      return new VerificationError(
+        `the drill of ${result.dir}/${result.backup} failed${named.length ? `: ${[...new Set(named)].join(', ')} differ` : ''}${result.problems.length ? `; ${result.problems[0]}` : ''}`,
+        { hint: `the findings are in ${result.record}` },
+      );
+    },
   },
 };
 

@@ -4,16 +4,20 @@ import { keepFirstError } from '../../core/errors.ts';
 import type { MultirestoreRequest } from '../../core/operations/multirestore.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
 import type { EngineContext } from '../engines/engine.ts';
+import { otherDatabasesThan } from '../engines/logical/multirestore/ddl.ts';
 import { pendingFiles, prepareDestination } from '../engines/logical/multirestore/destination.ts';
+import { addMissingIndexes } from '../engines/logical/multirestore/indexes.ts';
 import { finishRun, writeCheckpoints } from '../engines/logical/multirestore/ledger.ts';
 import { loadFiles } from '../engines/logical/multirestore/multirestore.ts';
-import { planRestore, sourceKey } from '../engines/logical/multirestore/plan.ts';
+import { type DestinationServer, planRestore, sourceKey } from '../engines/logical/multirestore/plan.ts';
+import type { ReplacedDefiner } from '../engines/logical/multirestore/programs.ts';
 import { fetchDirName } from '../engines/logical/multirestore/recovery.ts';
 import { prepareSession, SessionPool } from '../engines/logical/multirestore/sessions.ts';
 import { chooseSources } from '../engines/logical/multirestore/sources.ts';
+import { releaseNumber } from '../engines/logical/multirestore/sql-tokens.ts';
 import { changeInstance } from '../instance/lifecycle.ts';
 import { serverFileDirectory } from '../instance/server-files.ts';
-import type { Connection } from '../mysql/connection.ts';
+import { type Connection, queryRows, queryValue } from '../mysql/connection.ts';
 import type { MysqlDaemon } from '../mysqld/daemon.ts';
 import { openInstance, withRequestStorage } from './open.ts';
 import type { OperationContext, RequestOf } from './operation.ts';
@@ -23,6 +27,18 @@ export interface MultirestoreResult {
   sources: { dir: string; name: string; keyRange: string; position: string; rows: number }[];
   tables: number;
   views: number;
+  /** Tables whose secondary indexes were built after their rows were loaded. */
+  indexesAfterLoad: string[];
+  /** Triggers, procedures and functions, and events created; `skipped`: left out by --skip-stored-programs. */
+  storedPrograms: {
+    triggers: number;
+    procedures: number;
+    functions: number;
+    events: number;
+    skipped: number;
+  };
+  /** Views and programs whose DEFINER did not exist here, defined by the loading user (--definer-fallback). */
+  definersReplaced: ReplacedDefiner[];
   files: { total: number; loaded: number; alreadyLoaded: number };
   /** Rows loaded by this run. */
   rows: number;
@@ -35,6 +51,26 @@ export interface MultirestoreResult {
 }
 
 const FLAG_DONT_START = 'dont-start';
+
+/** The destination server's release and its other databases: what manifest statements are checked against. */
+async function destinationServer(
+  daemon: MysqlDaemon,
+  connection: Connection,
+  database: string,
+): Promise<DestinationServer> {
+  const version = String(await queryValue(connection, 'SELECT VERSION()'));
+  const databases = await queryRows<{ name: string }>(
+    connection,
+    'SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA',
+  );
+  return {
+    release: { flavor: daemon.flavor.name, version: releaseNumber(version) },
+    otherDatabases: otherDatabasesThan(
+      database,
+      databases.map((row) => row.name),
+    ),
+  };
+}
 
 /**
  * Loads one or more logical snapshots into one database: a merge of several sources, one range of
@@ -50,7 +86,7 @@ export async function multirestoreInstance(
   const started = Date.now();
   const { logger } = context;
   const { database } = request;
-  const plan = planRestore(await chooseSources(storage, request.sources, logger));
+  const sources = await chooseSources(storage, request.sources, logger);
 
   return changeInstance(
     daemon,
@@ -83,7 +119,30 @@ export async function multirestoreInstance(
 
         const admin = await connect();
         await prepareSession(admin, session);
-        const resumed = await prepareDestination(admin, plan, { database, force: request.force, logger });
+        // Every statement of the manifests is checked before anything is created.
+        const plan = planRestore(sources, await destinationServer(daemon, admin, database), {
+          skipStoredPrograms: request.skipStoredPrograms,
+        });
+        if (plan.skippedPrograms > 0)
+          logger.warn(
+            `leaving out the ${plan.skippedPrograms} triggers, routines and events of the snapshots (--skip-stored-programs)`,
+          );
+        const programConnection = await connect();
+        await prepareSession(programConnection, session);
+        const { resumed, programs, replacedDefiners } = await prepareDestination(
+          admin,
+          programConnection,
+          plan,
+          {
+            database,
+            force: request.force,
+            replaceStoredPrograms: request.replaceStoredPrograms,
+            definerFallback: request.definerFallback,
+            logger,
+          },
+        );
+        const triggersOf = (table: string) =>
+          plan.programs.filter(({ program }) => program.kind === 'trigger' && program.table === table);
         const { jobs, transactional } = await pendingFiles(admin, database, plan, logger);
         if (resumed)
           logger.info(`${plan.files.length - jobs.length} of ${plan.files.length} files are already loaded`);
@@ -99,7 +158,16 @@ export async function multirestoreInstance(
           pool,
           transactional,
           connect: () => daemon.connect(),
+          // Indexes built over the loaded rows; triggers after the last file, so the load does not fire them.
+          afterTable: async (table) => {
+            const indexes = plan.indexesAfterLoad.get(table);
+            if (indexes) await pool.use((c) => addMissingIndexes(c, database, table, indexes));
+            for (const trigger of triggersOf(table)) await programs.create(trigger);
+          },
         });
+        // Events last: none runs before the data is in.
+        for (const event of plan.programs.filter(({ program }) => program.kind === 'event'))
+          await programs.create(event);
 
         if (request.checkpoints) {
           await writeCheckpoints(
@@ -114,6 +182,9 @@ export async function multirestoreInstance(
           );
         }
         await finishRun(admin, database);
+        const count = (kind: string) => plan.programs.filter(({ program }) => program.kind === kind).length;
+        for (const { object, definer } of replacedDefiners)
+          logger.warn(`${object} is defined by the loading user: its DEFINER ${definer} does not exist here`);
         result = {
           database,
           sources: plan.sources.map((source) => ({
@@ -125,6 +196,15 @@ export async function multirestoreInstance(
           })),
           tables: plan.tables.length,
           views: plan.views.length,
+          indexesAfterLoad: [...plan.indexesAfterLoad.keys()],
+          storedPrograms: {
+            triggers: count('trigger'),
+            procedures: count('procedure'),
+            functions: count('function'),
+            events: count('event'),
+            skipped: plan.skippedPrograms,
+          },
+          definersReplaced: replacedDefiners,
           files: {
             total: plan.files.length,
             loaded: jobs.length,

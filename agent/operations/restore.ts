@@ -7,10 +7,11 @@ import {
   StepbackError,
   switchOption,
 } from '../../core/errors.ts';
-import type { PhysicalManifest } from '../../core/manifest.ts';
+import type { OnlineManifest, PhysicalManifest } from '../../core/manifest.ts';
 import type { RestoreRequest } from '../../core/operations/restore.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
-import type { EngineContext, RestoreEngine } from '../engines/engine.ts';
+import type { EngineContext, EngineRestore, RestoreParams } from '../engines/engine.ts';
+import { onlineRestoreEngine } from '../engines/online/restore.ts';
 import { databasesWithFiles } from '../engines/physical/files.ts';
 import { dataLayout } from '../engines/physical/layout.ts';
 import { physicalRestoreEngine } from '../engines/physical/restore.ts';
@@ -23,9 +24,13 @@ import { openInstance, withRequestStorage } from './open.ts';
 import type { OperationContext, RequestOf } from './operation.ts';
 import { keepLocalMetadata, type StartedEmpty, startEmpty } from './restore-empty.ts';
 
-export const restoreEngines: Record<PhysicalManifest['engine'], RestoreEngine> = {
-  physical: physicalRestoreEngine,
-};
+/** The engine that restores a backup of `params.manifest`'s engine. */
+function executeRestore(params: RestoreParams): Promise<EngineRestore> {
+  const { manifest } = params;
+  return manifest.engine === 'online'
+    ? onlineRestoreEngine.executeRestore({ ...params, manifest })
+    : physicalRestoreEngine.executeRestore({ ...params, manifest });
+}
 
 /** What the restore itself needs once the request's secrets are read. */
 export interface RestoreOptions {
@@ -67,12 +72,12 @@ export interface RestoredBackup {
 }
 
 /** The user databases an instance holds: asked of the server when it runs, read from the datadir when not. */
-async function userDatabases(daemon: MysqlDaemon, running: boolean): Promise<string[]> {
+export async function userDatabases(daemon: MysqlDaemon, running: boolean): Promise<string[]> {
   if (running) return daemon.withConnection(userDatabasesWithTables);
   return (await databasesWithFiles(dataLayout(daemon.config))).filter(isUserDatabase);
 }
 
-function checkCompatible(daemon: MysqlDaemon, manifest: PhysicalManifest): void {
+export function checkCompatible(daemon: MysqlDaemon, manifest: PhysicalManifest | OnlineManifest): void {
   if (manifest.flavor !== daemon.flavor.name) {
     throw new StepbackError(
       `backup ${manifest.name} is a ${manifest.flavor} backup and this instance runs ${daemon.flavor.name}`,
@@ -118,12 +123,11 @@ export async function restoreInstance(
       throw error;
     }
     const { manifest } = chosen;
-    if (manifest.engine !== 'physical') {
+    if (manifest.engine === 'logical') {
       throw new StepbackError(`backup ${options.dir}/${manifest.name} is a ${manifest.engine} snapshot`, {
-        hint: 'restore snapshots with stepback multirestore; restore takes physical backups',
+        hint: 'restore snapshots with stepback multirestore; restore takes physical and online backups',
       });
     }
-    const engine = restoreEngines[manifest.engine];
     checkCompatible(daemon, manifest);
     const existing = await userDatabases(daemon, original.running);
     if (existing.length > 0 && !options.deleteBeforeRestore) {
@@ -136,7 +140,7 @@ export async function restoreInstance(
     logger.info(
       `restoring ${options.dir}/${manifest.name} (${manifest.files.length} files, position ${manifest.position || '(empty)'}) into ${daemon.config.datadir}`,
     );
-    const restored = await engine.executeRestore({
+    const restored = await executeRestore({
       ...context,
       daemon,
       handle: chosen.handle,
@@ -160,7 +164,7 @@ export async function restoreInstance(
       backup: manifest.name,
       dir: options.dir,
       storage: storage.url,
-      engine: engine.name,
+      engine: manifest.engine,
       position: manifest.position,
       files: restored.files,
       bytes: restored.bytes,

@@ -39,6 +39,12 @@ export const MultirestoreRequest = z
     dontStartReplication: withDefault(z.boolean(), false),
     /** Replace the tables and views the snapshots hold when the database already has tables. */
     force: withDefault(z.boolean(), false),
+    /** Replace triggers, procedures, functions and events of the names the snapshots hold. */
+    replaceStoredPrograms: withDefault(z.boolean(), false),
+    /** Load the tables and views without the snapshots' triggers, procedures, functions and events. */
+    skipStoredPrograms: withDefault(z.boolean(), false),
+    /** Define views and programs whose DEFINER account does not exist here as the loading user. */
+    definerFallback: withDefault(z.boolean(), false),
   })
   .superRefine((request, ctx) => {
     const seen = new Set<string>();

@@ -32,6 +32,8 @@ export const SnapshotRequest = z
     keepReplicationStopped: withDefault(z.boolean(), false),
     /** Quiesce the instance for the whole dump instead of reading through consistent-snapshot transactions. */
     stopForDump: withDefault(z.boolean(), false),
+    /** Record each table's rows and checksum per key range, for drills (costs a read of every row). */
+    evidence: withDefault(z.boolean(), true),
   })
   .superRefine((request, ctx) => {
     const problem = (path: string, message: string) =>

@@ -12,6 +12,7 @@ import { HashingStream } from '../stream/hash.ts';
 import { syncFiles } from '../stream/sync.ts';
 import type {
   BackupHandle,
+  BackupRecordName,
   BackupStorage,
   FileSource,
   ListedFile,
@@ -86,7 +87,7 @@ export class FileBackupStorage implements BackupStorage {
   }
 
   async listDirectories(dir: string): Promise<string[]> {
-    const dirPath = path.join(this.root, parseBackupDir(dir));
+    const dirPath = dir === '' ? this.root : path.join(this.root, parseBackupDir(dir));
     try {
       const entries = await fs.readdir(dirPath, { withFileTypes: true });
       return entries
@@ -208,6 +209,19 @@ class FileBackupHandle implements BackupHandle {
     }
     await this.#write(MANIFEST_FILE, () => Readable.from([Buffer.from(text)]));
     await syncFiles([path.join(this.path, MANIFEST_FILE)]);
+  }
+
+  async writeRecord(name: BackupRecordName, text: string): Promise<void> {
+    if (name !== 'DRILL.json') throw new StorageError(`${String(name)} is not a backup record`);
+    await refuseLinks(this.#root, `${this.dir}/${this.name}`);
+    if (!(await fs.stat(path.join(this.path, MANIFEST_FILE)).catch(() => undefined))?.isFile()) {
+      throw new MissingFileError(
+        MANIFEST_FILE,
+        `backup ${this.dir}/${this.name} (a record goes beside a complete backup)`,
+      );
+    }
+    await this.#write(name, () => Readable.from([Buffer.from(text)]));
+    await syncFiles([path.join(this.path, name)]);
   }
 
   async abortBackup(): Promise<void> {

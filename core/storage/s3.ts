@@ -19,6 +19,7 @@ import { resumingBody } from './s3-download.ts';
 import { partSizeFor, uploadObject } from './s3-upload.ts';
 import type {
   BackupHandle,
+  BackupRecordName,
   BackupStorage,
   FileSource,
   ListedFile,
@@ -145,7 +146,8 @@ export class S3BackupStorage implements BackupStorage {
    * storage name may hold sorts below `~`, so `<dir>/~` is past everything in `<dir>/`.
    */
   async listDirectories(dir: string): Promise<string[]> {
-    const prefix = `${this.key(parseBackupDir(dir))}/`;
+    const base = dir === '' ? this.key() : this.key(parseBackupDir(dir));
+    const prefix = base === '' ? '' : `${base}/`;
     const names: string[] = [];
     let after: string | undefined;
     for (;;) {
@@ -303,6 +305,21 @@ class S3BackupHandle implements BackupHandle {
     this.#checkWritable();
     const body = Buffer.from(serializeManifest(manifest));
     await this.#putObject(`${this.prefix}/${MANIFEST_FILE}`, body);
+  }
+
+  async writeRecord(name: BackupRecordName, text: string): Promise<void> {
+    if (name !== 'DRILL.json') throw new StorageError(`${String(name)} is not a backup record`);
+    let complete = false;
+    for await (const entry of this.#storage.listKeys(`${this.prefix}/${MANIFEST_FILE}`)) {
+      if (entry.key === `${this.prefix}/${MANIFEST_FILE}`) complete = true;
+    }
+    if (!complete) {
+      throw new MissingFileError(
+        MANIFEST_FILE,
+        `backup ${this.dir}/${this.name} (a record goes beside a complete backup)`,
+      );
+    }
+    await this.#putObject(`${this.prefix}/${name}`, Buffer.from(text));
   }
 
   async abortBackup(): Promise<void> {

@@ -14,7 +14,8 @@ export interface BackupStorage {
   listBackups(dir: string): Promise<BackupHandle[]>;
   /**
    * The names of the directories directly under `dir` (each a safe path segment), sorted; what a
-   * listing of snapshot key ranges needs, since a range (`-80`) is not a backup name.
+   * listing of snapshot key ranges needs, since a range (`-80`) is not a backup name. `''` lists
+   * the root (the keyspaces, and the snapshot namespace).
    */
   listDirectories(dir: string): Promise<string[]>;
   /** A handle on one named backup, for reading; it may not exist. */
@@ -64,4 +65,12 @@ export interface BackupHandle {
   endBackup(manifest: BackupManifest): Promise<void>;
   /** Removes everything this backup wrote. */
   abortBackup(): Promise<void>;
+  /**
+   * Adds (or replaces) a small record beside a complete backup — the only write a backup takes
+   * after its MANIFEST, which it never changes: `DRILL.json`, a drill's outcome. Works on any handle.
+   */
+  writeRecord(name: BackupRecordName, text: string): Promise<void>;
 }
+
+/** The records a complete backup may take beside its MANIFEST. */
+export type BackupRecordName = 'DRILL.json';

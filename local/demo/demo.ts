@@ -51,9 +51,9 @@ type InstanceName = (typeof instanceNames)[number];
 
 /**
  * `npm run demo`: private MariaDB instances in a temp directory (a source with sample data, its
- * replica, a fresh restore target and one destination per key range), then the three state
- * machines exactly as deployed, run locally — a scheduled-style Backup of the replica, a console
- * Restore that then replicates from the source, a Reshard into two key ranges with diffs — and a
+ * replica, a fresh restore target and one destination per key range), then the state machines
+ * exactly as deployed, run locally — a scheduled-style Backup of the replica, a Drill of that
+ * backup on the still-empty restore target, a console Restore that then replicates from the source, a Reshard into two key ranges with diffs — and a
  * summary of what each took and what was verified. Exit 0 only when every check passed.
  */
 export async function runDemo(options: DemoOptions): Promise<number> {
@@ -140,7 +140,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     });
     const env = { ...options.env, [passwordEnv]: '' };
 
-    const execute = async (machine: 'backup' | 'restore' | 'reshard', title: string, input: unknown) => {
+    const execute = async (
+      machine: 'backup' | 'restore' | 'reshard' | 'drill',
+      title: string,
+      input: unknown,
+    ) => {
       options.signal?.throwIfAborted();
       say('');
       say(title);
@@ -211,8 +215,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       });
     }
 
-    // 2. Restore, as an operator starts it from the console, into a fresh instance.
+    // A drill of the new backup, on the instance the Restore uses next: empty now, and left so.
     const restored = instance('restored');
+    if (backup.outcome.status === 'SUCCEEDED') reports.push(await drillReport(execute, restored));
+
+    // 2. Restore, as an operator starts it from the console, into a fresh instance.
     const restore = await execute(
       'restore',
       '2. Restore (console): the newest backup into a fresh instance, then replicate from the source',
@@ -322,7 +329,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       });
     }
 
-    exitCode = allPassed(reports) && reports.length === 3 ? 0 : 1;
+    exitCode = allPassed(reports) && reports.length === 4 ? 0 : 1;
     options.stdout.write(`\n${renderSummary(reports)}\n\n`);
     options.stdout.write(
       `${exitCode === 0 ? 'every verification passed' : 'SOME VERIFICATIONS FAILED'} in ${formatSeconds(
@@ -437,4 +444,45 @@ function diffDatabases(
       );
     });
   });
+}
+
+type Execute = (
+  machine: 'drill',
+  title: string,
+  input: unknown,
+) => Promise<{ outcome: ExecutionOutcome; seconds: number }>;
+
+/**
+ * The Drill machine on the backup just made: restored on `drillHost`, started, checked against the
+ * backup's evidence, then the drill instance's own (empty) files put back.
+ */
+async function drillReport(execute: Execute, drillHost: PrivateInstance): Promise<ExecutionReport> {
+  const drill = await execute(
+    'drill',
+    "1b. Drill (scheduled): restore the new backup on a drill instance and prove every table's checksum",
+    { host: drillHost.cnf },
+  );
+  if (drill.outcome.status !== 'SUCCEEDED') {
+    const error = drill.outcome.status === 'FAILED' ? `${drill.outcome.error}: ${drill.outcome.cause}` : '';
+    return { machine: 'Drill', status: 'FAILED', seconds: drill.seconds, error, checks: [] };
+  }
+  const output = drill.outcome.output as { ok: boolean; passed: string[]; overdue: unknown[] };
+  const databases = await drillHost.query<{ Database: string }[]>('SHOW DATABASES');
+  return {
+    machine: 'Drill',
+    status: 'SUCCEEDED',
+    seconds: drill.seconds,
+    checks: [
+      {
+        name: 'drill',
+        ok: output.ok && output.passed.length === 1 && output.overdue.length === 0,
+        detail: `${output.passed.join(', ') || 'nothing'} passed: restored, started, CHECK TABLE, checksums equal to the backup's; DRILL.json written`,
+      },
+      {
+        name: 'drill instance put back',
+        ok: !databases.some((d) => d.Database === demoDatabase),
+        detail: `holds no ${demoDatabase} database after the drill`,
+      },
+    ],
+  };
 }

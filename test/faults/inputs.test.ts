@@ -38,6 +38,7 @@ const validEvents: Record<string, unknown[]> = {
         localMetadata: { role: 'replica' },
       },
     },
+    { machine: 'drill', input: { host: 'i-9', keyspaces: ['ks'], maxAgeDays: 8 } },
     {
       machine: 'reshard',
       input: {
@@ -113,6 +114,26 @@ const validEvents: Record<string, unknown[]> = {
     },
   ],
   'rebuild-vschema': [{ cells: ['zone1'] }],
+  'plan-drills': [
+    {
+      host: 'i-1',
+      keyspaces: ['ks'],
+      request: { operation: 'drill', storage: 'file:///x', defaultsFile: '/etc/mysql/my.cnf' },
+    },
+    {
+      host: 'i-1',
+      keyspaces: null,
+      request: { operation: 'drill', storage: 'file:///x', defaultsFile: '/x' },
+    },
+  ],
+  'drill-age': [
+    { maxAgeDays: 8 },
+    {
+      drills: [
+        { dir: 'ks/0', backup: backupName, ok: false, error: 'VERIFICATION_FAILED', cause: 'differs' },
+      ],
+    },
+  ],
   notify: [
     { machine: 'backup', execution: 'arn:x', error: { Error: 'USAGE', Cause: '{"errorMessage":"bad"}' } },
   ],

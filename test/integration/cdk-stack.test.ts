@@ -27,7 +27,7 @@ import { tempDir } from '../support/root.ts';
 function machineRolePolicies(): [string, any[]][] {
   const policies = template.findResources('AWS::IAM::Policy') as Record<string, any>;
   return Object.entries(policies)
-    .filter(([id]) => /^(Backup|Restore|Reshard)StateMachineRoleDefaultPolicy/.test(id))
+    .filter(([id]) => /^(Backup|Restore|Reshard|Drill)StateMachineRoleDefaultPolicy/.test(id))
     .map(([id, policy]) => [id, policy.Properties.PolicyDocument.Statement]);
 }
 
@@ -49,6 +49,7 @@ const config = parseEnvironmentConfig('dev', {
   alarms: { email: 'dba@example.com' },
   topology: 'ssm:/stepback/dev',
   agent: { systemdService: 'mariadb.service' },
+  drill: { host: 'i-0dddddddddddddddd', defaultsFile: '/etc/mysql/drill.cnf' },
 });
 
 let template: Template;
@@ -176,8 +177,10 @@ describe('the stack', () => {
     expect(names.sort()).toEqual([
       'choose-backup',
       'command-failed',
+      'drill-age',
       'list-backups',
       'notify',
+      'plan-drills',
       'prune-backups',
       'rebuild-vschema',
       'resolve-targets',
@@ -195,8 +198,8 @@ describe('the stack', () => {
     }
   });
 
-  it('has four Standard state machines (three to start, one for Backup batches), every event logged, X-Ray tracing', () => {
-    template.resourceCountIs('AWS::StepFunctions::StateMachine', 4);
+  it('has five Standard state machines (four to start, one for Backup batches), every event logged, X-Ray tracing', () => {
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 5);
     template.allResourcesProperties('AWS::StepFunctions::StateMachine', {
       StateMachineType: 'STANDARD',
       TracingConfiguration: { Enabled: true },
@@ -222,7 +225,7 @@ describe('the stack', () => {
     for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
       expect(
         Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: metric } })),
-      ).toHaveLength(3);
+      ).toHaveLength(4);
     }
     template.allResourcesProperties('AWS::CloudWatch::Alarm', {
       AlarmActions: [{ Ref: Match.stringLikeRegexp('AlarmTopic') }],
@@ -264,7 +267,7 @@ describe('the stack', () => {
     });
     // The callbacks reach this stack's machines that run agent tasks, nothing else.
     const callbacks = statements.find((s) => s.Sid === 'TaskCallbacks');
-    expect(callbacks.Resource).toHaveLength(4);
+    expect(callbacks.Resource).toHaveLength(5);
     for (const resource of callbacks.Resource)
       expect(resource).toEqual({ Ref: expect.stringMatching(/StateMachine/) });
     // Run Command output reaches CloudWatch: the agent describes the groups, then writes to its own.
@@ -335,7 +338,7 @@ describe('the failure path of agent commands', () => {
     ]);
     const fail = statements.find((s) => s.Sid === 'FailAgentTasks');
     expect(fail.Action).toBe('states:SendTaskFailure');
-    expect(fail.Resource).toHaveLength(4);
+    expect(fail.Resource).toHaveLength(5);
   });
 
   it('gives SendCommand a delivery timeout shorter than the heartbeat timeout', () => {
@@ -380,13 +383,14 @@ describe('the alarms', () => {
 });
 
 describe('the topology store', () => {
-  it('is read by resolve-targets and written by rebuild-vschema, under its prefix only', () => {
+  it('is read by resolve-targets and plan-drills and written by rebuild-vschema, under its prefix only', () => {
     const policies = Object.values(template.findResources('AWS::IAM::Policy')) as any[];
     const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as any[]);
     const topology = statements.filter((s) =>
       [s.Action].flat().some((a: string) => /^ssm:.*Parameter/.test(a)),
     );
-    expect(topology.map((s) => [s.Sid, [s.Action].flat().sort()])).toEqual([
+    expect(topology.map((s) => [s.Sid, [s.Action].flat().sort()]).sort()).toEqual([
+      ['TopologyRead', ['ssm:GetParameter', 'ssm:GetParametersByPath']],
       ['TopologyRead', ['ssm:GetParameter', 'ssm:GetParametersByPath']],
       [
         'TopologyReadWrite',
@@ -443,6 +447,7 @@ describe('the state machine definitions', () => {
       'AgentBackup',
       'AgentBackup',
       'AgentDiff',
+      'AgentDrill',
       'AgentMultirestore',
       'AgentRestore',
       'AgentSnapshot',
@@ -574,5 +579,67 @@ describe('the state machine definitions', () => {
         warning: 'pruning failed, old backups are kept: AccessDenied: Access Denied',
       }),
     ]);
+  });
+});
+
+describe('restore drills', () => {
+  it('schedules the Drill state machine weekly by default, on the drill host of the environment', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'cron(0 5 ? * SUN *)',
+      Targets: [
+        Match.objectLike({
+          Arn: { Ref: Match.stringLikeRegexp('^DrillStateMachine') },
+          Input: JSON.stringify({
+            host: 'i-0dddddddddddddddd',
+            defaultsFile: '/etc/mysql/drill.cnf',
+            maxAgeDays: 8,
+          }),
+        }),
+      ],
+    });
+  });
+
+  it('runs plan, drills one at a time, then the drill age, and fails when a drill failed', () => {
+    const drill = definitions.drill;
+    const states = Object.fromEntries(allStates(drill));
+    expect(drill.StartAt).toBe('ValidateInput');
+    expect(states.DrillBackups).toMatchObject({ Type: 'Map', MaxConcurrency: 1 });
+    // A failing drill is a result of its own, not the end of the run.
+    expect(states.AgentDrill?.Catch).toEqual([expect.objectContaining({ Next: 'DrillFailed' })]);
+    expect(states.DrillAge?.Next).toBe('AllDrillsPassed');
+    expect(JSON.stringify(states.AllDrillsPassed)).toContain('"Next":"Drilled"');
+  });
+
+  it('computes the drill age daily and alarms when a shard has no passing drill within the threshold, or no report came', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 day)',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FunctionsDrillAge'), 'Arn'] },
+          Input: JSON.stringify({ maxAgeDays: 8 }),
+        }),
+      ],
+    });
+    const alarms = template.findResources('AWS::CloudWatch::Alarm', {
+      Properties: { MetricName: 'OverdueDrillShards' },
+    });
+    const [alarm] = Object.values(alarms) as any[];
+    expect(alarm.Properties).toMatchObject({
+      Namespace: 'stepback',
+      Statistic: 'Maximum',
+      Period: 86_400,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'breaching',
+      AlarmActions: [{ Ref: expect.stringMatching(/AlarmTopic/) }],
+    });
+    // The dimension is the storage URL drill-age reports on: the one its environment names.
+    const [dimension] = alarm.Properties.Dimensions;
+    expect(dimension.Name).toBe('Storage');
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as any[];
+    const drillAge = functions.find(
+      (f) => f.Properties.Environment.Variables.STEPBACK_FUNCTION === 'drill-age',
+    );
+    expect(dimension.Value).toEqual(drillAge.Properties.Environment.Variables.STEPBACK_STORAGE_URL);
   });
 });

@@ -70,11 +70,11 @@ describe('stepback CLI', () => {
     });
     expect(table.code).toBe(0);
     const lines = table.stdout.split('\n');
-    expect(lines[0]).toMatch(/^NAME +FINISHED \(UTC\) +ENGINE +RAW +STORED +POSITION +STATE$/);
+    expect(lines[0]).toMatch(/^NAME +FINISHED \(UTC\) +ENGINE +RAW +STORED +POSITION +STATE +DRILL$/);
     expect(lines[1]).toMatch(
-      /^2026-11-24\.100000\.db1 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +physical +.* 0-1-100 +complete$/,
+      /^2026-11-24\.100000\.db1 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +physical +.* 0-1-100 +complete +never$/,
     );
-    expect(lines[2]).toMatch(/^2026-11-24\.110000\.db1 +- +- +- +- +- +INCOMPLETE$/);
+    expect(lines[2]).toMatch(/^2026-11-24\.110000\.db1 +- +- +- +- +- +INCOMPLETE +-$/);
     expect(table.stdout).toContain('2 backup(s) in ks/0: 1 complete, 1 incomplete');
     expect(table.stdout).toContain(
       '  2026-11-24.110000.db1: backup ks/0/2026-11-24.110000.db1: has no MANIFEST',

@@ -41,7 +41,7 @@ function run(command: string, args: string[], parent: string): Promise<Run> {
 }
 
 describe('npm run demo', () => {
-  it('runs the three state machines on private instances, verifies them and leaves nothing behind', async () => {
+  it('runs the state machines on private instances, verifies them and leaves nothing behind', async () => {
     const parent = await tempDir('demo');
     const { code, stdout: out, stderr: err } = await npmRunDemo(parent);
     const stdout = { text: out };
@@ -49,15 +49,17 @@ describe('npm run demo', () => {
 
     expect(code, stderr.text).toBe(0);
     const summary = stdout.text.split('\n');
-    for (const machine of ['Backup', 'Restore', 'Reshard']) {
+    for (const machine of ['Backup', 'Drill', 'Restore', 'Reshard']) {
       expect(summary.some((line) => line.startsWith(machine) && line.includes('SUCCEEDED'))).toBe(true);
     }
     expect(stdout.text).not.toContain('FAIL');
     expect(stdout.text).toMatch(/PASS diff source\/restored: 1,001 rows match, 0 differ/);
     expect(stdout.text).toMatch(/PASS every row in one range: 1,001 rows copied of 1,001/);
+    expect(stdout.text).toMatch(/PASS drill: \S+ passed: restored, started, CHECK TABLE, checksums equal/);
     expect(stdout.text).toMatch(/every verification passed in /);
     for (const state of [
       'AgentBackup[0]',
+      'AgentDrill[0]',
       'AgentRestore',
       'AgentSnapshot',
       'AgentDiff[1]',

@@ -282,6 +282,7 @@ describe('the documentation', () => {
     const validators: Record<string, (value: unknown, text: string) => void> = {
       'backup-input': (value) => machineInputs.backup.parse(value),
       'restore-input': (value) => machineInputs.restore.parse(value),
+      'drill-input': (value) => machineInputs.drill.parse(value),
       'reshard-input': (value) => machineInputs.reshard.parse(value),
       'cdk-environment': (value) => selectEnvironment({ readme: value }, 'readme'),
       'agent-request': (value) => parseAgentRequest(value),

@@ -4,11 +4,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checksumTables } from '../../agent/diff/table-checksum.ts';
 import type { Connection } from '../../agent/mysql/connection.ts';
 import { MysqlDaemon } from '../../agent/mysqld/daemon.ts';
 import { multirestoreInstance } from '../../agent/operations/multirestore.ts';
 import { snapshotInstance } from '../../agent/operations/snapshot.ts';
-import { inspectBackups } from '../../core/backups.ts';
+import { inspectBackups, readManifest } from '../../core/backups.ts';
 import { VerificationError } from '../../core/errors.ts';
 import { KeyRange, parseKeyRanges, uint64KeyspaceId } from '../../core/keyrange.ts';
 import { silentLogger } from '../../core/log.ts';
@@ -245,6 +246,20 @@ describe('stepback snapshot', () => {
       }
       await expectSplit('shop', 'customers', 'ksid', 'uint64', ranges);
       await expectSplit('shop', 'orders', 'ksid', 'uint64', ranges);
+
+      // Each range's evidence is its own rows' checksum: what the loaded range holds, computed again.
+      for (const [i, entry] of result.snapshots.entries()) {
+        const manifest = await readManifest(storage.openBackup(snapshotDir(entry.dir), entry.name));
+        const connection = await dest.connect();
+        try {
+          const loaded = await checksumTables(connection, ranges[i]!.database);
+          const numbers = (tables: { table: string; rows: number; checksum: string }[] = []) =>
+            Object.fromEntries(tables.map((t) => [t.table, [t.rows, t.checksum]]));
+          expect(numbers(manifest.evidence?.tables)).toEqual(numbers(loaded));
+        } finally {
+          await connection.end();
+        }
+      }
     },
   );
 

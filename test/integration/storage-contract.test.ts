@@ -120,6 +120,39 @@ describe.each(implementations)('$name backup storage', (implementation) => {
     expect(stored).toEqual({ name: '0000.zst', size: 4, sha256: sha256(Buffer.from('data')) });
   });
 
+  it('adds DRILL.json beside a complete backup through a reading handle, leaving the MANIFEST as it was', async () => {
+    const handle = await storage.startBackup('drilled/0', '2026-11-24.100000.db1');
+    await handle.endBackup(physicalManifest({ name: handle.name, dir: 'drilled/0' }));
+    const manifestBefore = await readManifest(handle);
+    const reading = storage.openBackup('drilled/0', handle.name);
+    await reading.writeRecord('DRILL.json', '{"first":true}');
+    await reading.writeRecord('DRILL.json', '{"second":true}');
+    const read = async (name: string) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await reading.readFile(name)) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString();
+    };
+    expect(await read('DRILL.json')).toBe('{"second":true}');
+    expect(await readManifest(reading)).toEqual(manifestBefore);
+    await expect(reading.writeRecord('MANIFEST' as 'DRILL.json', '{}')).rejects.toThrow(
+      /not a backup record/,
+    );
+    const incomplete = await storage.startBackup('drilled/0', '2026-11-24.110000.db1');
+    await incomplete.writeFile('0000', () => Readable.from([Buffer.from('half')]));
+    await expect(incomplete.writeRecord('DRILL.json', '{}')).rejects.toThrow(/MANIFEST does not exist/);
+    await storage.removeBackup('drilled/0', incomplete.name);
+    // Listed with the backup's files, and removed with the backup.
+    expect((await reading.listFiles()).map((f) => f.name)).toContain('DRILL.json');
+    await storage.removeBackup('drilled/0', handle.name);
+    expect(await storage.listBackups('drilled/0')).toEqual([]);
+  });
+
+  it('lists the keyspaces at the root', async () => {
+    const handle = await storage.startBackup('rootks/0', '2026-11-24.100000.db1');
+    await handle.writeFile('0000', () => Readable.from([Buffer.from('x')]));
+    expect(await storage.listDirectories('')).toContain('rootks');
+  });
+
   it('lists a backup whose MANIFEST does not parse as incomplete, saying why', async () => {
     const handle = await storage.startBackup('broken/0', '2026-11-24.100000.db1');
     await handle.endBackup(physicalManifest({ name: handle.name }));

@@ -105,8 +105,11 @@ describe('stepback run request decoding', () => {
         engine: 'physical',
         compression: 'zstd',
         concurrency: 4,
+        partSize: 1024 ** 3,
+        keepReplicaApplying: false,
         slowShutdown: false,
         allowPrimary: false,
+        evidence: true,
       },
     });
   });

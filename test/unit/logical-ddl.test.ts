@@ -7,6 +7,9 @@ import {
 import { ManifestError } from '../../core/errors.ts';
 import type { TableDefinition, ViewDefinition } from '../../core/manifest.ts';
 
+const mariadb = { flavor: 'mariadb', version: 101106 } as const;
+const mysql = { flavor: 'mysql', version: 90704 } as const;
+
 function table(create: string, name = 'orders'): TableDefinition {
   return {
     name,
@@ -36,7 +39,7 @@ const ordersCreate = [
 
 describe('checkCreateTable', () => {
   it('accepts what SHOW CREATE TABLE prints and takes the AUTO_INCREMENT option out', () => {
-    const checked = checkCreateTable(table(ordersCreate));
+    const checked = checkCreateTable(table(ordersCreate), mariadb);
     expect(checked.autoIncrement).toBe(131071n);
     expect(checked.engine).toBe('InnoDB');
     expect(checked.create).toContain('`id` bigint(20) NOT NULL AUTO_INCREMENT,');
@@ -46,7 +49,7 @@ describe('checkCreateTable', () => {
   it('keeps a table without AUTO_INCREMENT as it is', () => {
     const create =
       'CREATE TABLE `a b` (\n  `x` int(11) DEFAULT NULL\n) ENGINE=Aria DEFAULT CHARSET=latin1 PAGE_CHECKSUM=1';
-    expect(checkCreateTable(table(create, 'a b'))).toEqual({
+    expect(checkCreateTable(table(create, 'a b'), mariadb)).toEqual({
       create,
       autoIncrement: undefined,
       engine: 'Aria',
@@ -82,11 +85,11 @@ describe('checkCreateTable', () => {
     ['a temporary table', 'CREATE TEMPORARY TABLE `orders` (`id` int)'],
     ['something else', 'DROP TABLE `orders`'],
   ])('refuses %s', (_what, create) => {
-    expect(() => checkCreateTable(table(create))).toThrow(ManifestError);
+    expect(() => checkCreateTable(table(create), mariadb)).toThrow(ManifestError);
   });
 
   it('names the table and the reason', () => {
-    expect(() => checkCreateTable(table('CREATE TABLE `orders` (`id` int) ENGINE=CONNECT'))).toThrow(
+    expect(() => checkCreateTable(table('CREATE TABLE `orders` (`id` int) ENGINE=CONNECT'), mariadb)).toThrow(
       'the CREATE TABLE of "orders" is refused: engine CONNECT is not allowed',
     );
   });
@@ -95,17 +98,22 @@ describe('checkCreateTable', () => {
 describe('checkCreateView', () => {
   const others = otherDatabasesThan('dest', ['dest', 'shop', 'orders_archive']);
 
-  it('drops the DEFINER and keeps the algorithm, security and body', () => {
+  it('keeps the algorithm, DEFINER, security and body, or leaves the DEFINER to the loading user', () => {
     const create =
       "CREATE ALGORITHM=MERGE DEFINER=`app`@`%` SQL SECURITY INVOKER VIEW `recent` AS select `orders`.`id` AS `id` from `orders` where `orders`.`note` <> 'x.y' WITH CASCADED CHECK OPTION";
-    expect(checkCreateView(view(create), others)).toBe(
+    const checked = checkCreateView(view(create), others, mariadb);
+    expect(checked.definer).toEqual({ user: 'app', host: '%' });
+    expect(checked.statement(true)).toBe(
+      "CREATE ALGORITHM=MERGE DEFINER=`app`@`%` SQL SECURITY INVOKER VIEW `recent` AS select `orders`.`id` AS `id` from `orders` where `orders`.`note` <> 'x.y' WITH CASCADED CHECK OPTION",
+    );
+    expect(checked.statement(false)).toBe(
       "CREATE ALGORITHM=MERGE SQL SECURITY INVOKER VIEW `recent` AS select `orders`.`id` AS `id` from `orders` where `orders`.`note` <> 'x.y' WITH CASCADED CHECK OPTION",
     );
   });
 
   it('accepts a column list and a view of a view', () => {
     const create = 'CREATE VIEW `recent` (`a`,`b`) AS select `x`.`id`,`x`.`n` from `other_view` `x`';
-    expect(checkCreateView(view(create), others)).toBe(
+    expect(checkCreateView(view(create), others, mariadb).statement(true)).toBe(
       'CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `recent` (`a`,`b`) AS select `x`.`id`,`x`.`n` from `other_view` `x`',
     );
   });
@@ -119,6 +127,58 @@ describe('checkCreateView', () => {
     ['a second statement', 'CREATE VIEW `recent` AS select 1; DROP TABLE t'],
     ['a body that is not a SELECT', 'CREATE VIEW `recent` AS DELETE FROM t'],
   ])('refuses %s', (_what, create) => {
-    expect(() => checkCreateView(view(create), others)).toThrow(ManifestError);
+    expect(() => checkCreateView(view(create), others, mariadb)).toThrow(ManifestError);
+  });
+});
+
+describe('version comments', () => {
+  it('keeps what applies to the destination server, without the markers, and drops the rest', () => {
+    const create = [
+      'CREATE TABLE `orders` (',
+      '  `id` int NOT NULL,',
+      '  `hidden` int DEFAULT NULL /*!80023 INVISIBLE */,',
+      '  PRIMARY KEY (`id`)',
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 /*!80016 ENCRYPTION='N' */",
+      '/*!50100 PARTITION BY HASH (`id`)',
+      'PARTITIONS 4 */',
+    ].join('\n');
+    const checked = checkCreateTable(table(create), mysql).create;
+    expect(checked).toContain('`hidden` int DEFAULT NULL   INVISIBLE  ,');
+    expect(checked).toMatch(/ENCRYPTION='N'\s+PARTITION BY HASH \(`id`\)\nPARTITIONS 4\s*$/);
+    expect(checked).not.toContain('/*');
+    // MariaDB-only comments do not apply to MySQL; a version above the server's is dropped.
+    const other = checkCreateTable(
+      table('CREATE TABLE `orders` (`id` int /*M!100301 INVISIBLE */ /*!99999 , `x` int */)'),
+      mysql,
+    ).create;
+    expect(other).toBe('CREATE TABLE `orders` (`id` int    )');
+  });
+
+  it('checks an applying comment like the rest of the statement', () => {
+    expect(() =>
+      checkCreateTable(table("CREATE TABLE `orders` (`id` int) /*!50100 DATA DIRECTORY='/etc' */"), mysql),
+    ).toThrow('DIRECTORY is not allowed');
+    expect(() =>
+      checkCreateTable(
+        table(
+          'CREATE TABLE `orders` (`id` int) /*!50100 PARTITION BY HASH (`id`) (PARTITION p0 ENGINE = CONNECT) */',
+        ),
+        mysql,
+      ),
+    ).toThrow('engine CONNECT is not allowed');
+  });
+
+  it.each([
+    ['a comment inside one', 'CREATE TABLE `orders` (`id` int /*!80023 /* x */ INVISIBLE */)'],
+    [
+      'a nested comment in one that does not apply',
+      'CREATE TABLE `orders` (`id` int /*!99999 /* */ , y int */)',
+    ],
+    ['six digits after /*!', 'CREATE TABLE `orders` (`id` int /*!800230 INVISIBLE */)'],
+    ['digits run into the content', 'CREATE TABLE `orders` (`id` int /*!80023INVISIBLE */)'],
+    ['an unclosed one', 'CREATE TABLE `orders` (`id` int /*!80023 INVISIBLE )'],
+    ['"--" before a control character', 'CREATE TABLE `orders` (`id` int --\r, x int\n)'],
+  ])('refuses %s', (_what, create) => {
+    expect(() => checkCreateTable(table(create), mysql)).toThrow(ManifestError);
   });
 });

@@ -93,6 +93,37 @@ describe('parseManifest', () => {
     expect(refusal({ ...manifest, tables })).toContain('CREATE TABLE');
   });
 
+  it('accepts triggers, routines and events with their session settings, and refuses what cannot be one', () => {
+    const trigger = {
+      kind: 'trigger' as const,
+      name: 'orders_bi',
+      table: 'orders',
+      create: 'CREATE TRIGGER `orders_bi` BEFORE INSERT ON `orders` FOR EACH ROW SET @a = 1',
+      sqlMode: 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION',
+      characterSetClient: 'utf8mb4',
+      collationConnection: 'utf8mb4_general_ci',
+    };
+    const manifest = logicalManifest({
+      storedPrograms: [trigger],
+      charset: 'latin1',
+      collation: 'latin1_german1_ci',
+    });
+    expect(parseManifest(serializeManifest(manifest))).toEqual(manifest);
+    expect(refusal({ ...manifest, storedPrograms: [trigger, trigger] })).toContain(
+      'duplicate trigger "orders_bi"',
+    );
+    expect(refusal({ ...manifest, storedPrograms: [{ ...trigger, table: 'users' }] })).toContain(
+      'unknown table "users"',
+    );
+    expect(refusal({ ...manifest, storedPrograms: [{ ...trigger, kind: 'event' }] })).toContain(
+      'names its table',
+    );
+    expect(refusal({ ...manifest, storedPrograms: [{ ...trigger, sqlMode: "ANSI'; DROP" }] })).toContain(
+      'sqlMode',
+    );
+    expect(refusal({ ...manifest, charset: 'utf8mb4; DROP' })).toContain('charset');
+  });
+
   it('refuses a newer format version', () => {
     expect(refusal({ ...physicalManifest(), formatVersion: 2 })).toContain('formatVersion');
   });

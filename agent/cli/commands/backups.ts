@@ -9,13 +9,16 @@ import {
   type ValidationReport,
   validateBackup,
 } from '../../../core/backups.ts';
+import { type DrillState, drillStateOf } from '../../../core/drills.ts';
 import { ExitCode, NoBackupError } from '../../../core/errors.ts';
 import { BackupDir, BackupName } from '../../../core/paths.ts';
 import { checkShardDir, ShardDir } from '../../../core/storage/layout.ts';
+import { mapConcurrent } from '../../../core/stream/concurrency.ts';
 import { formatBytes, renderTable } from '../../report/format.ts';
 import { ByteProgress } from '../../report/progress.ts';
 import type { ActionRunner, CommandContext } from '../command.ts';
 import { addStorageOptions, DirOption, PositiveInt, StorageOptions } from '../options.ts';
+import { registerReport } from './backups-report.ts';
 import { listSnapshots } from './snapshot-list.ts';
 
 /** One row of `backups list --json`. */
@@ -28,6 +31,8 @@ export interface BackupListEntry {
   bytes?: { raw: number; stored: number };
   position?: string;
   problem?: string;
+  /** The last drill of a complete backup: passed, failed, never (or unreadable). */
+  drill?: DrillState;
 }
 
 export function listEntry(summary: BackupSummary): BackupListEntry {
@@ -54,7 +59,7 @@ function utcTime(iso: string | undefined): string {
 export function renderBackupList(entries: BackupListEntry[], dir: string): string {
   if (entries.length === 0) return `no backups in ${dir}`;
   const table = renderTable(
-    ['NAME', 'FINISHED (UTC)', 'ENGINE', 'RAW', 'STORED', 'POSITION', 'STATE'],
+    ['NAME', 'FINISHED (UTC)', 'ENGINE', 'RAW', 'STORED', 'POSITION', 'STATE', 'DRILL'],
     entries.map((e) => [
       e.name,
       utcTime(e.time),
@@ -63,6 +68,7 @@ export function renderBackupList(entries: BackupListEntry[], dir: string): strin
       e.bytes ? formatBytes(e.bytes.stored) : '-',
       e.position || '-',
       e.complete ? 'complete' : 'INCOMPLETE',
+      e.drill ?? '-',
     ]),
   );
   const incomplete = entries.filter((e) => !e.complete);
@@ -105,13 +111,18 @@ export function registerBackups(program: Command, action: ActionRunner): Command
     const storage = await openStorageOf(options, context);
     try {
       if (options.snapshots) return await listSnapshots(storage, options.dir);
-      const entries = (await inspectBackups(storage, options.dir)).map(listEntry);
+      const entries = await mapConcurrent(await inspectBackups(storage, options.dir), 16, async (summary) => {
+        const entry = listEntry(summary);
+        if (!summary.complete) return entry;
+        return { ...entry, drill: (await drillStateOf(storage.openBackup(options.dir, summary.name))).state };
+      });
       return { result: entries, summary: renderBackupList(entries, options.dir) };
     } finally {
       await storage.close();
     }
   });
   registerValidate(backups, action);
+  registerReport(backups, action);
   registerPrune(backups, action);
   return backups;
 }

@@ -15,7 +15,16 @@ export function renderMultirestore(result: MultirestoreResult): string {
     result.sources.map((s) => [`${s.dir}@${s.name}`, s.keyRange, s.position || '-', formatCount(s.rows)]),
   );
   const files = `${result.files.loaded} files loaded${result.files.alreadyLoaded > 0 ? `, ${result.files.alreadyLoaded} already loaded` : ''}`;
-  return `${table}\n${result.resumed ? 'resumed: ' : ''}${result.database}: ${result.tables} tables, ${result.views} views; ${files}; ${formatCount(result.rows)} rows (${formatBytes(result.bytes)} stored) in ${result.seconds.toFixed(1)}s${result.checkpoints ? '; checkpoints written' : ''}`;
+  const p = result.storedPrograms;
+  const programs = `${p.triggers} triggers, ${p.procedures} procedures, ${p.functions} functions, ${p.events} events${p.skipped > 0 ? ` (${p.skipped} left out)` : ''}`;
+  const indexes =
+    result.indexesAfterLoad.length > 0
+      ? `\nsecondary indexes built after the load: ${result.indexesAfterLoad.join(', ')}`
+      : '';
+  const definers = result.definersReplaced.map(
+    (r) => `\n${r.object} is defined by the loading user (its DEFINER ${r.definer} does not exist here)`,
+  );
+  return `${table}\n${result.resumed ? 'resumed: ' : ''}${result.database}: ${result.tables} tables, ${result.views} views, ${programs}; ${files}; ${formatCount(result.rows)} rows (${formatBytes(result.bytes)} stored) in ${result.seconds.toFixed(1)}s${result.checkpoints ? '; checkpoints written' : ''}${indexes}${definers.join('')}`;
 }
 
 export const multirestoreCommand: OperationCommand<'multirestore'> = {
@@ -45,6 +54,18 @@ export const multirestoreCommand: OperationCommand<'multirestore'> = {
           .option(
             '--force',
             'replace the tables and views the snapshots hold when the database already has tables',
+          )
+          .option(
+            '--replace-stored-programs',
+            'replace triggers, procedures, functions and events of the names the snapshots hold',
+          )
+          .option(
+            '--skip-stored-programs',
+            'load the tables and views without the triggers, procedures, functions and events the snapshots hold',
+          )
+          .option(
+            '--definer-fallback',
+            'define views and stored programs whose DEFINER does not exist here as the loading user',
           ),
       ),
     ),
@@ -60,6 +81,9 @@ export const multirestoreCommand: OperationCommand<'multirestore'> = {
     checkpoints: flags.checkpoints,
     dontStartReplication: flags.dontStartReplication,
     force: flags.force,
+    replaceStoredPrograms: flags.replaceStoredPrograms,
+    skipStoredPrograms: flags.skipStoredPrograms,
+    definerFallback: flags.definerFallback,
   }),
   render: renderMultirestore,
 };

@@ -26,7 +26,7 @@ export function renderRestoreSummary(result: RestoreResult): string {
   return [
     `restored ${result.dir}/${result.backup} (${result.storage})`,
     `position  ${result.position || '(empty)'}`,
-    `files     ${result.files}: ${formatBytes(result.bytes.raw)}`,
+    `${result.engine === 'online' ? 'parts    ' : 'files    '} ${result.files}: ${formatBytes(result.bytes.raw)}`,
     ...(result.replacedDatabases.length > 0 ? [`replaced  ${result.replacedDatabases.join(', ')}`] : []),
     ...(result.replication
       ? [
@@ -87,7 +87,7 @@ export const restoreCommand: OperationCommand<'restore'> = {
         '--allow-empty',
         'no backup in --dir yet (a new shard): start the instance empty, as its first replica, instead of failing',
       )
-      .option('--concurrency <n>', 'files downloaded at once', '4')
+      .option('--concurrency <n>', 'files downloaded at once (an online backup: parts downloaded ahead)', '4')
       .option(
         '--local-metadata <key=value...>',
         "key/values for the restored instance's local metadata table",

@@ -52,6 +52,10 @@ export const snapshotCommand: OperationCommand<'snapshot'> = {
           .option(
             '--stop-for-dump',
             'keep the instance quiesced (replication stopped, or read-only) for the whole dump instead of reading through consistent-snapshot transactions',
+          )
+          .option(
+            '--no-evidence',
+            "do not record each table's rows and checksum per key range (saves a read of every row at the snapshot's position)",
           ),
       ),
     ),
@@ -72,6 +76,7 @@ export const snapshotCommand: OperationCommand<'snapshot'> = {
     compression: flags.compression,
     keepReplicationStopped: flags.keepReplicationStopped,
     stopForDump: flags.stopForDump,
+    evidence: flags.evidence,
   }),
   render: renderSnapshot,
 };

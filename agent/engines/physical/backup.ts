@@ -4,6 +4,7 @@ import { checkStillQuiesced, quiesce } from '../../instance/state.ts';
 import { formatBytes } from '../../report/format.ts';
 import { ByteProgress } from '../../report/progress.ts';
 import type { BackupEngine, BackupParams, EngineBackup } from '../engine.ts';
+import { instanceEvidence } from '../evidence.ts';
 import { copyFiles } from './copy.ts';
 import { listDataFiles } from './files.ts';
 import { dataLayout } from './layout.ts';
@@ -23,6 +24,9 @@ export const physicalBackupEngine: BackupEngine = {
     logger.info(`position ${quiesced.position || '(empty)'} (${quiesced.role})`);
     await checkStillQuiesced(daemon, quiesced);
     reachedPhase('backup:quiesced');
+    // Read while writes are stopped, before shutdown: the checksums are of the data at the position.
+    const evidence = params.evidence ? await instanceEvidence(daemon, params) : undefined;
+    if (evidence) await checkStillQuiesced(daemon, quiesced);
     await daemon.shutdown({ fast: !params.slowShutdown });
     reachedPhase('backup:stopped');
     params.signal.throwIfAborted();
@@ -59,9 +63,10 @@ export const physicalBackupEngine: BackupEngine = {
       role: quiesced.role,
       position: quiesced.position,
       purged: quiesced.purged,
-      files: copied,
+      contents: { engine: 'physical', files: copied },
       bytes: { raw: total, stored },
       copySeconds,
+      evidence,
     };
   },
 };

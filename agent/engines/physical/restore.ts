@@ -1,14 +1,22 @@
 import fs from 'node:fs/promises';
 import { keepFirstError, messageOf, StepbackError } from '../../../core/errors.ts';
+import type { FileBase, PhysicalManifest } from '../../../core/manifest.ts';
 import { reachedPhase } from '../../instance/fault.ts';
 import { writeLocalMetadata } from '../../instance/metadata.ts';
 import { captureState } from '../../instance/state.ts';
 import { ByteProgress } from '../../report/progress.ts';
 import type { EngineRestore, RestoreEngine, RestoreParams } from '../engine.ts';
-import { dataLayout } from './layout.ts';
+import { type DataLayout, dataLayout } from './layout.ts';
 import { holdingLeftovers, undoRestore } from './recovery.ts';
 import { planRestoreFiles, stagedTops, stageFiles } from './stage.ts';
-import { applySwap, planSwap, type RestoreJournal, removeHolding, restoreArea } from './swap.ts';
+import {
+  applySwap,
+  planSwap,
+  type RestoreArea,
+  type RestoreJournal,
+  removeHolding,
+  restoreArea,
+} from './swap.ts';
 
 /**
  * Stages every file beside the datadir, verified, while the instance keeps running; only then
@@ -17,9 +25,9 @@ import { applySwap, planSwap, type RestoreJournal, removeHolding, restoreArea } 
  * another server release), write the local metadata,
  * restart normally, set the restored position, and delete the old files.
  */
-export const physicalRestoreEngine: RestoreEngine = {
+export const physicalRestoreEngine: RestoreEngine<PhysicalManifest> = {
   name: 'physical',
-  async executeRestore(params: RestoreParams): Promise<EngineRestore> {
+  async executeRestore(params: RestoreParams<PhysicalManifest>): Promise<EngineRestore> {
     const { daemon, manifest, lease, logger } = params;
     const layout = dataLayout(daemon.config);
     if (!(await fs.stat(layout.datadir).catch(() => undefined))?.isDirectory()) {
@@ -36,7 +44,7 @@ export const physicalRestoreEngine: RestoreEngine = {
       });
     }
 
-    let journal: RestoreJournal = { phase: 'staging', holding: area.holding };
+    const journal: RestoreJournal = { phase: 'staging', holding: area.holding };
     await lease.record({ details: { restore: journal } });
     const downloadStarted = performance.now();
     const progress = new ByteProgress(
@@ -60,62 +68,7 @@ export const physicalRestoreEngine: RestoreEngine = {
     const downloadSeconds = (performance.now() - downloadStarted) / 1000;
     params.signal.throwIfAborted();
 
-    const swapStarted = performance.now();
-    try {
-      reachedPhase('restore:staged');
-      logger.info('all files staged and verified; replacing the old files');
-      await daemon.shutdown();
-      const plan = await planSwap(layout, area, stagedTops(planned));
-      journal = { ...journal, phase: 'swapping', plan };
-      await lease.record({ details: { restore: journal } });
-      await applySwap(plan, layout);
-      reachedPhase('restore:swapped');
-
-      journal = { ...journal, phase: 'started' };
-      await lease.record({ details: { restore: journal } });
-      const version = daemon.binaries.version;
-      await daemon.start([
-        '--skip-grant-tables',
-        '--skip-networking',
-        daemon.flavor.skipReplicationStartOption(version),
-      ]);
-      reachedPhase('restore:started');
-      if (daemon.flavor.needsUpgradeTool(version, manifest.serverVersion)) await daemon.upgrade();
-      else logger.info('the backup comes from this server release: no upgrade needed');
-      await daemon.withConnection(async (connection) => {
-        await daemon.flavor.resetReplication(connection);
-        await writeLocalMetadata(connection, params.localMetadata);
-      });
-      await daemon.shutdown();
-      await daemon.start();
-      await daemon.withConnection((connection) =>
-        daemon.flavor.setRestoredPosition(connection, manifest.position),
-      );
-      journal = { ...journal, phase: 'committed' };
-      // From here on, "as found" is the restored instance.
-      await lease.record({ original: await captureState(daemon), details: { restore: journal } });
-    } catch (error) {
-      logger.error(`restore failed, putting the old files back: ${messageOf(error)}`);
-      try {
-        await undoRestore(daemon, layout, journal, logger);
-        await lease.record({ details: { restore: { ...journal, phase: 'staging' } } });
-      } catch (undoError) {
-        keepFirstError(logger, error, undoError);
-        logger.error(
-          'the old files could not all be put back; the next stepback command on this instance retries',
-        );
-      }
-      throw error;
-    }
-    reachedPhase('restore:committed');
-    const swapSeconds = (performance.now() - swapStarted) / 1000;
-    try {
-      await removeHolding(area.holding);
-    } catch (error) {
-      logger.warn(`the restore is complete, but the old files could not be deleted: ${messageOf(error)}`, {
-        delete: area.holding.join(' '),
-      });
-    }
+    const swapSeconds = await swapInStaged(params, layout, area, stagedTops(planned), journal);
     return {
       files: manifest.files.length,
       bytes: manifest.bytes,
@@ -124,3 +77,86 @@ export const physicalRestoreEngine: RestoreEngine = {
     };
   },
 };
+
+/**
+ * The swap shared by every engine that stages whole entries: stop, move the old entries aside and
+ * the staged `tops` in (journalled), start with --skip-grant-tables --skip-networking (and
+ * replication off), upgrade when the backup comes from another release, write the local metadata,
+ * restart normally, set the restored position, then delete the old files. On failure the old files
+ * are put back and the error is thrown. Returns the seconds from the stop to the restored instance
+ * running.
+ */
+export async function swapInStaged(
+  params: RestoreParams,
+  layout: DataLayout,
+  area: RestoreArea,
+  tops: readonly { base: FileBase; top: string }[],
+  staged: RestoreJournal,
+): Promise<number> {
+  const { daemon, manifest, lease, logger } = params;
+  let journal = staged;
+  const swapStarted = performance.now();
+  try {
+    reachedPhase('restore:staged');
+    logger.info('all files staged and verified; replacing the old files');
+    await daemon.shutdown();
+    const plan = await planSwap(layout, area, tops);
+    journal = { ...journal, phase: 'swapping', plan };
+    await lease.record({ details: { restore: journal } });
+    await applySwap(plan, layout);
+    reachedPhase('restore:swapped');
+
+    journal = { ...journal, phase: 'started' };
+    await lease.record({ details: { restore: journal } });
+    const version = daemon.binaries.version;
+    await daemon.start([
+      '--skip-grant-tables',
+      '--skip-networking',
+      daemon.flavor.skipReplicationStartOption(version),
+    ]);
+    reachedPhase('restore:started');
+    if (daemon.flavor.needsUpgradeTool(version, manifest.serverVersion)) await daemon.upgrade();
+    else logger.info('the backup comes from this server release: no upgrade needed');
+    if (params.inspect) {
+      // A drill: the journal stays at `started`, so a crash here also puts the old files back.
+      await params.inspect();
+      await undoRestore(daemon, layout, journal, logger);
+      await lease.record({ details: { restore: undefined } });
+      return (performance.now() - swapStarted) / 1000;
+    }
+    await daemon.withConnection(async (connection) => {
+      await daemon.flavor.resetReplication(connection);
+      await writeLocalMetadata(connection, params.localMetadata);
+    });
+    await daemon.shutdown();
+    await daemon.start();
+    await daemon.withConnection((connection) =>
+      daemon.flavor.setRestoredPosition(connection, manifest.position),
+    );
+    journal = { ...journal, phase: 'committed' };
+    // From here on, "as found" is the restored instance.
+    await lease.record({ original: await captureState(daemon), details: { restore: journal } });
+  } catch (error) {
+    logger.error(`restore failed, putting the old files back: ${messageOf(error)}`);
+    try {
+      await undoRestore(daemon, layout, journal, logger);
+      await lease.record({ details: { restore: { ...journal, phase: 'staging' } } });
+    } catch (undoError) {
+      keepFirstError(logger, error, undoError);
+      logger.error(
+        'the old files could not all be put back; the next stepback command on this instance retries',
+      );
+    }
+    throw error;
+  }
+  reachedPhase('restore:committed');
+  const swapSeconds = (performance.now() - swapStarted) / 1000;
+  try {
+    await removeHolding(area.holding);
+  } catch (error) {
+    logger.warn(`the restore is complete, but the old files could not be deleted: ${messageOf(error)}`, {
+      delete: area.holding.join(' '),
+    });
+  }
+  return swapSeconds;
+}

@@ -1,14 +1,18 @@
 import { ManifestError } from '../../../../core/errors.ts';
 import type { TableDefinition, ViewDefinition } from '../../../../core/manifest.ts';
 import { quoteIdentifier } from '../../../mysql/connection.ts';
+import { type Account, definerClause, readDefiner } from './definers.ts';
 import {
   isPunct,
   isWord,
+  type Lexed,
+  type LexOptions,
+  lex,
   matchingParen,
   qualifiedNames,
+  type ServerRelease,
   SqlTokenError,
   type Token,
-  tokenize,
 } from './sql-tokens.ts';
 
 /**
@@ -19,7 +23,7 @@ import {
  */
 
 /** Storage engines a restored table may use; others (CONNECT, FEDERATED, …) reach outside the server. */
-const ENGINES = new Set(['INNODB', 'MYISAM', 'ARIA', 'MEMORY']);
+export const ENGINES = new Set(['INNODB', 'MYISAM', 'ARIA', 'MEMORY']);
 
 /** Table options SHOW CREATE TABLE prints that are safe to replay. */
 const TABLE_OPTIONS = new Set([
@@ -47,6 +51,8 @@ const TABLE_OPTIONS = new Set([
   'ENCRYPTED',
   'ENCRYPTION_KEY_ID',
   'INSERT_METHOD',
+  'ENCRYPTION',
+  'AUTOEXTEND_SIZE',
 ]);
 
 /** Words that must not appear anywhere in a table definition. */
@@ -60,15 +66,20 @@ export interface CheckedTable {
   engine: string | undefined;
 }
 
-function refuse(kind: string, name: string, reason: string): never {
+export function refuse(
+  kind: string,
+  name: string,
+  reason: string,
+  hint = 'the manifest was changed or made by something else; take a new snapshot',
+): never {
   throw new ManifestError(`the CREATE ${kind} of ${JSON.stringify(name)} is refused: ${reason}`, undefined, {
-    hint: 'the manifest was changed or made by something else; take a new snapshot',
+    hint,
   });
 }
 
-function tokens(kind: string, name: string, statement: string): Token[] {
+export function lexStatement(kind: string, name: string, statement: string, options: LexOptions): Lexed {
   try {
-    return tokenize(statement);
+    return lex(statement, options);
   } catch (error) {
     if (error instanceof SqlTokenError) refuse(kind, name, error.message);
     throw error;
@@ -76,9 +87,9 @@ function tokens(kind: string, name: string, statement: string): Token[] {
 }
 
 /** Checks a manifest table's CREATE TABLE and takes its AUTO_INCREMENT=N option out. */
-export function checkCreateTable(table: TableDefinition): CheckedTable {
+export function checkCreateTable(table: TableDefinition, release: ServerRelease): CheckedTable {
   const refuseTable: (reason: string) => never = (reason) => refuse('TABLE', table.name, reason);
-  const list = tokens('TABLE', table.name, table.create);
+  const { text, tokens: list } = lexStatement('TABLE', table.name, table.create, { release });
   if (!isWord(list[0], 'CREATE') || !isWord(list[1], 'TABLE'))
     refuseTable('it is not a CREATE TABLE statement');
   const name = list[2];
@@ -138,7 +149,7 @@ export function checkCreateTable(table: TableDefinition): CheckedTable {
     const value = list[i];
     if (!value || value.kind === 'punct') refuseTable(`table option ${option} has no value`);
     if (option === 'ENGINE') {
-      engine = table.create.slice(value.start, value.end);
+      engine = text.slice(value.start, value.end);
       if (!ENGINES.has(engine.toUpperCase())) refuseTable(`engine ${engine} is not allowed`);
     }
     if (option === 'AUTO_INCREMENT') {
@@ -149,25 +160,35 @@ export function checkCreateTable(table: TableDefinition): CheckedTable {
     }
     i++;
   }
-  const create = cut
-    ? table.create.slice(0, cut[0]) + table.create.slice(cut[1]).replace(/^ +/, '')
-    : table.create;
+  const create = cut ? text.slice(0, cut[0]) + text.slice(cut[1]).replace(/^ +/, '') : text;
   return { create, autoIncrement, engine };
 }
 
+/** A checked CREATE VIEW, written with or without its DEFINER. */
+export interface CheckedView {
+  definer: Account | undefined;
+  /** The statement: with the DEFINER when `keepDefiner`, else the loading user defines the view. */
+  statement(keepDefiner: boolean): string;
+}
+
 /**
- * Rebuilds a manifest view's CREATE VIEW: its ALGORITHM and SQL SECURITY kept, its DEFINER dropped
- * (the source's accounts need not exist here; the restoring user defines it), its SELECT checked to
- * name nothing in another database: `otherDatabases` are the databases of this server it must not
- * reach (any two-part name whose first part is one of them is refused, as are three-part names).
+ * Rebuilds a manifest view's CREATE VIEW: its ALGORITHM, DEFINER and SQL SECURITY kept, its SELECT
+ * checked to name nothing in another database: `otherDatabases` are the databases of this server it
+ * must not reach (any two-part name whose first part is one of them is refused, as are three-part
+ * names).
  */
-export function checkCreateView(view: ViewDefinition, otherDatabases: ReadonlySet<string>): string {
+export function checkCreateView(
+  view: ViewDefinition,
+  otherDatabases: ReadonlySet<string>,
+  release: ServerRelease,
+): CheckedView {
   const refuseView: (reason: string) => never = (reason) => refuse('VIEW', view.name, reason);
-  const list = tokens('VIEW', view.name, view.create);
+  const { text, tokens: list } = lexStatement('VIEW', view.name, view.create, { release });
   if (!isWord(list[0], 'CREATE')) refuseView('it is not a CREATE VIEW statement');
   let i = 1;
   let algorithm = 'UNDEFINED';
   let security = 'DEFINER';
+  let definer: Account | undefined;
   for (;;) {
     if (
       isWord(list[i], 'ALGORITHM') &&
@@ -176,15 +197,10 @@ export function checkCreateView(view: ViewDefinition, otherDatabases: ReadonlySe
     ) {
       algorithm = list[i + 2]!.value;
       i += 3;
-    } else if (isWord(list[i], 'DEFINER') && isPunct(list[i + 1], '=')) {
-      i += 2;
-      if (isWord(list[i], 'CURRENT_USER', 'CURRENT_ROLE')) {
-        i += isPunct(list[i + 1], '(') && isPunct(list[i + 2], ')') ? 3 : 1;
-      } else {
-        if (!list[i] || list[i]!.kind === 'punct') refuseView('its DEFINER is malformed');
-        i++;
-        if (isPunct(list[i], '@')) i += 2;
-      }
+    } else if (isWord(list[i], 'DEFINER')) {
+      const read = readDefiner(text, list, i + 1, refuseView);
+      definer = read.account;
+      i = read.next;
     } else if (
       isWord(list[i], 'SQL') &&
       isWord(list[i + 1], 'SECURITY') &&
@@ -210,7 +226,7 @@ export function checkCreateView(view: ViewDefinition, otherDatabases: ReadonlySe
       if (!(list[j]!.kind === 'identifier' || isPunct(list[j], ',')))
         refuseView('its column list holds more than names');
     }
-    columns = ` ${view.create.slice(list[i]!.start, list[close]!.end)}`;
+    columns = ` ${text.slice(list[i]!.start, list[close]!.end)}`;
     i = close + 1;
   }
   if (!isWord(list[i], 'AS')) refuseView('AS SELECT must follow the view name');
@@ -219,14 +235,27 @@ export function checkCreateView(view: ViewDefinition, otherDatabases: ReadonlySe
   for (const token of body) {
     if (isWord(token, 'INTO', 'LOAD_FILE')) refuseView(`${token.value} is not allowed`);
   }
+  refuseOtherDatabases(body, otherDatabases, refuseView);
+  const bodyText = text.slice(body[0]!.start);
+  return {
+    definer,
+    statement: (keepDefiner) =>
+      `CREATE ALGORITHM=${algorithm} ${keepDefiner && definer ? `${definerClause(definer)} ` : ''}SQL SECURITY ${security} VIEW ${quoteIdentifier(view.name)}${columns} AS ${bodyText}`,
+  };
+}
+
+/** Refuses three-part names and two-part names whose first part is one of `otherDatabases`. */
+export function refuseOtherDatabases(
+  tokens: readonly Token[],
+  otherDatabases: ReadonlySet<string>,
+  refuseObject: (reason: string) => never,
+): void {
   const lowered = new Set([...otherDatabases].map((database) => database.toLowerCase()));
-  for (const { parts } of qualifiedNames(body)) {
+  for (const { parts } of qualifiedNames(tokens)) {
     if (parts.length > 2 || lowered.has(parts[0]!.toLowerCase())) {
-      refuseView(`it reads ${parts.join('.')}, outside the destination database`);
+      refuseObject(`it reads ${parts.join('.')}, outside the destination database`);
     }
   }
-  const bodyText = view.create.slice(body[0]!.start);
-  return `CREATE ALGORITHM=${algorithm} SQL SECURITY ${security} VIEW ${quoteIdentifier(view.name)}${columns} AS ${bodyText}`;
 }
 
 /** Databases a view in `destination` must never read: the system ones and every other one here. */

@@ -4,26 +4,48 @@ import { type Connection, qualifiedName } from '../../../mysql/connection.ts';
 import { ensureLedger, forgetTable, readLedger, readRun, startRun } from './ledger.ts';
 import type { FileJob } from './load.ts';
 import { interleave, type RestorePlan, sourceKey } from './plan.ts';
+import {
+  existingPrograms,
+  ProgramCreator,
+  type ReplacedDefiner,
+  refuseExistingPrograms,
+  resolveDefiners,
+} from './programs.ts';
 import { createTables, createViews, dropObjects, existingObjects } from './schema.ts';
 
 export interface DestinationOptions {
   database: string;
   /** Replace the tables and views the snapshots hold when the database already has tables. */
   force: boolean;
+  /** Replace triggers, routines and events of the names the snapshots hold. */
+  replaceStoredPrograms: boolean;
+  /** Define views and programs whose DEFINER does not exist here as the loading user. */
+  definerFallback: boolean;
   logger: Logger;
+}
+
+export interface PreparedDestination {
+  /** An earlier run of the same sources is continued. */
+  resumed: boolean;
+  /** Creates the triggers and events once their data is in (routines are created already). */
+  programs: ProgramCreator;
+  replacedDefiners: ReplacedDefiner[];
 }
 
 /**
  * Makes the destination ready to load into: continues an earlier run of the same sources if the
- * database still holds its tables, else refuses a database that holds tables (unless forced) and
- * starts a new run; then creates what is missing, tables first, views after. Returns whether an
- * earlier run is continued.
+ * database still holds its tables, else refuses a database that holds tables (unless forced) or
+ * triggers, routines or events of the snapshot's names (unless asked to replace them), and starts a
+ * new run; refuses DEFINERs that do not exist here (unless told to fall back to the loading user);
+ * then creates what is missing: tables, routines (views may call them; nothing calls them during
+ * the load), views. `programConnection` is the session programs are created in.
  */
 export async function prepareDestination(
   admin: Connection,
+  programConnection: Connection,
   plan: RestorePlan,
   options: DestinationOptions,
-): Promise<boolean> {
+): Promise<PreparedDestination> {
   const { database, logger } = options;
   await ensureLedger(admin);
   const keys = plan.sources.map(sourceKey);
@@ -37,32 +59,59 @@ export async function prepareDestination(
         ? `${database} was already loaded from these sources; checking the ledger`
         : `resuming the interrupted multirestore into ${database}`,
     );
-  } else {
-    if (existing.length > 0) {
-      if (!options.force) {
-        const names = existing.slice(0, 5).map((o) => o.name);
-        throw new ExistingDataError(
-          `database ${database} already holds ${existing.length} tables and views (${names.join(', ')}${existing.length > 5 ? ', …' : ''})${run ? `, loaded from ${run.sources.join(', ')}` : ''}`,
-          {
-            hint: 'restore into another database, or pass --force to replace the tables and views the snapshots hold',
-          },
-        );
-      }
-      const names = new Set([...plan.tables, ...plan.views].map((t) => t.name));
-      await dropObjects(admin, database, names, existing, logger);
+  }
+  const definers = await resolveDefiners(admin, plan, options.definerFallback);
+  const names = new Set([...plan.tables, ...plan.views].map((t) => t.name));
+  if (!resumed) {
+    if (existing.length > 0 && !options.force) {
+      const listed = existing.slice(0, 5).map((o) => o.name);
+      throw new ExistingDataError(
+        `database ${database} already holds ${existing.length} tables and views (${listed.join(', ')}${existing.length > 5 ? ', …' : ''})${run ? `, loaded from ${run.sources.join(', ')}` : ''}`,
+        {
+          hint: 'restore into another database, or pass --force to replace the tables and views the snapshots hold',
+        },
+      );
     }
+    refuseExistingPrograms(plan, await existingPrograms(admin, database), {
+      replace: options.replaceStoredPrograms,
+      droppedTables: options.force ? names : new Set(),
+      database,
+    });
+    if (existing.length > 0) await dropObjects(admin, database, names, existing, logger);
     await startRun(admin, database, keys);
   }
   const created = await createTables(
     admin,
     database,
     plan.tables.map((table) => ({ table, checked: plan.checked.get(table.name)! })),
+    { charset: plan.charset, collation: plan.collation },
     logger,
   );
   // A table that had to be created again lost whatever the ledger says was loaded into it.
   if (resumed) for (const table of created) await forgetTable(admin, database, table);
-  await createViews(admin, database, plan.views, logger);
-  return resumed;
+  const programs = new ProgramCreator(programConnection, {
+    database,
+    keepsDefiner: definers.keeps,
+    // A resumed run may have created some already.
+    replace: options.replaceStoredPrograms || resumed,
+    logger,
+  });
+  for (const checked of plan.programs) {
+    if (checked.program.kind === 'procedure' || checked.program.kind === 'function')
+      await programs.create(checked);
+  }
+  await createViews(
+    admin,
+    database,
+    plan.views.map((view) => ({
+      name: view.name,
+      create: plan.checkedViews
+        .get(view.name)!
+        .statement(definers.keeps(`view ${JSON.stringify(view.name)}`)),
+    })),
+    logger,
+  );
+  return { resumed, programs, replacedDefiners: definers.replaced };
 }
 
 export interface PendingFiles {

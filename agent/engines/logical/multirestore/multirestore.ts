@@ -22,12 +22,15 @@ export interface LoadFilesOptions {
   transactional: (table: string) => boolean;
   /** A connection for KILL QUERY when a load is aborted. */
   connect: () => Promise<Connection>;
+  /** Runs once a table has nothing left to load (its triggers are created then). */
+  afterTable: (table: string) => Promise<void>;
 }
 
 /**
  * Fetches and loads `jobs`: `fetchConcurrency` fetches, `insertConcurrency` loads and
  * `tableConcurrency` loads per table at once. After a table's last file its AUTO_INCREMENT is put
- * back (at once for tables with nothing left to load). Returns the rows and stored bytes loaded.
+ * back and `afterTable` runs (at once for tables with nothing left to load). Returns the rows and
+ * stored bytes loaded.
  */
 export async function loadFiles(
   jobs: readonly FileJob[],
@@ -37,12 +40,16 @@ export async function loadFiles(
   const { database, pool, signal } = options;
   const remaining = new Map<string, number>(plan.tables.map((table) => [table.name, 0]));
   for (const job of jobs) remaining.set(job.table.name, (remaining.get(job.table.name) ?? 0) + 1);
-  const restoreAutoIncrement = async (table: string) => {
+  const finishTable = async (table: string) => {
     const value = plan.autoIncrement.get(table);
-    if (value === undefined) return;
-    await pool.use((c) => c.query(`ALTER TABLE ${qualifiedName(database, table)} AUTO_INCREMENT = ${value}`));
+    if (value !== undefined) {
+      await pool.use((c) =>
+        c.query(`ALTER TABLE ${qualifiedName(database, table)} AUTO_INCREMENT = ${value}`),
+      );
+    }
+    await options.afterTable(table);
   };
-  for (const [table, count] of remaining) if (count === 0) await restoreAutoIncrement(table);
+  for (const [table, count] of remaining) if (count === 0) await finishTable(table);
 
   const progress = { rowsDone: 0, bytesDone: 0, itemsDone: 0 };
   const totals = {
@@ -90,7 +97,7 @@ export async function loadFiles(
       report();
       const left = remaining.get(job.table.name)! - 1;
       remaining.set(job.table.name, left);
-      if (left === 0) await restoreAutoIncrement(job.table.name);
+      if (left === 0) await finishTable(job.table.name);
     },
     { signal, logger: options.logger },
   );

@@ -54,7 +54,8 @@ function describeColumns(table: TableDefinition): string {
 }
 
 /**
- * All sources must hold the same tables, views and columns (their data goes into one schema).
+ * All sources must hold the same tables, views, columns and stored programs (their data goes into
+ * one schema).
  * Throws a ManifestError listing every difference against the first source.
  */
 export function checkSameSchema(sources: readonly RestoreSource[]): void {
@@ -87,6 +88,19 @@ export function checkSameSchema(sources: readonly RestoreSource[]): void {
     for (const [name, object] of other) {
       if (!reference.has(name))
         differences.push(`${label(source)} has an extra ${object.type} ${JSON.stringify(name)}`);
+    }
+    const programs = (s: RestoreSource) =>
+      new Map(
+        (s.manifest.storedPrograms ?? []).map((p) => [`${p.kind} ${JSON.stringify(p.name)}`, p.create]),
+      );
+    const referencePrograms = programs(first);
+    const otherPrograms = programs(source);
+    for (const [name, create] of referencePrograms) {
+      if (!otherPrograms.has(name)) differences.push(`${label(source)} has no ${name}`);
+      else if (otherPrograms.get(name) !== create) differences.push(`${name} differs in ${label(source)}`);
+    }
+    for (const name of otherPrograms.keys()) {
+      if (!referencePrograms.has(name)) differences.push(`${label(source)} has an extra ${name}`);
     }
   }
   if (differences.length > 0) {

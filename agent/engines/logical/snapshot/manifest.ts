@@ -1,6 +1,11 @@
 import os from 'node:os';
 import type { KeyRange } from '../../../../core/keyrange.ts';
-import type { Compression, LogicalManifest, TableDataFile } from '../../../../core/manifest.ts';
+import type {
+  BackupEvidence,
+  Compression,
+  LogicalManifest,
+  TableDataFile,
+} from '../../../../core/manifest.ts';
 import { keyspaceAndShard } from '../../../../core/paths.ts';
 import type { Quiesced } from '../../../instance/state.ts';
 import type { MysqlDaemon } from '../../../mysqld/daemon.ts';
@@ -26,6 +31,8 @@ export interface RangeManifestInput {
   split: { keyColumn: string; keyType: KeyType } | undefined;
   started: Date;
   finished: Date;
+  /** This range's per-table rows and checksums, when recorded. */
+  evidence?: BackupEvidence | undefined;
 }
 
 /** The manifest of one range's backup: the whole schema, this range's files and row counts. */
@@ -63,6 +70,10 @@ export function rangeManifest(input: RangeManifestInput): LogicalManifest {
     keyRange: input.range.toString(),
     ...(input.split ? { keyColumn: input.split.keyColumn, keyType: input.split.keyType } : {}),
     tables: [...schema.tables.map((table, i) => ({ ...table, rows: rows[i]! })), ...schema.views],
+    storedPrograms: schema.programs,
+    charset: schema.charset,
+    collation: schema.collation,
     files,
+    ...(input.evidence ? { evidence: input.evidence } : {}),
   };
 }

@@ -1,12 +1,19 @@
 import { UsageError } from '../../../../core/errors.ts';
-import type { TableDefinition, ViewDefinition } from '../../../../core/manifest.ts';
+import type { StoredProgramDefinition, TableDefinition, ViewDefinition } from '../../../../core/manifest.ts';
 import { type Connection, qualifiedName, queryRows, quoteIdentifier } from '../../../mysql/connection.ts';
 import type { KeyType } from './keyspace-id.ts';
+import { readStoredPrograms } from './programs.ts';
 
-/** What a snapshot carries of a database's schema: base tables (with their data) and views. */
+/**
+ * What a snapshot carries of a database's schema: base tables (with their data), views, triggers,
+ * routines and events, and the database's defaults.
+ */
 export interface SourceSchema {
   tables: TableDefinition[];
   views: ViewDefinition[];
+  programs: StoredProgramDefinition[];
+  charset: string;
+  collation: string;
   /** Bytes of data per table as the server estimates them, to dump the big ones first. */
   dataLength: Map<string, number>;
 }
@@ -23,7 +30,8 @@ function listed(names: readonly string[]): string {
 
 /**
  * Reads the schema of `database`: each table's CREATE statement, columns (generated ones marked: they
- * carry no data), primary key; each view's definition. The connection's current database must be
+ * carry no data), primary key; each view's definition; its triggers (of the tables taken), and unless
+ * only some tables are asked for, its routines and events. The connection's current database must be
  * `database`, so view definitions name its tables without the database.
  */
 export async function readSourceSchema(
@@ -31,9 +39,9 @@ export async function readSourceSchema(
   database: string,
   filter: SchemaFilter = {},
 ): Promise<SourceSchema> {
-  const [exists] = await queryRows(
+  const [exists] = await queryRows<{ charset: string; collation: string }>(
     connection,
-    'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?',
+    'SELECT DEFAULT_CHARACTER_SET_NAME AS charset, DEFAULT_COLLATION_NAME AS collation FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?',
     [database],
   );
   if (!exists) throw new UsageError(`database ${JSON.stringify(database)} does not exist on this instance`);
@@ -113,7 +121,11 @@ export async function readSourceSchema(
     });
     dataLength.set(object.name, Number(object.dataLength ?? 0));
   }
-  return { tables, views, dataLength };
+  const programs = await readStoredPrograms(connection, database, {
+    tables: new Set(tables.map((table) => table.name)),
+    routinesAndEvents: !filter.tables,
+  });
+  return { tables, views, programs, charset: exists.charset, collation: exists.collation, dataLength };
 }
 
 /**
