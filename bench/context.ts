@@ -50,6 +50,7 @@ const phaseFields: Record<string, string> = {
   copySeconds: 'copy',
   downloadSeconds: 'download',
   swapSeconds: 'swap and start',
+  evidenceSeconds: 'evidence',
 };
 
 /** Runs the stepback CLI under GNU time with --json. */
