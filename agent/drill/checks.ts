@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import type { DrillDifference } from '../../core/drills.ts';
 import { messageOf } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import type { BackupEvidence, PhysicalManifest } from '../../core/manifest.ts';
+import { type BackupEvidence, EVIDENCE_METHOD, type PhysicalManifest } from '../../core/manifest.ts';
 import { compareEvidence } from '../diff/table-checksum.ts';
 import { instanceEvidence } from '../engines/evidence.ts';
 import { userDatabasesWithTables } from '../instance/databases.ts';
@@ -134,6 +134,12 @@ export async function inspectRestoredCopy(options: InspectOptions, findings: Dri
   const recorded: BackupEvidence | undefined = manifest.evidence;
   if (!recorded) {
     logger.warn('the backup recorded no evidence: its tables cannot be compared, only started and checked');
+    return;
+  }
+  if (recorded.method !== EVIDENCE_METHOD) {
+    logger.warn(
+      `the backup's evidence was computed by an older checksum (${recorded.method}): its tables cannot be compared, only started and checked`,
+    );
     return;
   }
   const unreadable = new Map<string, string>();

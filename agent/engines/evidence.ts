@@ -1,5 +1,5 @@
 import type { Logger } from '../../core/log.ts';
-import type { BackupEvidence } from '../../core/manifest.ts';
+import { type BackupEvidence, EVIDENCE_METHOD } from '../../core/manifest.ts';
 import { checksumTables } from '../diff/table-checksum.ts';
 import { userDatabasesWithTables } from '../instance/databases.ts';
 import type { MysqlDaemon } from '../mysqld/daemon.ts';
@@ -40,5 +40,5 @@ export async function instanceEvidence(
   });
   const seconds = Math.round(performance.now() - started) / 1000;
   options.logger.info(`checksummed ${tables.length} tables in ${seconds}s`);
-  return { method: 'row-sha256-sum', seconds, tables };
+  return { method: EVIDENCE_METHOD, seconds, tables };
 }

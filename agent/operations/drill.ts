@@ -17,7 +17,7 @@ import {
   StorageError,
   VerificationError,
 } from '../../core/errors.ts';
-import { Identifier, type PhysicalManifest } from '../../core/manifest.ts';
+import { EVIDENCE_METHOD, Identifier, type PhysicalManifest } from '../../core/manifest.ts';
 import type { DrillRequest } from '../../core/operations/drill.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
 import { type DrillFindings, errorLogEnd, inspectRestoredCopy, noFindings } from '../drill/checks.ts';
@@ -194,7 +194,7 @@ export async function drillBackup(
     defaultsFile: daemon.config.defaultsFile,
     tablesChecked: findings.tablesChecked,
     tablesCheckedByServer: findings.tablesCheckedByServer,
-    evidence: manifest.evidence !== undefined,
+    evidence: manifest.evidence?.method === EVIDENCE_METHOD,
     differences: findings.differences,
     problems: findings.problems,
   };

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { backupName } from '../../core/backups.ts';
 import { FieldError, hint, keepFirstError, switchOption, UsageError } from '../../core/errors.ts';
 import { evenKeyRanges, KeyRange, uncoveredRanges } from '../../core/keyrange.ts';
-import type { BackupEvidence } from '../../core/manifest.ts';
+import { type BackupEvidence, EVIDENCE_METHOD } from '../../core/manifest.ts';
 import type { SnapshotRequest } from '../../core/operations/snapshot.ts';
 import { snapshotAddress, snapshotDir } from '../../core/storage/layout.ts';
 import type { BackupHandle, BackupStorage } from '../../core/storage/types.ts';
@@ -267,7 +267,7 @@ async function rangeEvidence(
       { signal: options.signal },
     );
     evidence.push({
-      method: 'row-sha256-sum',
+      method: EVIDENCE_METHOD,
       seconds: Math.round(performance.now() - started) / 1000,
       tables: checked.flat(),
     });
