@@ -87,6 +87,21 @@ export const EnvironmentConfig = z
         maxAgeDays: z.number().positive().max(3650).default(8),
       })
       .default({ schedule: 'cron(0 5 ? * SUN *)', maxAgeDays: 8 }),
+    /**
+     * The scheduled archive of the binary logs, for point-in-time restores: on the shards of
+     * `backup.targets`/`backup.keyspaces`, on the host each is backed up on. Omit for no schedule.
+     */
+    binlogArchive: z
+      .strictObject({
+        /** How often the archive runs: the recovery point objective, plus one upload. */
+        schedule: ScheduleExpression.default('rate(5 minutes)'),
+        /** Close the current binary log when it is older than this (`5m`, `90s`); default 5m. */
+        maxAge: z
+          .string()
+          .regex(/^\d+[smh]?$/, 'must be a duration such as 5m, 90s or 0')
+          .default('5m'),
+      })
+      .optional(),
     alarms: z
       .strictObject({
         /** Subscribed to the alarm topic the stack creates. */
@@ -170,6 +185,13 @@ export const EnvironmentConfig = z
         code: 'custom',
         path: ['topology'],
         message: 'backup.keyspaces needs a topology store (topology: "ssm:/prefix")',
+      });
+    }
+    if (config.binlogArchive && !config.backup.keyspaces?.length && !config.backup.targets?.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['binlogArchive'],
+        message: 'the binlog archive runs on the shards of backup.targets or backup.keyspaces: give one',
       });
     }
     if (config.backup.schedule && !config.backup.keyspaces?.length && !config.backup.targets?.length) {

@@ -176,7 +176,7 @@ function topologyAcknowledgments(constructs: AcknowledgedConstructs) {
     acknowledgment: {
       id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:${constructs.region}:${constructs.account}:parameter/${prefix}/*]`,
       reason:
-        'The topology store is one parameter per cell, keyspace and shard under the environment prefix; resolve-targets and rebuild-vschema read (and rebuild-vschema writes) only under it.',
+        'The topology store is one parameter per cell, keyspace and shard under the environment prefix; resolve-targets, rebuild-vschema and switch-topology read (and the last two write) only under it.',
     },
   }));
 }

@@ -18,6 +18,7 @@ import { FUNCTION_NAMES, StepbackFunctions } from './functions.ts';
 import { DbHostPolicy } from './host-policy.ts';
 import { acknowledgeFindings } from './nag.ts';
 import { BackupBatchStateMachine, BackupStateMachine } from './state-machines/backup.ts';
+import { BinlogArchiveStateMachine } from './state-machines/binlog-archive.ts';
 import type { MachineParts } from './state-machines/common.ts';
 import { DrillStateMachine } from './state-machines/drill.ts';
 import { ReshardStateMachine } from './state-machines/reshard.ts';
@@ -29,12 +30,13 @@ export interface StepbackStackProps extends StackProps {
   readonly config: EnvironmentConfig;
 }
 
-/** One environment of stepback: bucket, agent document, Lambdas, three state machines, schedule, alarms. */
+/** One environment of stepback: bucket, agent document, Lambdas, four state machines (and the Backup batches), schedules, alarms. */
 export class StepbackStack extends Stack {
   readonly backup: BackupStateMachine;
   readonly restore: RestoreStateMachine;
   readonly reshard: ReshardStateMachine;
   readonly drill: DrillStateMachine;
+  readonly binlogArchive: BinlogArchiveStateMachine;
 
   constructor(scope: Construct, id: string, props: StepbackStackProps) {
     super(scope, id, props);
@@ -115,7 +117,8 @@ export class StepbackStack extends Stack {
     bucket.grantRead(functions['prune-backups'], prefixObjects);
     bucket.grantDelete(functions['prune-backups'], prefixObjects);
     if (config.topology) {
-      // resolve-targets reads shards; rebuild-vschema reads keyspaces and writes serving vschemas.
+      // resolve-targets reads shards; rebuild-vschema reads keyspaces and writes serving vschemas;
+      // switch-topology writes the shard records of a cutover.
       const parameters = topologyParameterArns(this, config.topology);
       const read = ['ssm:GetParameter', 'ssm:GetParametersByPath'];
       for (const name of ['resolve-targets', 'plan-drills'] as const) {
@@ -123,13 +126,15 @@ export class StepbackStack extends Stack {
           new iam.PolicyStatement({ sid: 'TopologyRead', actions: read, resources: parameters }),
         );
       }
-      functions['rebuild-vschema'].addToRolePolicy(
-        new iam.PolicyStatement({
-          sid: 'TopologyReadWrite',
-          actions: [...read, 'ssm:PutParameter', 'ssm:DeleteParameters'],
-          resources: parameters,
-        }),
-      );
+      for (const name of ['rebuild-vschema', 'switch-topology'] as const) {
+        functions[name].addToRolePolicy(
+          new iam.PolicyStatement({
+            sid: 'TopologyReadWrite',
+            actions: [...read, 'ssm:PutParameter', 'ssm:DeleteParameters'],
+            resources: parameters,
+          }),
+        );
+      }
     }
 
     const parts: MachineParts = {
@@ -162,11 +167,16 @@ export class StepbackStack extends Stack {
       maxParallelDestinations: config.backup.maxParallelShards,
     });
     this.drill = new DrillStateMachine(this, 'Drill', { parts });
+    this.binlogArchive = new BinlogArchiveStateMachine(this, 'BinlogArchive', {
+      parts,
+      maxParallelShards: config.backup.maxParallelShards,
+    });
     const machines = {
       Backup: this.backup.stateMachine,
       Restore: this.restore.stateMachine,
       Reshard: this.reshard.stateMachine,
       Drill: this.drill.stateMachine,
+      BinlogArchive: this.binlogArchive.stateMachine,
     };
     // Every machine that runs agent tasks (the batches of a large Backup too).
     const agentMachines = [...Object.values(machines), backupBatch.stateMachine];
@@ -225,6 +235,23 @@ export class StepbackStack extends Stack {
         maxAgeDays: config.drill.maxAgeDays,
         topic,
         delivery,
+      });
+    }
+
+    if (config.binlogArchive) {
+      new events.Rule(this, 'BinlogArchiveSchedule', {
+        description: `stepback ${props.environmentName}: binary logs archived for point-in-time restores`,
+        schedule: events.Schedule.expression(config.binlogArchive.schedule),
+        targets: [
+          new targets.SfnStateMachine(this.binlogArchive.stateMachine, {
+            input: events.RuleTargetInput.fromObject({
+              ...(config.backup.targets ? { targets: config.backup.targets } : {}),
+              ...(config.backup.keyspaces ? { keyspaces: config.backup.keyspaces } : {}),
+              maxAge: config.binlogArchive.maxAge,
+            }),
+            ...delivery,
+          }),
+        ],
       });
     }
 
@@ -312,6 +339,7 @@ export class StepbackStack extends Stack {
                 functions['resolve-targets'],
                 functions['rebuild-vschema'],
                 functions['plan-drills'],
+                functions['switch-topology'],
               ],
             },
           }

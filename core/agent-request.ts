@@ -1,12 +1,16 @@
 import type { z } from 'zod';
 import { FieldError } from './errors.ts';
 import { BackupRequest } from './operations/backup.ts';
+import { BinlogArchiveRequest } from './operations/binlog-archive.ts';
+import { CatchupRequest } from './operations/catchup.ts';
 import { DiffRequest } from './operations/diff.ts';
 import { DrillRequest } from './operations/drill.ts';
 import { fieldErrorOf } from './operations/issues.ts';
 import { MultirestoreRequest } from './operations/multirestore.ts';
+import { ReplicationRequest } from './operations/replication.ts';
 import { RestoreRequest } from './operations/restore.ts';
 import { SnapshotRequest } from './operations/snapshot.ts';
+import { WritesRequest } from './operations/writes.ts';
 import { quoted } from './paths.ts';
 
 /**
@@ -21,6 +25,10 @@ const requests = {
   multirestore: MultirestoreRequest,
   diff: DiffRequest,
   drill: DrillRequest,
+  binlogArchive: BinlogArchiveRequest,
+  catchup: CatchupRequest,
+  replication: ReplicationRequest,
+  writes: WritesRequest,
 } as const;
 
 export type OperationName = keyof typeof requests;

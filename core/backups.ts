@@ -92,6 +92,8 @@ export interface BackupChoice {
   atOrBefore?: Date | undefined;
   /** Only backups of these engines qualify when none is named (others are skipped, each with why). */
   engine?: BackupManifest['engine'] | readonly BackupManifest['engine'][] | undefined;
+  /** Why a backup does not qualify (a restore to a point skips the backups from after it), if it does not. */
+  skipIf?: ((manifest: BackupManifest) => string | undefined) | undefined;
 }
 
 export interface ChosenBackup {
@@ -139,13 +141,30 @@ export async function chooseBackup(
       skipped.push({ name: handle.name, problem: `finished after ${choice.atOrBefore.toISOString()}` });
       continue;
     }
+    const unfit = choice.skipIf?.(summary.manifest);
+    if (unfit) {
+      if (choice.name) {
+        throw new NoBackupError(dir, `backup ${dir}/${choice.name} cannot be used: ${unfit}`, {
+          hint: 'name an older backup, or leave the name out to use the newest one that fits',
+        });
+      }
+      skipped.push({ name: handle.name, problem: unfit });
+      continue;
+    }
     return { handle, manifest: summary.manifest, skipped };
   }
   const what = choice.name
     ? `backup ${dir}/${choice.name} is not complete`
-    : choice.atOrBefore
-      ? `no complete backup in ${dir} finished at or before ${choice.atOrBefore.toISOString()}`
-      : `no complete backup in ${dir}`;
+    : choice.skipIf
+      ? `no complete backup in ${dir} fits (${
+          skipped
+            .map((s) => `${s.name}: ${s.problem}`)
+            .slice(-3)
+            .join('; ') || 'none'
+        })`
+      : choice.atOrBefore
+        ? `no complete backup in ${dir} finished at or before ${choice.atOrBefore.toISOString()}`
+        : `no complete backup in ${dir}`;
   throw new NoBackupError(dir, `${what} (storage ${storage.url}, ${skipped.length} skipped)`, {
     hint: `list the backups with: stepback backups list --storage ${storage.url} --dir ${dir}`,
   });

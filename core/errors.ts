@@ -120,6 +120,12 @@ export class NoBackupError extends StepbackError {
   }
 }
 
+/** A point in time or GTID that no backup and the binlog archive can reach without a gap. */
+export class PointNotCoveredError extends StepbackError {
+  override readonly code = 'POINT_NOT_COVERED';
+  override readonly exitCode = ExitCode.noBackup;
+}
+
 /** The target already holds data and the operator did not say to replace it. */
 export class ExistingDataError extends StepbackError {
   override readonly code = 'EXISTING_DATA';

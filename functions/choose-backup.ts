@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { chooseBackup as choose } from '../core/backups.ts';
+import { backupAfterPoint } from '../core/binlogs/plan.ts';
+import { SingleGtid } from '../core/operations/restore.ts';
 import { BackupDir, BackupName } from '../core/paths.ts';
 import { defineFunction, lambdaHandler, withStorage } from './runtime.ts';
 
@@ -9,6 +11,8 @@ export const ChooseBackupEvent = z.object({
   dir: BackupDir,
   name: BackupName.nullish(),
   atOrBefore: z.iso.datetime({ offset: true }).nullish(),
+  /** A restore to this GTID: the newest backup that does not hold it yet. */
+  beforeGtid: SingleGtid.nullish(),
 });
 
 export const chooseBackup = defineFunction({
@@ -24,6 +28,9 @@ export const chooseBackup = defineFunction({
           atOrBefore: event.atOrBefore ? new Date(event.atOrBefore) : undefined,
           // A restore loads physical and online backups; older releases kept a full-range snapshot among them.
           engine: ['physical', 'online'],
+          ...(event.beforeGtid
+            ? { skipIf: (manifest) => backupAfterPoint(manifest, { gtid: event.beforeGtid as string }) }
+            : {}),
         },
         context.logger,
       );

@@ -9,6 +9,7 @@ import { rebuildVSchema } from './rebuild-vschema.ts';
 import { resolveTargets } from './resolve-targets.ts';
 import type { FunctionDefinition } from './runtime.ts';
 import { summarizeShards } from './summarize-shards.ts';
+import { switchTopology } from './switch-topology.ts';
 import { validateInput } from './validate-input.ts';
 import { validateManifest } from './validate-manifest.ts';
 
@@ -24,6 +25,7 @@ export const functionDefinitions = {
   'rebuild-vschema': rebuildVSchema,
   'plan-drills': planDrills,
   'drill-age': drillAge,
+  'switch-topology': switchTopology,
   notify,
   'command-failed': commandFailed,
 } satisfies Record<string, FunctionDefinition>;

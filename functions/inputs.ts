@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { KeyRangeText } from '../core/manifest.ts';
+import { Seconds } from '../core/operations/binlog-archive.ts';
 import { EnvVarName as EnvVar } from '../core/operations/fields.ts';
-import { ReplicationSource } from '../core/operations/restore.ts';
+import { ReplicationSource, SingleGtid } from '../core/operations/restore.ts';
 import { BackupName, quoted, Segment } from '../core/paths.ts';
-import { SNAPSHOT_NAMESPACE } from '../core/storage/layout.ts';
+import { BINLOG_NAMESPACE, SNAPSHOT_NAMESPACE } from '../core/storage/layout.ts';
 import { SystemdService } from '../core/systemd.ts';
 
 /**
- * The execution inputs of the three state machines, as an operator types them in the console or
+ * The execution inputs of the state machines, as an operator types them in the console or
  * the schedule sends them. Unknown fields are refused (a typo must not be silently ignored).
  */
 
@@ -19,9 +20,14 @@ const MysqlUri = z
   .string()
   .regex(/^mysql:\/\/[^\s:@/]*@\S+$/, 'must be mysql://user@host:port/db (no password)');
 
-/** A keyspace with physical backups: `snapshots` is the storage namespace of logical snapshots. */
+/**
+ * A keyspace with physical backups: `snapshots` and `binlogs` are the storage namespaces of logical
+ * snapshots and archived binary logs.
+ */
 const Keyspace = Segment.refine((name) => name !== SNAPSHOT_NAMESPACE, {
   message: `"${SNAPSHOT_NAMESPACE}" is where snapshots are stored, not a keyspace name backups can use`,
+}).refine((name) => name !== BINLOG_NAMESPACE, {
+  message: `"${BINLOG_NAMESPACE}" is where binary logs are archived, not a keyspace name backups can use`,
 });
 
 export const BackupTarget = z.strictObject({
@@ -73,11 +79,34 @@ export const RestoreInput = z
     deleteBeforeRestore: z.boolean().default(false),
     replicateFrom: ReplicationSource.optional(),
     localMetadata: z.record(Name, z.string().max(1024)).optional(),
+    /**
+     * Restore to this moment (ISO 8601): the newest backup finished at or before it, then the
+     * archived binary logs up to the last transaction committed at or before it.
+     */
+    toTime: z.iso.datetime({ offset: true }).optional(),
+    /** Restore up to and including this GTID: the newest backup without it, then the archived binary logs. */
+    toGtid: SingleGtid.optional(),
   })
   .refine((input) => input.backup === 'latest' || input.atOrBefore === undefined, {
     message: 'give either a backup name or atOrBefore, not both',
     path: ['atOrBefore'],
-  });
+  })
+  .refine((input) => input.toTime === undefined || input.toGtid === undefined, {
+    message: 'give toTime or toGtid, not both',
+    path: ['toGtid'],
+  })
+  .refine(
+    (input) => (input.toTime === undefined && input.toGtid === undefined) || input.atOrBefore === undefined,
+    { message: 'a restore to a point chooses its backup itself: leave atOrBefore out', path: ['atOrBefore'] },
+  )
+  .refine(
+    (input) =>
+      (input.toTime === undefined && input.toGtid === undefined) || input.replicateFrom === undefined,
+    {
+      message: 'a restore to a point stays at that point: it cannot also replicate',
+      path: ['replicateFrom'],
+    },
+  );
 export type RestoreInput = z.infer<typeof RestoreInput>;
 
 export const ReshardDestination = z.strictObject({
@@ -117,6 +146,23 @@ export const ReshardInput = z
     concurrency: z.number().int().min(1).max(64).optional(),
     /** Cells whose serving vschema is rebuilt afterwards (default: every cell of the topology store). */
     cells: z.array(Segment).min(1).max(100).optional(),
+    /**
+     * Keep the load and the catch-up out of the destinations' binary logs (default: written, so a
+     * destination primary's replicas get every row); for destinations without replicas.
+     */
+    skipDestinationBinlogs: z.boolean().default(false),
+    /** Each destination first catches up until at most this far behind the source (default 5). */
+    maxLagSeconds: z.number().min(0).max(86_400).optional(),
+    /** Freeze the source primary, catch up and diff at its final position, then switch the topology. */
+    cutover: z.boolean().default(false),
+    /** With cutover: run everything up to the freeze (diffing at the stopped replica) and report what would switch. */
+    dryRun: z.boolean().default(false),
+    /** The longest the source primary's writes may stay frozen before the cutover gives up (default 30). */
+    freezeTimeoutSeconds: z.number().positive().max(3600).default(30),
+    /** The source shard's primary, frozen by a cutover (default: the topology store's primary of the shard). */
+    sourcePrimaryHost: Host.optional(),
+    sourcePrimaryDefaultsFile: DefaultsFile.optional(),
+    sourcePrimarySystemdService: SystemdService.optional(),
   })
   .superRefine((input, ctx) => {
     const keyMode = input.keyColumn !== undefined;
@@ -132,6 +178,21 @@ export const ReshardInput = z
         code: 'custom',
         path: ['keyColumn'],
         message: 'give keyColumn and keyType (split by key range) or tables (move tables)',
+      });
+    }
+    if (input.dryRun && !input.cutover) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dryRun'],
+        message: 'rehearses a cutover: it needs cutover: true',
+      });
+    }
+    if (input.cutover && !keyMode) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cutover'],
+        message:
+          'switches shards by key range: it needs keyColumn and keyType (moving tables is not cut over)',
       });
     }
     input.destinations.forEach((destination, index) => {
@@ -158,11 +219,27 @@ export const DrillInput = z.strictObject({
 });
 export type DrillInput = z.infer<typeof DrillInput>;
 
+/** The scheduled archive of the shards' binary logs, on the host each shard is backed up on. */
+export const BinlogArchiveInput = z
+  .strictObject({
+    targets: z.array(BackupTarget).min(1).max(1000).optional(),
+    keyspaces: z.array(Segment).min(1).max(100).optional(),
+    /** Close the current binary log first when it is older than this (`5m`, `90s`, `0`). */
+    maxAge: Seconds.optional(),
+    compression: z.enum(['zstd', 'gzip', 'none']).optional(),
+  })
+  .refine((input) => input.targets !== undefined || input.keyspaces !== undefined, {
+    message: 'give targets (keyspace, shard, host) or keyspaces',
+    path: ['targets'],
+  });
+export type BinlogArchiveInput = z.infer<typeof BinlogArchiveInput>;
+
 export const machineInputs = {
   backup: BackupInput,
   restore: RestoreInput,
   reshard: ReshardInput,
   drill: DrillInput,
+  binlogArchive: BinlogArchiveInput,
 } as const;
 export type MachineName = keyof typeof machineInputs;
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { pruneBackups as prune } from '../core/backups.ts';
+import { pruneBinlogs } from '../core/binlogs/retention.ts';
 import { ShardDir } from '../core/storage/layout.ts';
 import { defineFunction, lambdaHandler, withStorage } from './runtime.ts';
 
@@ -21,10 +22,17 @@ export const pruneBackups = defineFunction({
         now: context.now(),
         logger: context.logger,
       });
+      // The shard's archived binary logs that no point after the oldest kept backup needs.
+      const binlogs = await pruneBinlogs(storage, event.dir, plan.keep, {
+        dryRun: Boolean(event.dryRun),
+        now: context.now(),
+        logger: context.logger,
+      });
       return {
         dir: event.dir,
         dryRun: plan.dryRun,
         removed: plan.remove.map((r) => r.name),
+        removedBinlogs: binlogs.remove.map((r) => r.entry),
         kept: plan.keep.length,
         /** Set by the state machine when pruning fails; the backup itself stands. */
         warning: null,

@@ -39,11 +39,20 @@ const Nullable = <T extends z.ZodType>(schema: T) => schema.nullable();
 
 const ReshardPlan = z.object({
   storage: z.string(),
+  keyspace: z.string(),
+  shard: z.string(),
   plan: z.object({
+    cutover: z.boolean().nullish(),
+    dryRun: z.boolean().nullish(),
+    sourcePrimary: z
+      .object({ host: z.string(), defaultsFile: z.string(), systemdService: z.string().nullish() })
+      .nullish(),
     database: z.string(),
     keyColumn: Nullable(z.string()),
     keyType: Nullable(z.enum(['uint64', 'bytes'])),
     tables: Nullable(z.array(z.string())),
+    maxLagSeconds: z.number().nullish(),
+    writeBinlogs: z.boolean().nullish(),
     source: z.object({ uri: z.string(), passwordEnv: Nullable(z.string()) }),
     destinations: z.array(
       z.object({
@@ -64,8 +73,17 @@ const ReshardPlan = z.object({
   }),
 });
 
+const BinlogArchivePlan = z.object({
+  storage: z.string(),
+  targets: z.array(Target),
+  keyspaces: z.array(z.string()),
+  maxAge: z.number(),
+  compression: z.enum(['zstd', 'gzip', 'none']),
+});
+
 export const ResolveTargetsEvent = z.discriminatedUnion('machine', [
   z.object({ machine: z.literal('backup'), backup: BackupPlan }),
+  z.object({ machine: z.literal('binlogArchive'), binlogArchive: BinlogArchivePlan }),
   z.object({ machine: z.literal('reshard'), reshard: ReshardPlan }),
 ]);
 
@@ -140,8 +158,11 @@ export async function topologyTargets(
   return { targets, unresolved };
 }
 
-/** One backup request per shard: the explicit targets, then the keyspaces' shards from the topology. */
-export async function backupTargets(plan: BackupPlan, context: FunctionContext) {
+/** The explicit targets, then the keyspaces' shards with the host the topology store gives each. */
+async function shardHosts(
+  plan: { targets: Target[]; keyspaces: string[]; backup?: { engine: 'physical' | 'online' } },
+  context: FunctionContext,
+) {
   let fromTopology: { targets: Target[]; unresolved: UnresolvedShard[] } = { targets: [], unresolved: [] };
   if (plan.keyspaces.length > 0) {
     const url = context.settings.topologyUrl;
@@ -151,14 +172,23 @@ export async function backupTargets(plan: BackupPlan, context: FunctionContext) 
       });
     }
     fromTopology = await withTopology(url, context.logger, (store) =>
-      topologyTargets(store, plan.keyspaces, context.settings.defaults.defaultsFile, plan.backup.engine),
+      topologyTargets(store, plan.keyspaces, context.settings.defaults.defaultsFile, plan.backup?.engine),
     );
   }
   const seen = new Set<string>();
-  const targets = [...plan.targets, ...fromTopology.targets].map((target) => {
+  for (const target of [...plan.targets, ...fromTopology.targets]) {
     const dir = `${target.keyspace}/${target.shard}`;
     if (seen.has(dir)) throw new UsageError(`input.targets: shard ${dir} is listed twice`);
     seen.add(dir);
+  }
+  return { targets: [...plan.targets, ...fromTopology.targets], unresolved: fromTopology.unresolved };
+}
+
+/** One backup request per shard: the explicit targets, then the keyspaces' shards from the topology. */
+export async function backupTargets(plan: BackupPlan, context: FunctionContext) {
+  const fromTopology = await shardHosts(plan, context);
+  const targets = fromTopology.targets.map((target) => {
+    const dir = `${target.keyspace}/${target.shard}`;
     const request: AgentRequestFor<'backup'> = {
       operation: 'backup',
       storage: plan.storage,
@@ -179,6 +209,33 @@ export async function backupTargets(plan: BackupPlan, context: FunctionContext) 
   const batches: (typeof targets)[] = [];
   for (let start = 0; start < targets.length; start += size) batches.push(targets.slice(start, start + size));
   return { batched: true, targets: [], batches, unresolved: fromTopology.unresolved };
+}
+
+/**
+ * One binlog archive request per shard, on the host its backups are taken on: a replica, whose
+ * binary logs hold the primary's transactions (with log_slave_updates). No batches: an archive
+ * run is a few states per shard.
+ */
+export async function binlogArchiveTargets(
+  plan: z.infer<typeof BinlogArchivePlan>,
+  context: FunctionContext,
+) {
+  const resolved = await shardHosts(plan, context);
+  const targets = resolved.targets.map((target) => {
+    const dir = `${target.keyspace}/${target.shard}`;
+    const request: AgentRequestFor<'binlogArchive'> = {
+      operation: 'binlogArchive',
+      storage: plan.storage,
+      dir,
+      defaultsFile: target.defaultsFile,
+      ...systemdServiceFor(context.settings, target.systemdService),
+      maxAge: plan.maxAge,
+      compression: plan.compression,
+    };
+    assertRequestFits('binlogArchive', request, { defaultsFile: 'input.targets[].defaultsFile' }, 0);
+    return { keyspace: target.keyspace, shard: target.shard, host: target.host, dir, request };
+  });
+  return { targets, unresolved: resolved.unresolved };
 }
 
 /** Whether every key of `inner` falls inside `outer`. */
@@ -212,6 +269,9 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>, context:
       ...systemdServiceFor(context.settings, destination.systemdService),
       sources,
       database: plan.database,
+      // The snapshot's position in the destination: where its catch-up starts.
+      checkpoints: true,
+      writeBinlogs: plan.writeBinlogs ?? true,
     };
     assertRequestFits(
       `multirestore (destination ${destination.host})`,
@@ -232,8 +292,69 @@ export function reshardDestinations(event: z.infer<typeof ReshardPlan>, context:
       leftPasswordEnv: plan.source.passwordEnv,
       rightPasswordEnv: destination.passwordEnv,
     };
-    return { host: destination.host, keyRange: destination.keyRange, multirestore, diff };
+    // Catch-up reads the binary log of the server the diff compares against: the source replica.
+    const catchup: AgentRequestFor<'catchup'> = {
+      operation: 'catchup',
+      defaultsFile: destination.defaultsFile,
+      ...systemdServiceFor(context.settings, destination.systemdService),
+      database: plan.database,
+      source: plan.source.uri,
+      sourcePasswordEnv: plan.source.passwordEnv,
+      keyRange: range ? destination.keyRange : null,
+      keyColumn: range ? plan.keyColumn : null,
+      keyType: range ? plan.keyType : null,
+      maxLagSeconds: plan.maxLagSeconds ?? null,
+      writeBinlogs: plan.writeBinlogs ?? true,
+    };
+    return { host: destination.host, keyRange: destination.keyRange, multirestore, catchup, diff };
   });
+}
+
+/**
+ * What a cutover freezes and switches: the source primary (the input's, else the topology store's
+ * primary of the shard), its freeze and unfreeze requests, and the shards that start serving.
+ */
+export async function reshardCutover(event: z.infer<typeof ReshardPlan>, context: FunctionContext) {
+  let primary = event.plan.sourcePrimary ?? undefined;
+  if (!primary) {
+    const url = context.settings.topologyUrl;
+    if (!url)
+      throw new UsageError(
+        'input.sourcePrimaryHost: a cutover needs the source primary, and there is no topology store',
+      );
+    const record = await withTopology(url, context.logger, (store) =>
+      store.getShard(event.keyspace, event.shard),
+    );
+    const host = record?.hosts.find((h) => h.role === 'primary');
+    if (!host) {
+      throw new UsageError(
+        `input.sourcePrimaryHost: the topology store lists no primary of ${event.keyspace}/${event.shard} to freeze`,
+        { hint: 'give sourcePrimaryHost, or record the primary with stepback topo set-shard' },
+      );
+    }
+    primary = {
+      host: host.id,
+      defaultsFile: host.defaultsFile ?? context.settings.defaults.defaultsFile,
+      systemdService: host.systemdService ?? null,
+    };
+  }
+  const writes = (action: 'stop' | 'start'): AgentRequestFor<'writes'> => ({
+    operation: 'writes',
+    defaultsFile: primary.defaultsFile,
+    ...systemdServiceFor(context.settings, primary.systemdService),
+    action,
+  });
+  return {
+    host: primary.host,
+    freeze: writes('stop'),
+    unfreeze: writes('start'),
+    destinations: event.plan.destinations.map((destination) => ({
+      shard: destination.keyRange!,
+      host: destination.host,
+      defaultsFile: destination.defaultsFile,
+      systemdService: destination.systemdService ?? null,
+    })),
+  };
 }
 
 export const resolveTargets = defineFunction({
@@ -241,7 +362,19 @@ export const resolveTargets = defineFunction({
   event: ResolveTargetsEvent,
   async run(event, context) {
     if (event.machine === 'backup') return backupTargets(event.backup, context);
-    return { destinations: reshardDestinations(event.reshard, context) };
+    if (event.machine === 'binlogArchive') return binlogArchiveTargets(event.binlogArchive, context);
+    const destinations = reshardDestinations(event.reshard, context);
+    const cutover = event.reshard.plan.cutover ? await reshardCutover(event.reshard, context) : null;
+    // A rehearsal takes the path without a freeze, and reports what the cutover would do.
+    if (event.reshard.plan.dryRun && cutover) {
+      const wouldSwitch = {
+        freeze: cutover.host,
+        serving: cutover.destinations.map((d) => d.shard),
+        notServing: [event.reshard.shard],
+      };
+      return { destinations, cutover: null, wouldSwitch };
+    }
+    return { destinations, cutover, wouldSwitch: null };
   },
 });
 

@@ -5,6 +5,7 @@ import { UsageError } from '../core/errors.ts';
 import { defaultsFileFor, systemdServiceFor } from './environment.ts';
 import {
   BackupInput,
+  BinlogArchiveInput,
   DrillInput,
   describeIssue,
   machineInputs,
@@ -21,7 +22,7 @@ import { defineFunction, type FunctionContext, lambdaHandler } from './runtime.t
  */
 
 export const ValidateInputEvent = z.object({
-  machine: z.enum(['backup', 'restore', 'reshard', 'drill']),
+  machine: z.enum(['backup', 'restore', 'reshard', 'drill', 'binlogArchive']),
   input: z.unknown(),
 });
 
@@ -49,6 +50,18 @@ export function normalizeBackup(input: BackupInput, context: FunctionContext) {
 }
 export type NormalizedBackup = ReturnType<typeof normalizeBackup>;
 
+/** The shards whose binary logs are archived, resolved to hosts as a backup's are. */
+export function normalizeBinlogArchive(input: BinlogArchiveInput, context: FunctionContext) {
+  const backup = normalizeBackup({ targets: input.targets, keyspaces: input.keyspaces }, context);
+  return {
+    storage: backup.storage,
+    targets: backup.targets,
+    keyspaces: backup.keyspaces,
+    maxAge: input.maxAge ?? 300,
+    compression: input.compression ?? 'zstd',
+  };
+}
+
 export function normalizeRestore(input: RestoreInput, context: FunctionContext) {
   const dir = `${input.keyspace}/${input.shard}`;
   const request: Omit<AgentRequestFor<'restore'>, 'backup'> = {
@@ -60,6 +73,8 @@ export function normalizeRestore(input: RestoreInput, context: FunctionContext) 
     deleteBeforeRestore: input.deleteBeforeRestore,
     localMetadata: input.localMetadata ?? null,
     replicateFrom: input.replicateFrom ?? null,
+    ...(input.toTime ? { toTime: input.toTime } : {}),
+    ...(input.toGtid ? { toGtid: input.toGtid } : {}),
   };
   assertRequestFits('restore', request, { defaultsFile: 'input.defaultsFile' });
   return {
@@ -70,7 +85,8 @@ export function normalizeRestore(input: RestoreInput, context: FunctionContext) 
     host: input.host,
     choice: {
       name: input.backup === 'latest' ? null : input.backup,
-      atOrBefore: input.atOrBefore ?? null,
+      atOrBefore: input.atOrBefore ?? input.toTime ?? null,
+      beforeGtid: input.toGtid ?? null,
     },
     /** The agent request, less the backup that choose-backup picks. */
     request,
@@ -82,6 +98,14 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
     throw new UsageError('input.cells: this deployment has no topology store to rebuild the vschema in', {
       hint: 'leave cells out, or set topology in cdk.json',
     });
+  }
+  if (input.cutover && !context.settings.topologyUrl) {
+    throw new UsageError(
+      'input.cutover: this deployment has no topology store to switch the serving shards in',
+      {
+        hint: 'set topology in cdk.json, or leave cutover out to copy, catch up and diff without switching',
+      },
+    );
   }
   const dir = `${input.keyspace}/${input.shard}`;
   const keyMode = input.keyColumn !== undefined;
@@ -124,6 +148,14 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
       0,
     );
   });
+  // The consistent point: the source replica stops replicating while every destination catches up to
+  // where it stopped and is diffed, then replicates again.
+  const replication = (action: 'stop' | 'start'): AgentRequestFor<'replication'> => ({
+    operation: 'replication',
+    defaultsFile: snapshotRequest.defaultsFile,
+    ...systemdServiceFor(context.settings, input.sourceSystemdService),
+    action,
+  });
   return {
     storage: context.settings.storageUrl,
     keyspace: input.keyspace,
@@ -131,6 +163,9 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
     dir,
     sourceHost: input.sourceHost,
     snapshotRequest,
+    stopSourceReplication: replication('stop'),
+    startSourceReplication: replication('start'),
+    freezeTimeoutSeconds: input.freezeTimeoutSeconds,
     /** The serving vschema rebuild after the copy; null when the deployment has no topology store. */
     vschema: context.settings.topologyUrl ? { cells: input.cells ?? null } : null,
     plan: {
@@ -138,6 +173,22 @@ export function normalizeReshard(input: ReshardInput, context: FunctionContext) 
       keyColumn: input.keyColumn ?? null,
       keyType: input.keyType ?? null,
       tables: input.tables ?? null,
+      maxLagSeconds: input.maxLagSeconds ?? null,
+      writeBinlogs: !input.skipDestinationBinlogs,
+      cutover: input.cutover,
+      dryRun: input.dryRun,
+      /** The primary a cutover freezes; null: the topology store's primary of the shard. */
+      sourcePrimary: input.sourcePrimaryHost
+        ? {
+            host: input.sourcePrimaryHost,
+            defaultsFile: defaultsFileFor(
+              context.settings,
+              input.sourcePrimaryHost,
+              input.sourcePrimaryDefaultsFile,
+            ),
+            systemdService: input.sourcePrimarySystemdService ?? null,
+          }
+        : null,
       source: { uri: input.sourceUri, passwordEnv: input.sourcePasswordEnv ?? null },
       destinations: input.destinations.map((destination) => ({
         host: destination.host,
@@ -188,6 +239,8 @@ export const validateInput = defineFunction({
         return normalizeReshard(ReshardInput.parse(parsed.data), context);
       case 'drill':
         return normalizeDrill(DrillInput.parse(parsed.data), context);
+      case 'binlogArchive':
+        return normalizeBinlogArchive(BinlogArchiveInput.parse(parsed.data), context);
     }
   },
 });

@@ -95,6 +95,9 @@ function cnfText(
     'relay-log=relay-bin',
     'log-slave-updates=1',
     'binlog-format=ROW',
+    // What a reshard's catch-up reads: full row images with column names and types.
+    'binlog-row-image=FULL',
+    'binlog-row-metadata=FULL',
     'character-set-server=utf8mb4',
     'collation-server=utf8mb4_general_ci',
     'skip-name-resolve',

@@ -53,9 +53,10 @@ export function localConfigWith(
 }
 
 /** The machines an operator starts; `backupBatch` runs the batches of a large Backup. */
-export type MachineName = 'backup' | 'restore' | 'reshard' | 'drill' | 'backupBatch';
+export type MachineName = 'backup' | 'restore' | 'reshard' | 'drill' | 'backupBatch' | 'binlogArchive';
 const logicalIdPrefix: Record<MachineName, string> = {
   backup: 'BackupStateMachine',
+  binlogArchive: 'BinlogArchiveStateMachine',
   restore: 'RestoreStateMachine',
   reshard: 'ReshardStateMachine',
   drill: 'DrillStateMachine',

@@ -17,13 +17,17 @@ import {
 } from './command.ts';
 import { backupCommand } from './commands/backup.ts';
 import { registerBackups } from './commands/backups.ts';
+import { binlogArchiveCommand, registerBinlogsList } from './commands/binlogs.ts';
+import { catchupCommand } from './commands/catchup.ts';
 import { diffCommand } from './commands/diff.ts';
 import { drillCommand } from './commands/drill.ts';
 import { multirestoreCommand } from './commands/multirestore.ts';
+import { replicationCommand } from './commands/replication.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { registerRun } from './commands/run.ts';
 import { snapshotCommand } from './commands/snapshot.ts';
 import { registerTopology, registerVSchema } from './commands/topology.ts';
+import { writesCommand } from './commands/writes.ts';
 import { flagOf, type OperationCommand } from './operation-command.ts';
 import { StepbackCommand } from './program.ts';
 
@@ -127,7 +131,7 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
           const given = spec.toRequest(self.opts());
           const parsed = parseOperationRequest(spec.operation, given);
           if (!parsed.success) {
-            throw fieldErrorOf(parsed.error, given, `see stepback ${spec.operation} --help`).named(named);
+            throw fieldErrorOf(parsed.error, given, `see stepback ${commandPath(self)} --help`).named(named);
           }
           const { result, reported, failure } = await executeOperation(spec.operation, parsed.data, {
             logger: context.logger,
@@ -155,8 +159,13 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
   registerRun(program, action);
   addOperation(diffCommand);
   addOperation(drillCommand);
+  addOperation(catchupCommand);
+  addOperation(replicationCommand);
+  addOperation(writesCommand);
   registerTopology(program, action);
   registerVSchema(program, action);
+  addOperation(binlogArchiveCommand);
+  registerBinlogsList(program, action);
   return program;
 }
 

@@ -16,7 +16,8 @@ export type FaultPhase =
   | 'snapshot:quiesced'
   | 'snapshot:dumped'
   | 'multirestore:loading'
-  | 'drill:inspecting';
+  | 'drill:inspecting'
+  | 'catchup:applying';
 
 const armed = readEnvironment().faultPhase;
 

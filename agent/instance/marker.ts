@@ -12,7 +12,16 @@ import { InstanceState } from './state.ts';
  */
 
 /** The operations that change an instance, and so may leave a marker behind. */
-export const InstanceOperation = z.enum(['backup', 'restore', 'snapshot', 'multirestore', 'drill']);
+export const InstanceOperation = z.enum([
+  'backup',
+  'restore',
+  'snapshot',
+  'multirestore',
+  'drill',
+  'catchup',
+  'replication',
+  'writes',
+]);
 export type InstanceOperation = z.infer<typeof InstanceOperation>;
 
 export const OperationMarker = z.object({

@@ -17,4 +17,9 @@ export const recoverers: Record<InstanceOperation, Recoverer | undefined> = {
   multirestore: multirestoreRecoverer,
   // A drill is a restore that never commits: recovery puts the drill instance's own files back.
   drill: restoreRecoverer,
+  // A catch-up commits its position with its rows: the next run resumes from the checkpoint.
+  catchup: undefined,
+  // Its one change is recorded as the state to keep before the work ends.
+  replication: undefined,
+  writes: undefined,
 };

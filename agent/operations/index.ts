@@ -2,19 +2,27 @@ import type { z } from 'zod';
 import { OPERATION_REQUESTS, type OperationName } from '../../core/agent-request.ts';
 import { type StepbackError, VerificationError } from '../../core/errors.ts';
 import { BackupRequest } from '../../core/operations/backup.ts';
+import { BinlogArchiveRequest } from '../../core/operations/binlog-archive.ts';
+import { CatchupRequest } from '../../core/operations/catchup.ts';
 import { DiffRequest } from '../../core/operations/diff.ts';
 import { DrillRequest } from '../../core/operations/drill.ts';
 import { MultirestoreRequest } from '../../core/operations/multirestore.ts';
+import { ReplicationRequest } from '../../core/operations/replication.ts';
 import { RestoreRequest } from '../../core/operations/restore.ts';
 import { SnapshotRequest } from '../../core/operations/snapshot.ts';
+import { WritesRequest } from '../../core/operations/writes.ts';
 import { hasDifferences } from '../diff/types.ts';
 import type { BackupResult } from './backup.ts';
+import type { BinlogArchiveResult } from './binlog-archive.ts';
+import type { CatchupResult } from './catchup.ts';
 import type { DiffReport } from './diff.ts';
 import type { DrillResult } from './drill.ts';
 import type { MultirestoreResult } from './multirestore.ts';
 import type { Operation, OperationContext, RequestOf } from './operation.ts';
+import type { ReplicationResult } from './replication.ts';
 import type { RestoreResult } from './restore.ts';
 import type { SnapshotResult } from './snapshot.ts';
+import type { WritesResult } from './writes.ts';
 
 export interface OperationResults {
   backup: BackupResult;
@@ -23,6 +31,10 @@ export interface OperationResults {
   multirestore: MultirestoreResult;
   diff: DiffReport;
   drill: DrillResult;
+  binlogArchive: BinlogArchiveResult;
+  catchup: CatchupResult;
+  replication: ReplicationResult;
+  writes: WritesResult;
 }
 
 /**
@@ -77,6 +89,26 @@ export const operations: { [K in OperationName]: Operation<K, OperationResults[K
         { hint: `the findings are in ${result.record}` },
       );
     },
+  },
+  binlogArchive: {
+    name: 'binlogArchive',
+    request: BinlogArchiveRequest,
+    run: async (request, context) => (await import('./binlog-archive.ts')).runBinlogArchive(request, context),
+  },
+  catchup: {
+    name: 'catchup',
+    request: CatchupRequest,
+    run: async (request, context) => (await import('./catchup.ts')).runCatchup(request, context),
+  },
+  replication: {
+    name: 'replication',
+    request: ReplicationRequest,
+    run: async (request, context) => (await import('./replication.ts')).runReplication(request, context),
+  },
+  writes: {
+    name: 'writes',
+    request: WritesRequest,
+    run: async (request, context) => (await import('./writes.ts')).runWrites(request, context),
   },
 };
 

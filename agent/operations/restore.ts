@@ -1,8 +1,11 @@
 import { chooseBackup } from '../../core/backups.ts';
+import { readBinlogArchive } from '../../core/binlogs/catalog.ts';
+import { backupAfterPoint, planBinlogs, type RestorePoint } from '../../core/binlogs/plan.ts';
 import {
   ExistingDataError,
   FieldError,
   hint,
+  messageOf,
   NoBackupError,
   StepbackError,
   switchOption,
@@ -10,6 +13,7 @@ import {
 import type { OnlineManifest, PhysicalManifest } from '../../core/manifest.ts';
 import type { RestoreRequest } from '../../core/operations/restore.ts';
 import type { BackupStorage } from '../../core/storage/types.ts';
+import { applyBinlogs, type PointInTimeResult } from '../binlogs/apply.ts';
 import type { EngineContext, EngineRestore, RestoreParams } from '../engines/engine.ts';
 import { onlineRestoreEngine } from '../engines/online/restore.ts';
 import { databasesWithFiles } from '../engines/physical/files.ts';
@@ -45,6 +49,8 @@ export interface RestoreOptions {
   replicationTimeoutSeconds: number;
   /** No backup in `dir` (and none named): start the instance empty instead of failing. */
   allowEmpty?: boolean | undefined;
+  /** Then replay the archived binary logs up to this point. */
+  point?: RestorePoint | undefined;
 }
 
 /** What a restore did: restored a backup, or (--allow-empty, no backup yet) started the instance empty. */
@@ -65,6 +71,8 @@ export interface RestoredBackup {
   /** User databases the restore replaced (with deleteBeforeRestore). */
   replacedDatabases: string[];
   replication?: { source: string; caughtUpTo: string };
+  /** With a point: the binary logs replayed after the backup, and where they stopped. */
+  pointInTime?: PointInTimeResult;
   seconds: number;
   downloadSeconds: number;
   swapSeconds: number;
@@ -101,9 +109,15 @@ export async function restoreInstance(
   const { logger } = context;
   const started = performance.now();
   return changeInstance(daemon, { operation: 'restore', logger }, async ({ original, lease }) => {
+    const { point } = options;
     let chosen: Awaited<ReturnType<typeof chooseBackup>>;
     try {
-      chosen = await chooseBackup(storage, options.dir, { name: options.backup }, logger);
+      chosen = await chooseBackup(
+        storage,
+        options.dir,
+        { name: options.backup, ...(point ? { skipIf: (m) => backupAfterPoint(m, point) } : {}) },
+        logger,
+      );
     } catch (error) {
       if (!(error instanceof NoBackupError)) throw error;
       if (options.allowEmpty && options.backup === undefined) {
@@ -137,6 +151,8 @@ export async function restoreInstance(
         { hint: hint`pass ${switchOption('deleteBeforeRestore')} to replace it with the backup` },
       );
     }
+    // A point the archive cannot reach from this backup is refused before anything is touched.
+    const binlogs = point ? planBinlogs(await readBinlogArchive(storage, options.dir), manifest, point) : [];
     logger.info(
       `restoring ${options.dir}/${manifest.name} (${manifest.files.length} files, position ${manifest.position || '(empty)'}) into ${daemon.config.datadir}`,
     );
@@ -149,6 +165,20 @@ export async function restoreInstance(
       concurrency: options.concurrency,
       localMetadata: options.localMetadata,
     });
+
+    let pointInTime: PointInTimeResult | undefined;
+    if (point) {
+      try {
+        pointInTime = await applyBinlogs(daemon, binlogs, manifest.position, point, context);
+      } catch (error) {
+        // The error keeps its own code (a corrupt archived file is still HASH_MISMATCH).
+        logger.error(
+          `backup ${manifest.name} was restored, but replaying the binary logs after it failed: the instance holds the backup and part of the binary logs; fix the cause and run the same restore again with --delete-before-restore`,
+          { error: messageOf(error) },
+        );
+        throw error;
+      }
+    }
 
     let replication: RestoreResult['replication'];
     if (options.replicateFrom) {
@@ -165,12 +195,13 @@ export async function restoreInstance(
       dir: options.dir,
       storage: storage.url,
       engine: manifest.engine,
-      position: manifest.position,
+      position: pointInTime?.position ?? manifest.position,
       files: restored.files,
       bytes: restored.bytes,
       skipped: chosen.skipped,
       replacedDatabases: existing,
       ...(replication ? { replication } : {}),
+      ...(pointInTime ? { pointInTime } : {}),
       seconds: round((performance.now() - started) / 1000),
       downloadSeconds: round(restored.downloadSeconds),
       swapSeconds: round(restored.swapSeconds),
@@ -215,6 +246,12 @@ export function runRestore(request: RequestOf<'restore'>, context: OperationCont
           : undefined,
         replicationTimeoutSeconds: request.replicationTimeout,
         allowEmpty: request.allowEmpty,
+        point:
+          request.toTime !== undefined
+            ? { time: new Date(request.toTime) }
+            : request.toGtid !== undefined
+              ? { gtid: request.toGtid }
+              : undefined,
       },
       context,
     ),

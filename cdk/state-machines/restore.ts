@@ -48,6 +48,7 @@ export class RestoreStateMachine extends Construct {
         dir: sfn.JsonPath.stringAt('$.dir'),
         name: sfn.JsonPath.stringAt('$.choice.name'),
         atOrBefore: sfn.JsonPath.stringAt('$.choice.atOrBefore'),
+        beforeGtid: sfn.JsonPath.stringAt('$.choice.beforeGtid'),
       },
       '$.chosen',
     );

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { KeyRangeText } from '../manifest.ts';
 import { Count, EnvVarName, Name, optional, withDefault } from './fields.ts';
 
-const MysqlUri = z
+export const MysqlUri = z
   .string()
   .max(4096)
   .regex(/^mysql:\/\/\S+$/, 'must be a mysql:// URI');

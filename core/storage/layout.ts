@@ -5,11 +5,24 @@ import { BackupDir, isSafeSegment } from '../paths.ts';
 /**
  * Where each kind of backup lives under a storage root. Physical backups are `<keyspace>/<shard>/<name>/`;
  * logical snapshots have a namespace of their own, `snapshots/<keyspace>/<source>/<range>/<name>/`,
- * so no listing, restore or prune of a shard's backups ever sees them.
+ * so no listing, restore or prune of a shard's backups ever sees them; archived binary logs have
+ * another, `binlogs/<keyspace>/<shard>/<entry>/`.
  */
 
 /** The first segment of every snapshot's directory. */
 export const SNAPSHOT_NAMESPACE = 'snapshots';
+
+/**
+ * The first segment of every binlog archive: `binlogs/<keyspace>/<shard>/<entry>/`, one entry per
+ * archived binary log file (see core/binlogs/manifest.ts). Outside every shard's backup directory,
+ * so no backup or snapshot listing, restore or prune ever sees it.
+ */
+export const BINLOG_NAMESPACE = 'binlogs';
+
+/** Where the binary logs of a shard (`<keyspace>/<shard>`) are archived. */
+export function binlogArchiveDir(shardDir: string): string {
+  return `${BINLOG_NAMESPACE}/${shardDir}`;
+}
 
 /**
  * A snapshot as operators and the state machines name it: `<keyspace>/<source>` for the full range,
@@ -77,6 +90,9 @@ export function checkShardDir(dir: string): string | undefined {
   }
   if (segments[0] === SNAPSHOT_NAMESPACE) {
     return `is inside ${SNAPSHOT_NAMESPACE}/, where logical snapshots live, not a shard's backups (list those with backups list --snapshots)`;
+  }
+  if (segments[0] === BINLOG_NAMESPACE) {
+    return `is inside ${BINLOG_NAMESPACE}/, where binary logs are archived, not a shard's backups (list those with binlogs list --dir KEYSPACE/SHARD)`;
   }
   return undefined;
 }

@@ -4,6 +4,7 @@ import { UsageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { TopologyStore } from './types.ts';
 
+export { type ServingSwitch, servingCoverage, switchServing } from './serving.ts';
 export type {
   HostRecord,
   ShardRecord,

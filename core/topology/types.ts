@@ -24,6 +24,8 @@ export interface ShardRecord {
   keyspace: string;
   shard: string;
   hosts: HostRecord[];
+  /** Whether queries are routed to it; absent means serving (records written before resharding switched). */
+  serving?: boolean;
 }
 
 export interface TopologyStore {
@@ -76,6 +78,7 @@ export const ShardRecordSchema = z
     keyspace: TopologyName,
     shard: TopologyName,
     hosts: z.array(HostRecordSchema).max(256),
+    serving: z.boolean().optional(),
   })
   .superRefine((record, ctx) => {
     const ids = new Set<string>();

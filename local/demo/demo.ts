@@ -17,8 +17,10 @@ import {
 } from '../private-instance.ts';
 import { type ExecutionOutcome, LocalStateMachines } from '../runner.ts';
 import { demoEpilogue } from './epilogue.ts';
+import { pointInTimePhase } from './point-in-time.ts';
 import { demoDatabase, loadSampleData } from './sample-data.ts';
 import { allPassed, type Check, type ExecutionReport, renderSummary } from './summary.ts';
+import { startDemoWriter } from './writer.ts';
 
 export interface DemoOptions {
   /** Rows of sample data in all (default 200,000). */
@@ -46,14 +48,16 @@ const stepbackBin = path.resolve(
 );
 /** The replication user of the private instances is root without a password; the variable is empty. */
 const passwordEnv = 'STEPBACK_DEMO_REPLICATION_PASSWORD';
-const instanceNames = ['source', 'replica', 'restored', 'dest-80', 'dest80-'] as const;
+const instanceNames = ['source', 'replica', 'pitr', 'restored', 'dest-80', 'dest80-'] as const;
 type InstanceName = (typeof instanceNames)[number];
 
 /**
  * `npm run demo`: private MariaDB instances in a temp directory (a source with sample data, its
- * replica, a fresh restore target and one destination per key range), then the state machines
+ * replica, fresh restore targets and one destination per key range), then the state machines
  * exactly as deployed, run locally — a scheduled-style Backup of the replica, a Drill of that
- * backup on the still-empty restore target, a console Restore that then replicates from the source, a Reshard into two key ranges with diffs — and a
+ * backup on the still-empty restore target, a row deleted and brought back by BinlogArchive and a
+ * Restore to the second before, a console Restore that then replicates from the source, a Reshard
+ * into two key ranges with diffs — and a
  * summary of what each took and what was verified. Exit 0 only when every check passed.
  */
 export async function runDemo(options: DemoOptions): Promise<number> {
@@ -141,7 +145,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const env = { ...options.env, [passwordEnv]: '' };
 
     const execute = async (
-      machine: 'backup' | 'restore' | 'reshard' | 'drill',
+      machine: 'backup' | 'restore' | 'reshard' | 'drill' | 'binlogArchive',
       title: string,
       input: unknown,
     ) => {
@@ -219,10 +223,15 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const restored = instance('restored');
     if (backup.outcome.status === 'SUCCEEDED') reports.push(await drillReport(execute, restored));
 
-    // 2. Restore, as an operator starts it from the console, into a fresh instance.
+    // A row deleted by mistake, brought back by a restore to the second before the DELETE.
+    reports.push(
+      await pointInTimePhase(execute, { source, replica, target: instance('pitr') }, (text) => say(text)),
+    );
+
+    // Restore, as an operator starts it from the console, into a fresh instance.
     const restore = await execute(
       'restore',
-      '2. Restore (console): the newest backup into a fresh instance, then replicate from the source',
+      '3. Restore (console): the newest backup into a fresh instance, then replicate from the source',
       {
         keyspace: demoDatabase,
         shard: '0',
@@ -273,15 +282,16 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       });
     }
 
-    // 3. Reshard: split the keyspace into -80 and 80-, each copy diffed against the source.
+    // 4. Reshard: split the keyspace into -80 and 80- while an application keeps writing, catch each
+    // copy up, freeze the primary, diff each copy at its final position and switch the serving shards.
     await waitForReplica(replica, source, 60);
     const low = instance('dest-80');
     const high = instance('dest80-');
     const uri = (i: PrivateInstance) => `mysql://root@127.0.0.1:${i.port}/${demoDatabase}`;
-    const sourceRows = await rowCount(replica);
+    const stopWriting = await startDemoWriter(source);
     const reshard = await execute(
       'reshard',
-      '3. Reshard (console): split the keyspace into two key ranges, diff each copy',
+      '4. Reshard (console): split the keyspace into two key ranges while it takes writes, cut over',
       {
         keyspace: demoDatabase,
         shard: '0',
@@ -290,17 +300,25 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         database: demoDatabase,
         keyColumn: 'keyspace_id',
         keyType: 'uint64',
+        cutover: true,
+        // Host ids as the topology records them; each defaults file says which instance it is.
         destinations: [
-          { host: low.cnf, keyRange: '-80', uri: uri(low) },
-          { host: high.cnf, keyRange: '80-', uri: uri(high) },
+          { host: 'dest-80', defaultsFile: low.cnf, keyRange: '-80', uri: uri(low) },
+          { host: 'dest80-', defaultsFile: high.cnf, keyRange: '80-', uri: uri(high) },
         ],
       },
     );
+    const written = await stopWriting();
     if (reshard.outcome.status !== 'SUCCEEDED') {
       reports.push(failedReport('Reshard', reshard.outcome, reshard.seconds));
     } else {
       const output = reshard.outcome.output as ReshardOutput;
       const copied = output.destinations.reduce((sum, d) => sum + d.restored.rows, 0);
+      // The source is frozen: its rows are those at the position cut over at.
+      const sourceRows = await rowCount(replica);
+      const compared = output.destinations.reduce((sum, d) => sum + d.diff.total.matching, 0);
+      const shards = await topology.listShards(demoDatabase);
+      const serving = shards.filter((s) => s.serving !== false).map((s) => s.shard);
       reports.push({
         machine: 'Reshard',
         status: 'SUCCEEDED',
@@ -314,11 +332,21 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           during: 'execution',
         },
         checks: [
-          ...output.destinations.map((d) => diffCheck(`diff ${d.keyRange}`, d.diff)),
+          ...output.destinations.map((d) => diffCheck(`diff ${d.keyRange} at the cutover`, d.diff)),
           {
-            name: 'every row in one range',
-            ok: copied === sourceRows,
-            detail: `${formatCount(copied)} rows copied of ${formatCount(sourceRows)}`,
+            name: 'every acknowledged write in one range',
+            ok: compared === sourceRows && written.committed > 0,
+            detail: `${formatCount(written.committed)} transactions written during the reshard; ${formatCount(compared)} rows in the copies of ${formatCount(sourceRows)} at ${output.cutover.position}`,
+          },
+          {
+            name: 'freeze window',
+            ok: output.cutover.frozenSeconds > 0,
+            detail: `writes frozen for ${output.cutover.frozenSeconds.toFixed(2)}s${written.frozenOut ? '; the writer was stopped by it' : ''}`,
+          },
+          {
+            name: 'serving shards switched',
+            ok: serving.join(',') === '-80,80-',
+            detail: `serving ${serving.join(', ')}; shard 0 not serving`,
           },
           {
             name: 'serving vschema',
@@ -382,6 +410,7 @@ interface DiffTotals {
 interface ReshardOutput {
   snapshots: { keyRange: string; bytes: number; rows: number }[];
   destinations: { keyRange: string; restored: { rows: number }; diff: DiffTotals }[];
+  cutover: { position: string; frozenSeconds: number };
   vschema: { cells?: { cell: string; ok: boolean }[] };
 }
 

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../../agent/mysql/connection.ts';
 import { inspectBackups } from '../../core/backups.ts';
 import { silentLogger } from '../../core/log.ts';
 import { openTopology, type TopologyStore } from '../../core/topology/index.ts';
@@ -158,9 +160,50 @@ describe('the Restore state machine', () => {
   });
 });
 
+/**
+ * Writes to the primary until stopped: new customers, customers given a new keyspace id (which may
+ * move them to the other range), audit lines (a table without a primary key), deleted orders.
+ */
+async function keepWriting(instance: TestInstance): Promise<() => Promise<number>> {
+  // An application's user, without SUPER: once a cutover freezes the primary (read_only) its writes
+  // are refused, and the writer stops there.
+  await instance.query("CREATE USER IF NOT EXISTS 'app'@'localhost' IDENTIFIED BY 'app'");
+  await instance.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${demoDatabase}.* TO 'app'@'localhost'`);
+  const c = await connect({ socket: instance.socket, user: 'app', password: 'app', database: demoDatabase });
+  let running = true;
+  let committed = 0;
+  const ksid = () => randomBytes(8).readBigUInt64BE().toString();
+  const loop = (async () => {
+    while (running) {
+      await c.query('START TRANSACTION');
+      await c.query(
+        "INSERT INTO customer (keyspace_id, name, balance, created) VALUES (?, 'new', 1.5, '2026-12-01 10:00:00.000001')",
+        [ksid()],
+      );
+      await c.query('UPDATE customer SET keyspace_id = ? ORDER BY RAND() LIMIT 1', [ksid()]);
+      await c.query('INSERT INTO audit_log (keyspace_id, happened, line) VALUES (?, NOW(6), NULL)', [ksid()]);
+      await c.query('DELETE FROM corder ORDER BY RAND() LIMIT 1');
+      await c.query('COMMIT');
+      committed++;
+    }
+  })().catch(async (error: { errno?: number }) => {
+    // 1290: the server runs with read_only.
+    if (error.errno !== 1290) throw error;
+    await c.query('ROLLBACK');
+  });
+  return async () => {
+    running = false;
+    await loop;
+    await c.end();
+    return committed;
+  };
+}
+
 describe('the Reshard state machine', () => {
-  it('splits the keyspace into two key ranges, diffs each against the source and rebuilds the vschema', async () => {
+  it('splits the keyspace into two key ranges while the primary takes writes, diffs each at a consistent point, rehearses the cutover and rebuilds the vschema', async () => {
     await waitForReplica(replica, source);
+    const replicaState = await stateOf(replica);
+    const stopWriting = await keepWriting(source);
     const [left, right] = [await instance('dest-80'), await instance('dest80-')];
     const uri = (i: TestInstance) => `mysql://root@127.0.0.1:${i.port}/${demoDatabase}`;
     const { output, events } = await run('reshard', {
@@ -171,11 +214,18 @@ describe('the Reshard state machine', () => {
       database: demoDatabase,
       keyColumn: 'keyspace_id',
       keyType: 'uint64',
+      // A rehearsal of the cutover: everything up to the freeze, nothing frozen or switched.
+      cutover: true,
+      dryRun: true,
       destinations: [
         { host: left.cnf, keyRange: '-80', uri: uri(left) },
         { host: right.cnf, keyRange: '80-', uri: uri(right) },
       ],
-    });
+    }).finally(stopWriting);
+    expect(output.wouldSwitch).toEqual({ freeze: 'source', serving: ['-80', '80-'], notServing: ['0'] });
+    expect(output.cutover).toEqual({});
+    expect((await stateOf(source)).readOnly).toBe(false);
+    expect((await topology.listShards(demoDatabase)).map((s) => s.shard)).toEqual(['0']);
 
     expect(output.snapshots.map((s: any) => [s.keyRange, s.dir])).toEqual([
       ['-80', `${demoDatabase}/0/-80`],
@@ -185,21 +235,24 @@ describe('the Reshard state machine', () => {
       [left.cnf, '-80'],
       [right.cnf, '80-'],
     ]);
-    const sourceRows = Number(
-      (
-        await replica.query<[{ n: string }]>(
-          `SELECT (SELECT COUNT(*) FROM ${demoDatabase}.customer) + (SELECT COUNT(*) FROM ${demoDatabase}.corder) + (SELECT COUNT(*) FROM ${demoDatabase}.audit_log) AS n`,
-        )
-      )[0].n,
-    );
-    let restoredRows = 0;
+    // Each destination was diffed at the position the source replica stopped at, holding its range of
+    // every row written before it: the rows it loaded plus what it caught up with.
     for (const destination of output.destinations) {
       expect(destination.diff.total).toMatchObject({ mismatched: 0, extraLeft: 0, extraRight: 0 });
-      expect(destination.diff.total.matching).toBe(destination.restored.rows);
+      expect(destination.caughtUp).toMatchObject({
+        stoppedAt: 'position',
+        position: output.consistentPoint.position,
+      });
       expect(destination.restored.rows).toBeGreaterThan(0);
-      restoredRows += destination.restored.rows;
     }
-    expect(restoredRows).toBe(sourceRows);
+    // The writer kept going between the snapshot and the consistent point: there was something to catch up.
+    expect(output.consistentPoint.position).not.toBe(output.snapshotPosition);
+    expect(
+      output.destinations.reduce((sum: number, d: any) => sum + d.caughtUp.rowsApplied, 0),
+    ).toBeGreaterThan(0);
+    // Replication runs again, and the replica caught up with every write the primary took.
+    expect(await stateOf(replica)).toEqual(replicaState);
+    await waitForReplica(replica, source);
     expect(
       Number(
         (
@@ -216,5 +269,83 @@ describe('the Reshard state machine', () => {
     });
     expect(entered(events)).toContain('RebuildVSchema');
     expect(events.filter((e) => e.type === 'entered' && e.state === 'AgentDiff')).toHaveLength(2);
+    expect(entered(events)).toEqual(
+      expect.arrayContaining([
+        'AgentCatchUp',
+        'AgentStopSourceReplication',
+        'AgentCatchUpToPoint',
+        'AgentStartSourceReplication',
+      ]),
+    );
+  });
+});
+
+describe('a Reshard with cutover', () => {
+  const uri = (i: TestInstance) => `mysql://root@127.0.0.1:${i.port}/${demoDatabase}`;
+  const readOnly = async (i: TestInstance) =>
+    Number((await i.query<[{ ro: number }]>('SELECT @@GLOBAL.read_only AS ro'))[0].ro);
+  const input = (left: TestInstance, right: TestInstance, leftUri = uri(left)) => ({
+    keyspace: demoDatabase,
+    shard: '0',
+    sourceHost: replica.cnf,
+    sourceUri: uri(replica),
+    database: demoDatabase,
+    keyColumn: 'keyspace_id',
+    keyType: 'uint64',
+    cutover: true,
+    // Host ids as the topology records them; the defaults files say which instance each is here.
+    destinations: [
+      { host: `${left.name}-80`, defaultsFile: left.cnf, keyRange: '-80', uri: leftUri },
+      { host: `${right.name}80-`, defaultsFile: right.cnf, keyRange: '80-', uri: uri(right) },
+    ],
+  });
+
+  it('lets writes in again and leaves the topology untouched when a diff fails after the freeze', async () => {
+    const [left, right] = [await instance('fail-80'), await instance('fail80-')];
+    const shardsBefore = await topology.listShards(demoDatabase);
+    const events: ExecutionEvent[] = [];
+    // The -80 copy is compared with the 80- destination's rows: its diff fails after the freeze.
+    const outcome = await machines.run('reshard', input(left, right, uri(right)), {
+      storageUrl,
+      topologyUrl,
+      env: agentEnv,
+      logger: silentLogger,
+      onEvent: (event) => events.push(event),
+    });
+    expect(outcome.status === 'FAILED' && outcome.error).toBe('VERIFICATION_FAILED');
+    expect(entered(events)).toEqual(expect.arrayContaining(['AgentFreezeSource', 'AgentUnfreezeSource']));
+    expect(entered(events)).not.toContain('SwitchTopology');
+    expect(await readOnly(source)).toBe(0);
+    expect(await topology.listShards(demoDatabase)).toEqual(shardsBefore);
+  });
+
+  it('freezes the primary, diffs every destination at its final position and switches the serving shards, with a writer running', async () => {
+    await waitForReplica(replica, source);
+    const [left, right] = [await instance('cut-80'), await instance('cut80-')];
+    const stopWriting = await keepWriting(source);
+    const { output, events } = await run('reshard', input(left, right)).finally(stopWriting);
+
+    // Every write the primary acknowledged is in the final position, and each destination matched
+    // its range of the source there.
+    const [{ pos }] = await source.query<[{ pos: string }]>('SELECT @@GLOBAL.gtid_binlog_pos AS pos');
+    expect(output.cutover.position).toBe(pos);
+    expect(output.cutover.frozenSeconds).toBeGreaterThan(0);
+    for (const destination of output.destinations) {
+      expect(destination.diff.total).toMatchObject({ mismatched: 0, extraLeft: 0, extraRight: 0 });
+      expect(destination.caughtUp.position).toBe(pos);
+    }
+    expect(await readOnly(source)).toBe(1);
+    const shards = Object.fromEntries((await topology.listShards(demoDatabase)).map((s) => [s.shard, s]));
+    expect(shards['0']!.serving).toBe(false);
+    expect(shards['-80']).toMatchObject({
+      serving: true,
+      hosts: [{ id: `${left.name}-80`, role: 'primary', defaultsFile: left.cnf }],
+    });
+    expect(shards['80-']).toMatchObject({
+      serving: true,
+      hosts: [{ id: `${right.name}80-`, role: 'primary', defaultsFile: right.cnf }],
+    });
+    expect(entered(events)).toEqual(expect.arrayContaining(['SwitchTopology', 'RebuildVSchema']));
+    expect(entered(events)).not.toContain('AgentUnfreezeSource');
   });
 });

@@ -70,6 +70,8 @@ const validEvents: Record<string, unknown[]> = {
       machine: 'reshard',
       reshard: {
         storage: 'file:///backups',
+        keyspace: 'ks',
+        shard: '0',
         plan: {
           database: 'db',
           keyColumn: 'k',
@@ -132,6 +134,18 @@ const validEvents: Record<string, unknown[]> = {
       drills: [
         { dir: 'ks/0', backup: backupName, ok: false, error: 'VERIFICATION_FAILED', cause: 'differs' },
       ],
+    },
+  ],
+  'switch-topology': [
+    {
+      keyspace: 'ks',
+      shard: '0',
+      destinations: [
+        { shard: '-80', host: 'i-2', defaultsFile: '/etc/mysql/my.cnf' },
+        { shard: '80-', host: 'i-3' },
+      ],
+      frozenAt: '2026-12-01T10:00:00.000Z',
+      freezeTimeoutSeconds: 30,
     },
   ],
   notify: [

@@ -46,6 +46,7 @@ const config = parseEnvironmentConfig('dev', {
     maxParallelShards: 3,
   },
   retention: { keepCount: 3, keepDays: 7 },
+  binlogArchive: {},
   alarms: { email: 'dba@example.com' },
   topology: 'ssm:/stepback/dev',
   agent: { systemdService: 'mariadb.service' },
@@ -185,6 +186,7 @@ describe('the stack', () => {
       'rebuild-vschema',
       'resolve-targets',
       'summarize-shards',
+      'switch-topology',
       'validate-input',
       'validate-manifest',
     ]);
@@ -198,8 +200,8 @@ describe('the stack', () => {
     }
   });
 
-  it('has five Standard state machines (four to start, one for Backup batches), every event logged, X-Ray tracing', () => {
-    template.resourceCountIs('AWS::StepFunctions::StateMachine', 5);
+  it('has six Standard state machines (five to start, one for Backup batches), every event logged, X-Ray tracing', () => {
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 6);
     template.allResourcesProperties('AWS::StepFunctions::StateMachine', {
       StateMachineType: 'STANDARD',
       TracingConfiguration: { Enabled: true },
@@ -221,11 +223,26 @@ describe('the stack', () => {
     });
   });
 
+  it('schedules the BinlogArchive state machine every 5 minutes on the backup targets', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [
+        Match.objectLike({
+          Arn: { Ref: Match.stringLikeRegexp('^BinlogArchiveStateMachine') },
+          Input: JSON.stringify({
+            targets: [{ keyspace: 'commerce', shard: '0', host: 'i-0123456789abcdef0' }],
+            maxAge: '5m',
+          }),
+        }),
+      ],
+    });
+  });
+
   it('alarms on failed, timed-out and aborted executions of each machine to the SNS topic', () => {
     for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
       expect(
         Object.keys(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: metric } })),
-      ).toHaveLength(4);
+      ).toHaveLength(5);
     }
     template.allResourcesProperties('AWS::CloudWatch::Alarm', {
       AlarmActions: [{ Ref: Match.stringLikeRegexp('AlarmTopic') }],
@@ -267,7 +284,7 @@ describe('the stack', () => {
     });
     // The callbacks reach this stack's machines that run agent tasks, nothing else.
     const callbacks = statements.find((s) => s.Sid === 'TaskCallbacks');
-    expect(callbacks.Resource).toHaveLength(5);
+    expect(callbacks.Resource).toHaveLength(6);
     for (const resource of callbacks.Resource)
       expect(resource).toEqual({ Ref: expect.stringMatching(/StateMachine/) });
     // Run Command output reaches CloudWatch: the agent describes the groups, then writes to its own.
@@ -338,7 +355,7 @@ describe('the failure path of agent commands', () => {
     ]);
     const fail = statements.find((s) => s.Sid === 'FailAgentTasks');
     expect(fail.Action).toBe('states:SendTaskFailure');
-    expect(fail.Resource).toHaveLength(5);
+    expect(fail.Resource).toHaveLength(6);
   });
 
   it('gives SendCommand a delivery timeout shorter than the heartbeat timeout', () => {
@@ -383,7 +400,7 @@ describe('the alarms', () => {
 });
 
 describe('the topology store', () => {
-  it('is read by resolve-targets and plan-drills and written by rebuild-vschema, under its prefix only', () => {
+  it('is read by resolve-targets and plan-drills and written by rebuild-vschema and switch-topology, under its prefix only', () => {
     const policies = Object.values(template.findResources('AWS::IAM::Policy')) as any[];
     const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as any[]);
     const topology = statements.filter((s) =>
@@ -392,6 +409,10 @@ describe('the topology store', () => {
     expect(topology.map((s) => [s.Sid, [s.Action].flat().sort()]).sort()).toEqual([
       ['TopologyRead', ['ssm:GetParameter', 'ssm:GetParametersByPath']],
       ['TopologyRead', ['ssm:GetParameter', 'ssm:GetParametersByPath']],
+      [
+        'TopologyReadWrite',
+        ['ssm:DeleteParameters', 'ssm:GetParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter'],
+      ],
       [
         'TopologyReadWrite',
         ['ssm:DeleteParameters', 'ssm:GetParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter'],
@@ -409,7 +430,32 @@ describe('the topology store', () => {
 
   it('has its serving vschema rebuilt after a reshard when the deployment has one', () => {
     const states = definitions.reshard.States;
-    expect(states.RestoreDestinations!.Next).toBe('HasTopologyStore');
+    expect(states.RestoreDestinations!.Next).toBe('CutOverAfterDiff');
+    expect(states.CutOverAfterDiff).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.resolved.cutover', IsNull: true, Next: 'AgentStopSourceReplication' }],
+      Default: 'AgentFreezeSource',
+    });
+    expect(states.AgentStopSourceReplication!.Next).toBe('VerifyDestinations');
+    expect(states.VerifyDestinations!.Next).toBe('AgentStartSourceReplication');
+    expect(states.AgentStartSourceReplication!.Next).toBe('NoCutover');
+    expect(states.NoCutover!.Next).toBe('HasTopologyStore');
+    // A cutover: freeze, catch up and diff at the final position, switch; any failure before the
+    // switch lets writes in again, then fails the execution.
+    expect(states.AgentFreezeSource!.Next).toBe('FinalPosition');
+    expect(states.FinalPosition!.Next).toBe('VerifyDestinationsAtFreeze');
+    expect(states.VerifyDestinationsAtFreeze!.Next).toBe('SwitchTopology');
+    expect(states.SwitchTopology!.Next).toBe('CutOver');
+    expect(states.CutOver!.Next).toBe('HasTopologyStore');
+    for (const name of ['AgentFreezeSource', 'VerifyDestinationsAtFreeze', 'SwitchTopology']) {
+      expect(states[name]!.Catch, name).toEqual([expect.objectContaining({ Next: 'AgentUnfreezeSource' })]);
+    }
+    expect(states.AgentUnfreezeSource!.Next).toBe('Notify');
+    // A failure at the consistent point starts the source replica again, then fails the execution.
+    expect(states.VerifyDestinations!.Catch).toEqual([
+      expect.objectContaining({ Next: 'StartSourceReplicationAfterFailure' }),
+    ]);
+    expect(states.StartSourceReplicationAfterFailure!.Next).toBe('Notify');
     expect(states.HasTopologyStore).toMatchObject({
       Type: 'Choice',
       Choices: [{ Variable: '$.vschema', IsNull: true, Next: 'NoTopologyStore' }],
@@ -446,11 +492,21 @@ describe('the state machine definitions', () => {
     expect(agentStates.map(([name]) => name).sort()).toEqual([
       'AgentBackup',
       'AgentBackup',
+      'AgentBinlogArchive',
+      'AgentCatchUp',
+      'AgentCatchUpToPoint',
+      'AgentCatchUpToPointAtFreeze',
       'AgentDiff',
+      'AgentDiffAtFreeze',
       'AgentDrill',
+      'AgentFreezeSource',
       'AgentMultirestore',
       'AgentRestore',
       'AgentSnapshot',
+      'AgentStartSourceReplication',
+      'AgentStopSourceReplication',
+      'AgentUnfreezeSource',
+      'StartSourceReplicationAfterFailure',
     ]);
     for (const [, state] of agentStates) {
       expect(state.HeartbeatSeconds).toBe(300);

@@ -16,7 +16,7 @@ describe('npx cdk synth -c env=dev', () => {
     expect(templates).toHaveLength(1);
     const template = JSON.parse(await fs.readFile(path.join(out, templates[0]!), 'utf8'));
     const types = Object.values(template.Resources as Record<string, { Type: string }>).map((r) => r.Type);
-    expect(types.filter((type) => type === 'AWS::StepFunctions::StateMachine')).toHaveLength(5);
+    expect(types.filter((type) => type === 'AWS::StepFunctions::StateMachine')).toHaveLength(6);
     expect(types).toContain('AWS::SSM::Document');
     const assets = (await fs.readdir(out)).filter((file) => file.startsWith('asset.'));
     expect(assets.length).toBeGreaterThanOrEqual(12);

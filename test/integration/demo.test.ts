@@ -49,20 +49,31 @@ describe('npm run demo', () => {
 
     expect(code, stderr.text).toBe(0);
     const summary = stdout.text.split('\n');
-    for (const machine of ['Backup', 'Drill', 'Restore', 'Reshard']) {
+    for (const machine of ['Backup', 'Drill', 'Point in time', 'Restore', 'Reshard']) {
       expect(summary.some((line) => line.startsWith(machine) && line.includes('SUCCEEDED'))).toBe(true);
     }
     expect(stdout.text).not.toContain('FAIL');
+    expect(stdout.text).toMatch(/PASS binary logs replayed: 1 transaction\(s\) after the backup/);
+    expect(stdout.text).toMatch(/PASS deleted row brought back: commerce.corder id 1/);
     expect(stdout.text).toMatch(/PASS diff source\/restored: 1,001 rows match, 0 differ/);
-    expect(stdout.text).toMatch(/PASS every row in one range: 1,001 rows copied of 1,001/);
     expect(stdout.text).toMatch(/PASS drill: \S+ passed: restored, started, CHECK TABLE, checksums equal/);
+    // The Reshard ran with a writer, cut over, and each copy matched at the position cut over at.
+    expect(stdout.text).toMatch(
+      /PASS every acknowledged write in one range: [\d,]+ transactions written during the reshard; ([\d,]+) rows in the copies of \1 at \d+-\d+-\d+/,
+    );
+    expect(stdout.text).toMatch(
+      /PASS freeze window: writes frozen for \d+\.\d\ds; the writer was stopped by it/,
+    );
+    expect(stdout.text).toMatch(/PASS serving shards switched: serving -80, 80-/);
     expect(stdout.text).toMatch(/every verification passed in /);
     for (const state of [
       'AgentBackup[0]',
       'AgentDrill[0]',
       'AgentRestore',
       'AgentSnapshot',
-      'AgentDiff[1]',
+      'AgentDiffAtFreeze[1]',
+      'AgentFreezeSource',
+      'SwitchTopology',
       'RebuildVSchema',
     ]) {
       expect(stderr.text).toContain(`▶ ${state}`);

@@ -167,4 +167,22 @@ describe('A first backup of your own server', () => {
       consistency: { method: 'consistent-read', held: 'writes' },
     });
   });
+
+  it('archives the binary logs and restores to a GTID as the documented user (the grants cover both)', async () => {
+    const env = systemctl.env();
+    const storage = `file://${storageRoot}`;
+    await asAgentUser((c) => c.query("INSERT INTO shop.orders VALUES (4, 'kept')"));
+    const [{ pos }] = (await asAgentUser(
+      async (c) => (await c.query('SELECT @@GLOBAL.gtid_binlog_pos AS pos'))[0],
+    )) as [{ pos: string }];
+    await asAgentUser((c) => c.query('DELETE FROM shop.orders WHERE id = 4'));
+    const common = ['--storage', storage, '--dir', 'mydb/0', '--defaults-file', stepbackCnf];
+    const archive = await runStepback(['binlogs', 'archive', ...common, '--max-age', '0'], { env });
+    expect(archive.code, archive.stderr).toBe(0);
+    const restore = await runStepback(['restore', ...common, '--to-gtid', pos, '--delete-before-restore'], {
+      env,
+    });
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(await orders()).toContainEqual({ id: 4, note: 'kept' });
+  });
 });

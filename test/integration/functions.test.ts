@@ -202,7 +202,7 @@ describe('validate-input', () => {
       { machine: 'restore', input: { keyspace: 'ks', shard: '0', host: 'i-2' } },
       context,
     );
-    expect(restore.choice).toEqual({ name: null, atOrBefore: null });
+    expect(restore.choice).toEqual({ name: null, atOrBefore: null, beforeGtid: null });
     expect(restore.request).toEqual({
       operation: 'restore',
       storage: 's3://bucket/backups',
@@ -471,6 +471,88 @@ describe('resolve-targets', () => {
       'mariadb',
       undefined,
     ]);
+    // Each destination loads with checkpoints and catches up from the source, into its binary log.
+    expect(resolved.destinations[0].multirestore).toMatchObject({ checkpoints: true, writeBinlogs: true });
+    expect(resolved.destinations[0].catchup).toMatchObject({
+      operation: 'catchup',
+      database: 'shop',
+      source: 'mysql://root@src:3306/shop',
+      sourcePasswordEnv: 'SRC_PW',
+      keyRange: '-80',
+      keyColumn: 'keyspace_id',
+      writeBinlogs: true,
+    });
+    expect(resolved.cutover).toBeNull();
+    expect(reshard.stopSourceReplication).toMatchObject({ operation: 'replication', action: 'stop' });
+  });
+
+  it('freezes the primary the topology store records when a cutover names none', async () => {
+    const topologyUrl = `file://${await tempDir('cutover-topology')}`;
+    const store = await openTopology(topologyUrl);
+    await store.setShard({
+      keyspace: 'shop',
+      shard: '0',
+      hosts: [{ id: 'i-primary', role: 'primary', healthy: true, defaultsFile: '/etc/mysql/primary.cnf' }],
+    });
+    const withTopology = contextFor('file:///var/tmp/unused', undefined, topologyUrl);
+    const input = {
+      keyspace: 'shop',
+      shard: '0',
+      sourceHost: 'i-src',
+      sourceUri: 'mysql://root@src:3306/shop',
+      database: 'shop',
+      keyColumn: 'keyspace_id',
+      keyType: 'uint64',
+      cutover: true,
+      skipDestinationBinlogs: true,
+      destinations: [
+        { host: 'i-a', keyRange: '-80', uri: 'mysql://root@a:3306/shop' },
+        { host: 'i-b', keyRange: '80-', uri: 'mysql://root@b:3306/shop' },
+      ],
+    };
+    const reshard = await call('validate-input', { machine: 'reshard', input }, withTopology);
+    const snapshot = {
+      snapshots: [
+        { keyRange: '-80', dir: 'shop/0/-80', name: 's1' },
+        { keyRange: '80-', dir: 'shop/0/80-', name: 's1' },
+      ],
+    };
+    const resolved = await call(
+      'resolve-targets',
+      { machine: 'reshard', reshard: { ...reshard, snapshot } },
+      withTopology,
+    );
+    expect(resolved.cutover).toMatchObject({
+      host: 'i-primary',
+      freeze: { operation: 'writes', defaultsFile: '/etc/mysql/primary.cnf', action: 'stop' },
+      unfreeze: { operation: 'writes', action: 'start' },
+      destinations: [
+        { shard: '-80', host: 'i-a' },
+        { shard: '80-', host: 'i-b' },
+      ],
+    });
+    expect(resolved.destinations[0].multirestore.writeBinlogs).toBe(false);
+    expect(resolved.wouldSwitch).toBeNull();
+    // A rehearsal resolves the same primary but takes the path without a freeze.
+    const rehearsal = await call(
+      'validate-input',
+      { machine: 'reshard', input: { ...input, dryRun: true } },
+      withTopology,
+    );
+    const rehearsed = await call(
+      'resolve-targets',
+      { machine: 'reshard', reshard: { ...rehearsal, snapshot } },
+      withTopology,
+    );
+    expect(rehearsed.cutover).toBeNull();
+    expect(rehearsed.wouldSwitch).toEqual({
+      freeze: 'i-primary',
+      serving: ['-80', '80-'],
+      notServing: ['0'],
+    });
+    // Without a topology store there is nothing to switch.
+    const error = await call('validate-input', { machine: 'reshard', input }, context).catch((e: Error) => e);
+    expect((error as Error).message).toContain('input.cutover: this deployment has no topology store');
   });
 });
 

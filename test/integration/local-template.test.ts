@@ -18,6 +18,7 @@ describe('synthesizeTemplate', () => {
     expect(Object.keys(stateMachineDefinitions(template)).sort()).toEqual([
       'backup',
       'backupBatch',
+      'binlogArchive',
       'drill',
       'reshard',
       'restore',

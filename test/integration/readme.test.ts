@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../agent/cli/main.ts';
 import { selectEnvironment } from '../../cdk/config.ts';
 import { parseAgentRequest } from '../../core/agent-request.ts';
+import { parseBinlogManifest } from '../../core/binlogs/manifest.ts';
 import { parseManifest } from '../../core/manifest.ts';
 import { FileBackupStorage } from '../../core/storage/file.ts';
 import { machineInputs } from '../../functions/inputs.ts';
@@ -284,9 +285,12 @@ describe('the documentation', () => {
       'restore-input': (value) => machineInputs.restore.parse(value),
       'drill-input': (value) => machineInputs.drill.parse(value),
       'reshard-input': (value) => machineInputs.reshard.parse(value),
+      'binlog-archive-input': (value) => machineInputs.binlogArchive.parse(value),
       'cdk-environment': (value) => selectEnvironment({ readme: value }, 'readme'),
       'agent-request': (value) => parseAgentRequest(value),
       manifest: (_value, text) => parseManifest(text),
+      'binlog-manifest': (value, text) =>
+        parseBinlogManifest(text, String((value as { entry: unknown }).entry)),
       'diff-result': (value) => {
         const result = value as { tables: Record<string, number>[]; total: Record<string, number> };
         const kinds = ['matching', 'mismatched', 'extraLeft', 'extraRight'];

@@ -83,10 +83,15 @@ describe('stepback topo and vschema rebuild', () => {
                   defaultsFile: '/etc/mysql/replica.cnf',
                 },
               ],
+              serving: true,
             },
           ],
         },
-        { keyspace: 'lookup', vschema: null, shards: [{ keyspace: 'lookup', shard: '0', hosts: [] }] },
+        {
+          keyspace: 'lookup',
+          vschema: null,
+          shards: [{ keyspace: 'lookup', shard: '0', hosts: [], serving: true }],
+        },
       ],
     });
     const served = JSON.parse(await fs.readFile(path.join(dir, 'cells/zone2/SrvVSchema.json'), 'utf8'));

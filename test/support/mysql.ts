@@ -96,3 +96,32 @@ export async function createMysqlInstance(options: MysqlInstanceOptions): Promis
 
   return openPrivateInstance(layout, binaries, options.start !== false);
 }
+
+let toolsPromise: Promise<string> | undefined;
+
+/**
+ * A server binary with the root's `mysql` client and `mysqlbinlog` beside it, each run through the
+ * root's loader like the server: what a host with MySQL installed has in one directory, and where
+ * the agent looks for them (Debian's `mysql` here is MariaDB's client, which cannot log in to
+ * MySQL 9.7). Returns the `--mysqld` to pass.
+ */
+export function mysqldWithClientTools(): Promise<string> {
+  toolsPromise ??= (async () => {
+    await mysqlBinaries();
+    const dir = await fs.mkdtemp(path.join(await testRoot(), 'mysql-tools-'));
+    const libraryPath = ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu']
+      .map((part) => path.join(mysqlRoot, part))
+      .join(':');
+    const loader = path.join(mysqlRoot, 'lib64', 'ld-linux-x86-64.so.2');
+    for (const [name, binary] of [
+      ['mysqld', 'usr/sbin/mysqld'],
+      ['mysql', 'usr/bin/mysql'],
+      ['mysqlbinlog', 'usr/bin/mysqlbinlog'],
+    ] as const) {
+      const script = `#!/bin/sh\nexec '${loader}' --library-path '${libraryPath}' '${path.join(mysqlRoot, binary)}' "$@"\n`;
+      await fs.writeFile(path.join(dir, name), script, { mode: 0o755 });
+    }
+    return path.join(dir, 'mysqld');
+  })();
+  return toolsPromise;
+}

@@ -9,6 +9,8 @@ import {
   type ValidationReport,
   validateBackup,
 } from '../../../core/backups.ts';
+import { gapsAfter, readBinlogArchive } from '../../../core/binlogs/catalog.ts';
+import { type BinlogPrunePlan, pruneBinlogs } from '../../../core/binlogs/retention.ts';
 import { type DrillState, drillStateOf } from '../../../core/drills.ts';
 import { ExitCode, NoBackupError } from '../../../core/errors.ts';
 import { BackupDir, BackupName } from '../../../core/paths.ts';
@@ -183,6 +185,16 @@ function registerValidate(backups: Command, action: ActionRunner): void {
           progress.itemDone();
         },
       });
+      // A gap in the shard's binlog archive after this backup breaks every restore to a point past it.
+      if (checkShardDir(options.dir) === undefined) {
+        const archive = await readBinlogArchive(storage, options.dir);
+        for (const gap of gapsAfter(archive, manifest.flavor, manifest.position)) {
+          report.problems.push({
+            file: `${archive.dir}/${gap.before}`,
+            problem: `binlog archive gap after ${gap.after}: ${gap.problem}`,
+          });
+        }
+      }
       const valid = report.problems.length === 0;
       return {
         result: { ...report, valid },
@@ -195,11 +207,23 @@ function registerValidate(backups: Command, action: ActionRunner): void {
   });
 }
 
-export function renderPrunePlan(plan: PrunePlan & { dryRun: boolean }, dir: string): string {
+export function renderPrunePlan(
+  plan: PrunePlan & { dryRun: boolean },
+  dir: string,
+  binlogs?: BinlogPrunePlan,
+): string {
   const verb = plan.dryRun ? 'would remove' : 'removed';
   return [
     ...plan.remove.map((entry) => `${verb} ${dir}/${entry.name}: ${entry.reason}`),
     `${plan.remove.length} ${plan.dryRun ? 'to remove' : 'removed'}, ${plan.keep.length} kept`,
+    ...(binlogs && binlogs.remove.length + binlogs.keep > 0
+      ? [
+          ...binlogs.remove.map(
+            (entry) => `${verb} archived binlog binlogs/${dir}/${entry.entry}: ${entry.reason}`,
+          ),
+          `archived binlogs: ${binlogs.remove.length} ${plan.dryRun ? 'to remove' : 'removed'}, ${binlogs.keep} kept`,
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -214,7 +238,7 @@ function registerPrune(backups: Command, action: ActionRunner): void {
     backups
       .command('prune')
       .description(
-        'delete complete backups older than --keep-days while more than --keep-count remain (never the newest complete one), and incomplete ones older than a day',
+        'delete complete backups older than --keep-days while more than --keep-count remain (never the newest complete one), and incomplete ones older than a day; then the archived binary logs no point after the oldest kept backup needs',
       )
       .requiredOption('--dir <keyspace/shard>', 'backup directory, e.g. commerce/-80')
       .requiredOption('--keep-count <n>', 'complete backups always kept, newest first')
@@ -230,7 +254,14 @@ function registerPrune(backups: Command, action: ActionRunner): void {
         { keepCount: options.keepCount, keepDays: options.keepDays },
         { dryRun: Boolean(options.dryRun), logger: context.logger },
       );
-      return { result: { dir: options.dir, ...plan }, summary: renderPrunePlan(plan, options.dir) };
+      const binlogs = await pruneBinlogs(storage, options.dir, plan.keep, {
+        dryRun: Boolean(options.dryRun),
+        logger: context.logger,
+      });
+      return {
+        result: { dir: options.dir, ...plan, binlogs: { remove: binlogs.remove, keep: binlogs.keep } },
+        summary: renderPrunePlan(plan, options.dir, binlogs),
+      };
     } finally {
       await storage.close();
     }

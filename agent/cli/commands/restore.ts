@@ -28,6 +28,12 @@ export function renderRestoreSummary(result: RestoreResult): string {
     `position  ${result.position || '(empty)'}`,
     `${result.engine === 'online' ? 'parts    ' : 'files    '} ${result.files}: ${formatBytes(result.bytes.raw)}`,
     ...(result.replacedDatabases.length > 0 ? [`replaced  ${result.replacedDatabases.join(', ')}`] : []),
+    ...(result.pointInTime
+      ? [
+          `to        ${result.pointInTime.point}: ${result.pointInTime.transactions} transaction(s) from ${result.pointInTime.binlogs.length} archived binary log(s)${result.pointInTime.binlogs.length > 0 ? ` (${result.pointInTime.binlogs.map((b) => b.file).join(', ')})` : ''}`,
+          `last      ${result.pointInTime.lastApplied ? `${result.pointInTime.lastApplied.gtid ?? '(no GTID)'} committed ${result.pointInTime.lastApplied.time}` : 'none: the backup itself is the point'}`,
+        ]
+      : []),
     ...(result.replication
       ? [
           `replicating from ${result.replication.source}, caught up to ${result.replication.caughtUpTo || '(empty)'}`,
@@ -98,7 +104,15 @@ export const restoreCommand: OperationCommand<'restore'> = {
       )
       .option('--replication-user <user>', 'replication user on the primary')
       .option('--replication-password-env <variable>', "environment variable holding the user's password")
-      .option('--replication-timeout <seconds>', 'how long to wait for replication to catch up', '3600'),
+      .option('--replication-timeout <seconds>', 'how long to wait for replication to catch up', '3600')
+      .option(
+        '--to-time <time>',
+        'restore to this moment (ISO 8601, e.g. 2026-12-01T14:03:12Z): the newest backup before it, then the archived binary logs up to the last transaction committed at or before it',
+      )
+      .option(
+        '--to-gtid <gtid>',
+        'restore up to and including this GTID: the newest backup without it, then the archived binary logs',
+      ),
   toRequest: (flags) => ({
     ...storageFields(flags),
     ...instanceFields(flags),
@@ -110,6 +124,8 @@ export const restoreCommand: OperationCommand<'restore'> = {
     localMetadata: metadataPairs(flags.localMetadata),
     replicateFrom: replicateFrom(flags),
     replicationTimeout: numberFlag(flags.replicationTimeout),
+    toTime: flags.toTime,
+    toGtid: flags.toGtid,
   }),
   flagOfField: {
     replicateFrom: '--replicate-from',

@@ -85,11 +85,12 @@ export function renderTopology(show: TopologyShow): string {
   for (const keyspace of show.keyspaces) {
     if (keyspace.shards.length === 0) rows.push([keyspace.keyspace, '-', '-', '-', '-', '-']);
     for (const shard of keyspace.shards) {
-      if (shard.hosts.length === 0) rows.push([keyspace.keyspace, shard.shard, '-', '-', '-', '-']);
+      const name = shard.serving === false ? `${shard.shard} (not serving)` : shard.shard;
+      if (shard.hosts.length === 0) rows.push([keyspace.keyspace, name, '-', '-', '-', '-']);
       for (const host of shard.hosts) {
         rows.push([
           keyspace.keyspace,
-          shard.shard,
+          name,
           host.id,
           host.role,
           host.cell ?? '-',
@@ -135,7 +136,11 @@ export function registerTopology(program: Command, action: ActionRunner): Comman
         result.keyspaces.push({
           keyspace,
           vschema: (await store.getVSchema(keyspace)) ?? null,
-          shards: await store.listShards(keyspace),
+          // Records written before resharding switched anything have no `serving`: they serve.
+          shards: (await store.listShards(keyspace)).map((shard) => ({
+            ...shard,
+            serving: shard.serving !== false,
+          })),
         });
       }
       return { result, summary: renderTopology(result) };
