@@ -11,13 +11,19 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 let stepbackProgram = path.join(projectRoot, 'bin', 'stepback.js');
 
 /**
- * Builds the one-file agent the DB hosts run (`npm run bundle-agent`) into `dir` and measures that:
- * it starts about 0.1 s sooner than the TypeScript sources, which Node strips of types on every start.
+ * Builds the agent the DB hosts run (`npm run bundle-agent`: stepback.mjs and stepback-agent.mjs)
+ * into `dir` and measures that: it starts sooner than the TypeScript sources, which Node strips of
+ * types on every start, and keeps its compiled code in Node's compile cache between runs.
  */
 export async function buildAgentBundle(dir: string): Promise<void> {
   const bundle = path.join(dir, 'stepback.mjs');
   await timed([process.execPath, path.join(projectRoot, 'scripts', 'bundle-agent.js'), bundle]);
   stepbackProgram = bundle;
+}
+
+/** The program the bench runs as stepback (the bundle's entry, once built). */
+export function stepbackProgramPath(): string {
+  return stepbackProgram;
 }
 
 /** What every comparison shares: the data, two running instances and a scratch directory. */
@@ -44,6 +50,7 @@ const phaseFields: Record<string, string> = {
   copySeconds: 'copy',
   downloadSeconds: 'download',
   swapSeconds: 'swap and start',
+  evidenceSeconds: 'evidence',
 };
 
 /** Runs the stepback CLI under GNU time with --json. */

@@ -120,8 +120,9 @@ export async function runComparison(
       name: contender.name,
       role: contender.role,
       seconds: { median: mid, min: Math.min(...seconds), max: Math.max(...seconds), samples: seconds },
-      mbPerSecond: comparison.rawBytes / 1024 / 1024 / mid,
-      rowsPerSecond: comparison.rows / mid,
+      // A comparison that moves no data (start-up) has no throughput.
+      ...(comparison.rawBytes ? { mbPerSecond: comparison.rawBytes / 1024 / 1024 / mid } : {}),
+      ...(comparison.rows ? { rowsPerSecond: comparison.rows / mid } : {}),
       ...(stored.length ? { storedBytes: median(stored) } : {}),
       ...(rss.length ? { peakRssMb: Math.max(...rss) } : {}),
       ...(Object.keys(phases).length ? { phases } : {}),

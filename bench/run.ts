@@ -8,6 +8,7 @@ import { multirestore, snapshot } from './comparisons/logical.ts';
 import { onlineBackup, onlineRestore } from './comparisons/online.ts';
 import { physicalBackup, physicalRestore } from './comparisons/physical.ts';
 import { catchup, reshardCutover } from './comparisons/reshard.ts';
+import { startup } from './comparisons/startup.ts';
 import { type BenchContext, buildAgentBundle, projectRoot } from './context.ts';
 import { ensureDataset } from './dataset.ts';
 import { type Comparison, type ComparisonResult, runComparison } from './harness.ts';
@@ -23,7 +24,7 @@ const usage = `usage: npm run bench -- [--table-size N | --quick] [--rounds R] [
   --quick         100000 rows per table, for a run of a few minutes
   --rounds R      runs of each tool per comparison, alternated (default 3)
   --only a,b      comparisons to run: backup, restore, online, onlinerestore, diff, diffstream,
-                  snapshot, snapshot4, multirestore, catchup, reshard (default all)
+                  snapshot, snapshot4, multirestore, catchup, reshard, startup (default all)
   --keep          keep the work directory`;
 
 const { values } = parseArgs({
@@ -78,6 +79,7 @@ try {
     ['multirestore', () => multirestore(context)],
     ['catchup', () => catchup(context)],
     ['reshard', () => reshardCutover(context)],
+    ['startup', () => startup()],
   ];
   for (const [key, make] of comparisons) {
     if (only && !only.includes(key)) continue;

@@ -2,8 +2,9 @@
 // re-runs the calling script under the Node 22 the project installs as a dependency (npm `node`).
 import { spawn } from 'node:child_process';
 import { fstatSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import module, { createRequire } from 'node:module';
 import path from 'node:path';
+import { useStrippedCache } from './stripped-cache.js';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 const stripsTypes = major > 22 || (major === 22 && minor >= 18);
@@ -11,8 +12,11 @@ const stripsTypes = major > 22 || (major === 22 && minor >= 18);
 /** Imports `entry` (relative to bin/) and calls its `main()` when it has one. */
 export async function launch(entry, name) {
   if (stripsTypes) {
-    const module = await import(new URL(entry, import.meta.url).href);
-    if (typeof module.main === 'function') await module.main();
+    // Later starts reuse the stripped TypeScript and V8's compiled code.
+    useStrippedCache();
+    module.enableCompileCache?.();
+    const loaded = await import(new URL(entry, import.meta.url).href);
+    if (typeof loaded.main === 'function') await loaded.main();
     return;
   }
   if (process.env.STEPBACK_RELAUNCHED) {

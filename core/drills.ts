@@ -41,7 +41,7 @@ export const DrillRecord = z.object({
   tablesChecked: z.number().int().nonnegative(),
   /** Tables CHECK TABLE ran on. */
   tablesCheckedByServer: z.array(z.string().max(200)).max(10_000),
-  /** Whether the backup recorded evidence (without it, only the start and CHECK TABLE prove it). */
+  /** Whether the backup recorded evidence this drill compared (without it, only the start and CHECK TABLE prove it). */
   evidence: z.boolean(),
   /**
    * For a backup that records no evidence of its own (an online backup): every table's rows and

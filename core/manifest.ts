@@ -153,8 +153,15 @@ export type TableEvidence = z.infer<typeof TableEvidence>;
  * (cold copy, logical snapshot, online copy) can add it in its own way, and a backup without it
  * (turned off, or older) still reads.
  */
+/**
+ * How the evidence's checksums were computed: the diff's chunk checksum over the whole table with
+ * the row encoding of the day. `row-sha256-sum` is the first encoding, which no current drill can
+ * recompute: such evidence is read, and not compared.
+ */
+export const EVIDENCE_METHOD = 'row-sha256-sum-2';
+
 export const BackupEvidence = z.object({
-  method: z.literal('row-sha256-sum'),
+  method: z.enum(['row-sha256-sum', EVIDENCE_METHOD]),
   /** Seconds spent computing it: the cost of the evidence, paid with writes stopped. */
   seconds: z.number().nonnegative(),
   tables: z.array(TableEvidence),

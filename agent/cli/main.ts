@@ -5,7 +5,6 @@ import { readEnvironment, type StepbackEnvironment } from '../../core/environmen
 import { ExitCode, exitCodeOf, UsageError } from '../../core/errors.ts';
 import { createLogger, formatLogRecord, type LogLevel } from '../../core/log.ts';
 import { fieldErrorOf } from '../../core/operations/issues.ts';
-import { executeOperation, parseOperationRequest } from '../operations/index.ts';
 import { ConsoleReporter, reportCrash } from '../report/console.ts';
 import type { Progress } from '../report/reporter.ts';
 import {
@@ -127,6 +126,8 @@ function buildProgram(io: CliIo, environment: StepbackEnvironment, outcome: { ex
       const named = (path: readonly string[]) => flagOf(spec, path);
       await finish(async () => {
         try {
+          // Loaded when a command runs, not for --help or a usage error: most of the agent's code.
+          const { executeOperation, parseOperationRequest } = await import('../operations/index.ts');
           const given = spec.toRequest(self.opts());
           const parsed = parseOperationRequest(spec.operation, given);
           if (!parsed.success) {

@@ -151,6 +151,7 @@ export function planTable(
       expression,
       bytes: isByteString(l) || isByteString(r),
       nullable: l.nullable || r.nullable,
+      charset: expressionCharset(expression, l),
     });
   }
 
@@ -214,6 +215,13 @@ export function commonExpression(left: ColumnDefinition, right: ColumnDefinition
   if (left.kind === 'time' && right.kind === 'time') return `CAST(${column} AS TIME(6))`;
   if ((left.kind === 'binary' || left.kind === 'bit') && left.kind === right.kind) return column;
   return `CONVERT(${column} USING utf8mb4)`;
+}
+
+/** The character set of what `commonExpression` reads: its own, a conversion's, or binary. */
+function expressionCharset(expression: string, left: ColumnDefinition): string | undefined {
+  if (expression.startsWith('CONVERT(')) return 'utf8mb4';
+  if (left.kind === 'binary' || left.kind === 'bit') return 'binary';
+  return left.charset;
 }
 
 /** Text, binary, ENUM and anything else that is not a number or a date. */

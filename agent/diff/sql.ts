@@ -11,30 +11,42 @@ export interface EncodedColumn {
   /** The expression read for the column on both sides (the column, or a normalising cast). */
   expression: string;
   /**
-   * A byte string (text, binary, ENUM, anything not a number or date): hashed as its bytes and
-   * preceded by its length.
+   * A byte string (text, binary, ENUM, anything not a number or date): hashed as its bytes and,
+   * unless it is the last one, preceded by its length.
    */
   bytes: boolean;
   nullable: boolean;
+  /**
+   * The character set the expression yields for a byte string: `binary` for binary columns,
+   * undefined when the server does not say (then every byte string is cast to binary).
+   */
+  charset?: string | undefined;
 }
 
 /**
  * One byte string per row that two rows share only when their values are equal:
- * `<null flags> 0x00 v1 0x00 v2 …`, where the flags spell which nullable columns are NULL (so a
- * skipped NULL is never confused with a shift of columns), a byte string is preceded by its length
- * as a field of its own (so no 0x00 inside a value can shift the next one), and numbers and dates
- * are their text, which holds no 0x00. Byte strings are cast to binary one by one: a binary separator
- * alone does not stop the server from converting text columns of differing collations (and with
- * them a VARBINARY) to one character set, where distinct bytes can become the same '?'. Every
- * function here costs on every row of both servers: this is the cheapest encoding measured that
- * keeps those guarantees.
+ * `[null flags 0x00] numbers… 0x00 length 0x00 bytes … 0x00 last bytes`. The flags spell which
+ * nullable columns are NULL (a NULL is skipped, an empty string is not, so the two never look alike,
+ * and no skipped column is confused with a shift of columns). Numbers and dates come first, as their
+ * text, which holds no 0x00. Byte strings come last, each preceded by its length as a field of its
+ * own (so no 0x00 inside a value can shift the next one), except the last one, which runs to the
+ * end. Byte strings are cast to binary only when they are text in more than one character set: a
+ * binary separator alone does not stop the server from converting text of differing character sets
+ * to one, where distinct bytes can become the same '?'. Every function here costs on every row of
+ * both servers, so the columns are probed once (by the plan) and only what needs it is encoded.
  */
 export function rowEncodingSql(columns: EncodedColumn[]): string {
   const flags = columns.filter((c) => c.nullable).map((c) => `ISNULL(${c.expression})`);
-  const values = columns.map((c) =>
-    c.bytes ? `LENGTH(${c.expression}), CAST(${c.expression} AS BINARY)` : c.expression,
-  );
-  return `CONCAT_WS(_binary X'00', ${flags.length ? `CONCAT(${flags.join(', ')})` : "''"}, ${values.join(', ')})`;
+  const numbers = columns.filter((c) => !c.bytes).map((c) => c.expression);
+  const strings = columns.filter((c) => c.bytes);
+  const textCharsets = new Set(strings.filter((c) => c.charset !== 'binary').map((c) => c.charset));
+  const cast = textCharsets.size > 1 || textCharsets.has(undefined);
+  const values = strings.map((c, i) => {
+    const value = cast && c.charset !== 'binary' ? `CAST(${c.expression} AS BINARY)` : c.expression;
+    return i === strings.length - 1 ? value : `LENGTH(${c.expression}), ${value}`;
+  });
+  const fields = [...(flags.length ? [`CONCAT(${flags.join(', ')})`] : []), ...numbers, ...values];
+  return `CONCAT_WS(_binary X'00', ${fields.join(', ')})`;
 }
 
 /** The row digest: SHA-256 of the encoding, as 64 hex digits. */
@@ -45,7 +57,12 @@ export function rowDigestSql(encoding: string): string {
 /**
  * A chunk's checksum: its row count and the exact (DECIMAL) sum of the first 64 bits of each row's
  * SHA-256. Unlike an XOR of CRC32s, a duplicated row, a lost row or values swapped between rows
- * change it.
+ * change it. Since the encoding is injective, two chunks that differ in any byte of any column
+ * differ in at least one row's digest; with SHA-256 taken as a random function, their sums are
+ * equal with probability at most 2^-64 (about 5 × 10^-20 per chunk): the last differing row's 64
+ * bits must hit one exact value. No cheaper 64-bit hash exists on both servers: MySQL 9.7 has no
+ * MD5, SHA1 or CRC32C, and two CRC32s are linear in the bytes, so the obvious second one (another
+ * seed, another column order) fails exactly when the first does.
  */
 export function checksumSql(table: string, encoding: string, where: string | undefined): string {
   return `SELECT COUNT(*) AS row_count, SUM(CAST(CONV(LEFT(${rowDigestSql(encoding)}, 16), 16, 10) AS UNSIGNED)) AS row_hash_sum FROM ${table}${where ? ` WHERE ${where}` : ''}`;

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import type { DrillDifference } from '../../core/drills.ts';
 import { messageOf } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import type { BackupEvidence } from '../../core/manifest.ts';
+import { type BackupEvidence, EVIDENCE_METHOD } from '../../core/manifest.ts';
 import { compareEvidence } from '../diff/table-checksum.ts';
 import { instanceEvidence } from '../engines/evidence.ts';
 import { userDatabasesWithTables } from '../instance/databases.ts';
@@ -141,6 +141,12 @@ export async function inspectRestoredCopy(
   const recorded = options.evidence;
   if (!recorded && !options.takeEvidence) {
     logger.warn('the backup recorded no evidence: its tables cannot be compared, only started and checked');
+    return undefined;
+  }
+  if (recorded && recorded.method !== EVIDENCE_METHOD) {
+    logger.warn(
+      `the backup's evidence was computed by an older checksum (${recorded.method}): its tables cannot be compared, only started and checked`,
+    );
     return undefined;
   }
   const unreadable = new Map<string, string>();

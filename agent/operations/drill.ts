@@ -20,6 +20,7 @@ import {
 } from '../../core/errors.ts';
 import {
   type BackupEvidence,
+  EVIDENCE_METHOD,
   Identifier,
   type OnlineManifest,
   type PhysicalManifest,
@@ -226,7 +227,7 @@ export async function drillBackup(
     defaultsFile: daemon.config.defaultsFile,
     tablesChecked: findings.tablesChecked,
     tablesCheckedByServer: findings.tablesCheckedByServer,
-    evidence: manifest.evidence !== undefined,
+    evidence: manifest.evidence?.method === EVIDENCE_METHOD,
     ...(drillEvidence ? { drillEvidence } : {}),
     differences: findings.differences,
     problems: findings.problems,
@@ -263,6 +264,12 @@ async function earlierDrillEvidence(
 ): Promise<BackupEvidence | undefined> {
   try {
     const evidence = (await readDrillRecord(handle))?.drillEvidence;
+    if (evidence && evidence.method !== EVIDENCE_METHOD) {
+      logger.warn(
+        `the evidence an earlier drill took was computed by an older checksum (${evidence.method}): taking it anew`,
+      );
+      return undefined;
+    }
     if (evidence)
       logger.info(`comparing with the evidence an earlier drill took (${evidence.tables.length} tables)`);
     return evidence;

@@ -2,10 +2,11 @@ import os from 'node:os';
 import { backupName } from '../../core/backups.ts';
 import { FieldError, hint, keepFirstError, switchOption, UsageError } from '../../core/errors.ts';
 import { evenKeyRanges, KeyRange, uncoveredRanges } from '../../core/keyrange.ts';
-import type { BackupEvidence } from '../../core/manifest.ts';
+import { type BackupEvidence, EVIDENCE_METHOD } from '../../core/manifest.ts';
 import type { SnapshotRequest } from '../../core/operations/snapshot.ts';
 import { snapshotAddress, snapshotDir } from '../../core/storage/layout.ts';
 import type { BackupHandle, BackupStorage } from '../../core/storage/types.ts';
+import { mapConcurrent } from '../../core/stream/concurrency.ts';
 import { checksumTables } from '../diff/table-checksum.ts';
 import type { EngineContext } from '../engines/engine.ts';
 import type { Held, SnapshotSessions } from '../engines/logical/snapshot/consistent-read.ts';
@@ -156,7 +157,10 @@ export async function snapshotInstance(
         reachedPhase('snapshot:dumped');
         // Read at the snapshot's position: through a consistent-snapshot session, or while still quiesced.
         const evidence = request.evidence
-          ? await rangeEvidence(daemon, position.sessions, schema, ranges, split, database, context.signal)
+          ? await rangeEvidence(daemon, position.sessions, schema, ranges, split, database, {
+              concurrency: request.concurrency,
+              signal: context.signal,
+            })
           : undefined;
         const held = await position.finish();
         const serverVersion = await daemon.serverVersion();
@@ -224,8 +228,10 @@ export async function snapshotInstance(
 }
 
 /**
- * Each range's evidence: every dumped table's rows and checksum within the range, read while the
- * instance is still quiesced, with the diff's checksum (the rows a range's files hold).
+ * Each range's evidence: every dumped table's rows and checksum within the range, read at the
+ * snapshot's position (through its consistent-snapshot sessions, or while still quiesced), with the
+ * diff's checksum (the rows a range's files hold). Tables are checksummed `concurrency` at a time,
+ * as they were dumped: each is one server thread's work.
  */
 async function rangeEvidence(
   daemon: MysqlDaemon,
@@ -234,7 +240,7 @@ async function rangeEvidence(
   ranges: readonly KeyRange[],
   split: { keyColumn: string; keyType: 'uint64' | 'bytes' } | undefined,
   database: string,
-  signal: AbortSignal,
+  options: { concurrency: number; signal: AbortSignal },
 ): Promise<BackupEvidence[]> {
   const tables = schema.tables.map((table) => table.name);
   const withConnection = async <T>(work: (connection: Connection) => Promise<T>): Promise<T> => {
@@ -246,21 +252,27 @@ async function rangeEvidence(
       await lent.giveBack();
     }
   };
-  return withConnection(async (connection) => {
-    const evidence: BackupEvidence[] = [];
-    for (const range of ranges) {
-      const started = performance.now();
-      const keyRange =
-        split && !range.isFull() ? { range, column: split.keyColumn, type: split.keyType } : undefined;
-      const checked = await checksumTables(connection, database, { tables, keyRange, signal });
-      evidence.push({
-        method: 'row-sha256-sum',
-        seconds: Math.round(performance.now() - started) / 1000,
-        tables: checked,
-      });
-    }
-    return evidence;
-  });
+  const evidence: BackupEvidence[] = [];
+  for (const range of ranges) {
+    const started = performance.now();
+    const keyRange =
+      split && !range.isFull() ? { range, column: split.keyColumn, type: split.keyType } : undefined;
+    const checked = await mapConcurrent(
+      tables,
+      options.concurrency,
+      (table, _index, signal) =>
+        withConnection((connection) =>
+          checksumTables(connection, database, { tables: [table], keyRange, signal }),
+        ),
+      { signal: options.signal },
+    );
+    evidence.push({
+      method: EVIDENCE_METHOD,
+      seconds: Math.round(performance.now() - started) / 1000,
+      tables: checked.flat(),
+    });
+  }
+  return evidence;
 }
 
 /** `stepback snapshot`, and a state machine's snapshot task. */

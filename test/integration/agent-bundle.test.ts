@@ -12,7 +12,7 @@ import { tempDir } from '../support/root.ts';
 
 const run = promisify(execFile);
 
-/** The agent as it goes onto a DB host: one file, a symlink on PATH, no node_modules anywhere near. */
+/** The agent as it goes onto a DB host: two files, a symlink on PATH, no node_modules anywhere near. */
 let host: string;
 let stepback: string;
 
@@ -28,10 +28,10 @@ beforeAll(async () => {
 }, 120_000);
 
 /** Runs the installed agent by its path, as the SSM document does (its shebang picks `node` on PATH). */
-function agent(args: string[]) {
+function agent(args: string[], env: NodeJS.ProcessEnv = {}) {
   return run(stepback, args, {
     cwd: host,
-    env: { ...process.env, PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` },
+    env: { ...process.env, PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`, ...env },
   }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (error: { code: number; stdout: string; stderr: string }) => error,
@@ -39,13 +39,22 @@ function agent(args: string[]) {
 }
 
 describe('the agent bundle', () => {
-  it('is one executable module that runs without the project', async () => {
+  it('is an executable module and the agent beside it, which run without the project', async () => {
     const help = await agent(['--help']);
     expect(help.code).toBe(0);
     for (const command of ['backup', 'restore', 'snapshot', 'multirestore', 'diff', 'run']) {
       expect(help.stdout).toContain(`  ${command} `);
     }
-    expect(await fs.readdir(path.dirname(await fs.realpath(stepback)))).not.toContain('node_modules');
+    const installed = await fs.readdir(path.dirname(await fs.realpath(stepback)));
+    expect(installed).toEqual(expect.arrayContaining(['stepback.mjs', 'stepback-agent.mjs']));
+    expect(installed).not.toContain('node_modules');
+  });
+
+  it('keeps the compiled agent in the compile cache it is given, for the next start', async () => {
+    const cache = await tempDir('compile-cache');
+    expect((await agent(['--help'], { NODE_COMPILE_CACHE: cache })).code).toBe(0);
+    const written = await fs.readdir(cache, { recursive: true });
+    expect(written.length).toBeGreaterThan(0);
   });
 
   it('reads backups from storage and keeps the exit codes', async () => {

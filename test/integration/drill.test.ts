@@ -85,7 +85,7 @@ describe('evidence at backup time', () => {
     const result = await backup('2026-12-01.000001.evidence');
     const manifest = await manifestOf('2026-12-01.000001.evidence');
     expect(result.evidence?.tables).toBe(3);
-    expect(manifest.evidence?.method).toBe('row-sha256-sum');
+    expect(manifest.evidence?.method).toBe('row-sha256-sum-2');
     const tables = Object.fromEntries(manifest.evidence!.tables.map((t) => [`${t.database}.${t.table}`, t]));
     expect(tables['shop.orders']?.rows).toBe(300);
     expect(tables['shop.ledger']?.rows).toBe(50);
@@ -197,6 +197,24 @@ describe('stepback drill', () => {
         problem: expect.stringContaining('same row count, different rows'),
       }),
     ]);
+  });
+
+  it('does not compare evidence recorded by the first checksum, which it cannot recompute, and says so', async () => {
+    const name = '2026-12-01.000007.firstchecksum';
+    await backup(name);
+    const manifestPath = path.join(storageRoot, dir, name, 'MANIFEST');
+    const manifest = JSON.parse(await fs.readFile(manifestPath, 'utf8')) as PhysicalManifest;
+    // Checksums of the first row encoding: other numbers for the same rows.
+    manifest.evidence = {
+      ...manifest.evidence!,
+      method: 'row-sha256-sum',
+      tables: manifest.evidence!.tables.map((t) => ({ ...t, checksum: '1' })),
+    };
+    await fs.writeFile(manifestPath, JSON.stringify(manifest));
+    const run = await drill(name);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('computed by an older checksum (row-sha256-sum)');
+    expect(run.json).toMatchObject({ outcome: 'passed', evidence: false, differences: [] });
   });
 
   it('killed while it inspects the restored copy, is undone by the next command: the drill instance gets its own files back', async () => {

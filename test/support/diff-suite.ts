@@ -277,6 +277,25 @@ function describeDiffDatabases(): void {
       ]);
     });
 
+    it('tells a 0x00 byte moved across a column boundary from the same bytes where they were', async () => {
+      const database = await both([
+        'CREATE TABLE z (id INT PRIMARY KEY, a VARBINARY(10), b VARCHAR(10), c VARBINARY(10), n INT)',
+        "INSERT INTO z VALUES (1, 0x7800, 'y', 0x7a, 1), (2, 0x70, 'q', 0x0072, 2), (3, 0x61, 'b', 0x63, 3)",
+      ]);
+      expect((await diff(database)).result.total.mismatched).toBe(0);
+      await run(right, database, [
+        // Same bytes in the row, one column boundary further on: x|0y where x0|y was, q0|r where q|0r was.
+        "UPDATE z SET a = 0x78, b = CONCAT(CHAR(0), 'y') WHERE id = 1",
+        "UPDATE z SET b = CONCAT('q', CHAR(0)), c = 0x72 WHERE id = 2",
+      ]);
+      const { result } = await diff(database);
+      expect(result.tables[0]!.samples.mismatched.map((s) => [s.key.id, s.columns])).toEqual([
+        [1, ['a', 'b']],
+        [2, ['b', 'c']],
+      ]);
+      expect(counts(result.tables[0]!)).toMatchObject({ matching: 1, mismatched: 2 });
+    });
+
     it('orders a case-insensitive key the way the server does: no false extras, a changed case is a mismatch', async () => {
       // Keys that are distinct under each collation; the UCA one ignores control characters.
       const ciKeys = [

@@ -24,13 +24,40 @@ describe('diff SQL', () => {
     expect(keyAfterSql(parts.slice(0, 1), [7])).toBe('`a` > 7');
   });
 
-  it('flags nullable columns and length-prefixes byte strings in the row encoding', () => {
+  it('flags nullable columns and length-prefixes every byte string but the last in the row encoding', () => {
+    expect(
+      rowEncodingSql([
+        { expression: '`name`', bytes: true, nullable: true, charset: 'utf8mb4' },
+        { expression: '`id`', bytes: false, nullable: false },
+        { expression: '`note`', bytes: true, nullable: false, charset: 'utf8mb4' },
+        { expression: '`blob`', bytes: true, nullable: false, charset: 'binary' },
+      ]),
+    ).toBe(
+      "CONCAT_WS(_binary X'00', CONCAT(ISNULL(`name`)), `id`, LENGTH(`name`), `name`, LENGTH(`note`), `note`, `blob`)",
+    );
+  });
+
+  it('encodes a table without nullable columns or byte strings as its numbers alone', () => {
     expect(
       rowEncodingSql([
         { expression: '`id`', bytes: false, nullable: false },
-        { expression: '`name`', bytes: true, nullable: true },
+        { expression: '`at`', bytes: false, nullable: false },
       ]),
-    ).toBe("CONCAT_WS(_binary X'00', CONCAT(ISNULL(`name`)), `id`, LENGTH(`name`), CAST(`name` AS BINARY))");
+    ).toBe("CONCAT_WS(_binary X'00', `id`, `at`)");
+  });
+
+  it('casts text to binary when a row mixes character sets, or one is not known', () => {
+    const mixed = rowEncodingSql([
+      { expression: '`a`', bytes: true, nullable: false, charset: 'latin1' },
+      { expression: '`b`', bytes: true, nullable: false, charset: 'utf8mb4' },
+      { expression: '`c`', bytes: true, nullable: false, charset: 'binary' },
+    ]);
+    expect(mixed).toBe(
+      "CONCAT_WS(_binary X'00', LENGTH(`a`), CAST(`a` AS BINARY), LENGTH(`b`), CAST(`b` AS BINARY), `c`)",
+    );
+    expect(rowEncodingSql([{ expression: '`j`', bytes: true, nullable: false, charset: undefined }])).toBe(
+      "CONCAT_WS(_binary X'00', CAST(`j` AS BINARY))",
+    );
   });
 
   it('filters uint64 and varbinary keyspace ids as KeyRange.contains does', () => {

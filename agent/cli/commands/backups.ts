@@ -16,10 +16,9 @@ import { ExitCode, NoBackupError } from '../../../core/errors.ts';
 import { BackupDir, BackupName } from '../../../core/paths.ts';
 import { checkShardDir, ShardDir } from '../../../core/storage/layout.ts';
 import { mapConcurrent } from '../../../core/stream/concurrency.ts';
-import { openRequestStorage } from '../../operations/open.ts';
 import { formatBytes, renderTable } from '../../report/format.ts';
 import { ByteProgress } from '../../report/progress.ts';
-import type { ActionRunner } from '../command.ts';
+import type { ActionRunner, CommandContext } from '../command.ts';
 import { addStorageOptions, DirOption, PositiveInt, StorageOptions } from '../options.ts';
 import { registerReport } from './backups-report.ts';
 import { listSnapshots } from './snapshot-list.ts';
@@ -111,7 +110,7 @@ export function registerBackups(program: Command, action: ActionRunner): Command
       .option('--snapshots', "the source's logical snapshots instead, every key range"),
   );
   action(list, ListOptions, async (options, context) => {
-    const storage = await openRequestStorage(options, context.env, context.logger);
+    const storage = await openStorageOf(options, context);
     try {
       if (options.snapshots) return await listSnapshots(storage, options.dir);
       const entries = await mapConcurrent(await inspectBackups(storage, options.dir), 16, async (summary) => {
@@ -159,7 +158,7 @@ function registerValidate(backups: Command, action: ActionRunner): void {
       .option('--concurrency <n>', 'files read at once with --deep', '4'),
   );
   action(command, ValidateOptions, async (options, context) => {
-    const storage = await openRequestStorage(options, context.env, context.logger);
+    const storage = await openStorageOf(options, context);
     try {
       const handle = storage.openBackup(options.dir, options.backup);
       if ((await handle.listFiles()).length === 0) {
@@ -247,7 +246,7 @@ function registerPrune(backups: Command, action: ActionRunner): void {
       .option('--dry-run', 'only say what would be removed'),
   );
   action(command, PruneOptions, async (options, context) => {
-    const storage = await openRequestStorage(options, context.env, context.logger);
+    const storage = await openStorageOf(options, context);
     try {
       const plan = await pruneBackups(
         storage,
@@ -267,4 +266,10 @@ function registerPrune(backups: Command, action: ActionRunner): void {
       await storage.close();
     }
   });
+}
+
+/** Storage opened only when a command runs: the SDKs behind it are not loaded for --help. */
+async function openStorageOf(options: StorageOptions, context: CommandContext) {
+  const { openRequestStorage } = await import('../../operations/open.ts');
+  return openRequestStorage(options, context.env, context.logger);
 }

@@ -20,10 +20,9 @@ import {
 
 /**
  * Stages every file beside the datadir, verified, while the instance keeps running; only then
- * swaps: stop, move the old files aside, move the staged ones in, start with
- * --skip-grant-tables --skip-networking (and replication off), upgrade (when the backup comes from
- * another server release), write the local metadata,
- * restart normally, set the restored position, and delete the old files.
+ * swaps: stop, move the old files aside, move the staged ones in, start with replication off, reset
+ * replication, write the local metadata, set the restored position, and delete the old files. A
+ * backup from another server release is upgraded first, in a start without grants or networking.
  */
 export const physicalRestoreEngine: RestoreEngine<PhysicalManifest> = {
   name: 'physical',
@@ -80,9 +79,10 @@ export const physicalRestoreEngine: RestoreEngine<PhysicalManifest> = {
 
 /**
  * The swap shared by every engine that stages whole entries: stop, move the old entries aside and
- * the staged `tops` in (journalled), start with --skip-grant-tables --skip-networking (and
- * replication off), upgrade when the backup comes from another release, write the local metadata,
- * restart normally, set the restored position, then delete the old files. On failure the old files
+ * the staged `tops` in (journalled), start once with replication off, reset replication, write the
+ * local metadata and set the restored position, then delete the old files. When the backup comes
+ * from another release (or a drill inspects the copy), the first start is without grants or
+ * networking, for the upgrade tool or the checks, and a second start follows. On failure the old files
  * are put back and the error is thrown. Returns the seconds from the stop to the restored instance
  * running.
  */
@@ -109,30 +109,44 @@ export async function swapInStaged(
     journal = { ...journal, phase: 'started' };
     await lease.record({ details: { restore: journal } });
     const version = daemon.binaries.version;
-    await daemon.start([
-      '--skip-grant-tables',
-      '--skip-networking',
-      daemon.flavor.skipReplicationStartOption(version),
-    ]);
-    reachedPhase('restore:started');
-    if (daemon.flavor.needsUpgradeTool(version, manifest.serverVersion)) await daemon.upgrade();
-    else logger.info('the backup comes from this server release: no upgrade needed');
-    if (params.inspect) {
-      // A drill: the journal stays at `started`, so a crash here also puts the old files back.
-      await params.inspect();
-      await undoRestore(daemon, layout, journal, logger);
-      await lease.record({ details: { restore: undefined } });
-      return (performance.now() - swapStarted) / 1000;
+    const upgrade = daemon.flavor.needsUpgradeTool(version, manifest.serverVersion);
+    const skipReplicationStart = daemon.flavor.skipReplicationStartOption(version);
+    if (upgrade || params.inspect) {
+      // The upgrade tool and a drill's checks run without grants and without clients; the server is
+      // then started again for good.
+      await daemon.start(['--skip-grant-tables', '--skip-networking', skipReplicationStart]);
+      reachedPhase('restore:started');
+      if (upgrade) await daemon.upgrade();
+      else logger.info('the backup comes from this server release: no upgrade needed');
+      if (params.inspect) {
+        // A drill: the journal stays at `started`, so a crash here also puts the old files back.
+        await params.inspect();
+        await undoRestore(daemon, layout, journal, logger);
+        await lease.record({ details: { restore: undefined } });
+        return (performance.now() - swapStarted) / 1000;
+      }
+      await daemon.withConnection(async (connection) => {
+        await daemon.flavor.resetReplication(connection);
+        await writeLocalMetadata(connection, params.localMetadata);
+      });
+      await daemon.shutdown();
+      await daemon.start();
+      await daemon.withConnection((connection) =>
+        daemon.flavor.setRestoredPosition(connection, manifest.position),
+      );
+    } else {
+      // One start, for good: replication is not started, so the replication the backup's files
+      // carry is reset before it could run, on the same connection that sets the restored position
+      // (which, as after a second start, needs the restored grants to let this agent in).
+      logger.info('the backup comes from this server release: no upgrade needed');
+      await daemon.start([skipReplicationStart]);
+      reachedPhase('restore:started');
+      await daemon.withConnection(async (connection) => {
+        await daemon.flavor.resetReplication(connection);
+        await writeLocalMetadata(connection, params.localMetadata);
+        await daemon.flavor.setRestoredPosition(connection, manifest.position);
+      });
     }
-    await daemon.withConnection(async (connection) => {
-      await daemon.flavor.resetReplication(connection);
-      await writeLocalMetadata(connection, params.localMetadata);
-    });
-    await daemon.shutdown();
-    await daemon.start();
-    await daemon.withConnection((connection) =>
-      daemon.flavor.setRestoredPosition(connection, manifest.position),
-    );
     journal = { ...journal, phase: 'committed' };
     // From here on, "as found" is the restored instance.
     await lease.record({ original: await captureState(daemon), details: { restore: journal } });
