@@ -118,7 +118,7 @@ describe('bench README', () => {
   it('shows only flags and comparison names the bench takes', () => {
     const commands = readme.split('\n').filter((line) => line.startsWith('npm run bench'));
     expect(commands.length).toBeGreaterThan(2);
-    expect(comparisons).toHaveLength(10);
+    expect(comparisons).toHaveLength(12);
     for (const command of commands) {
       const args = command.split('#')[0]!.trim().split(/\s+/).slice(4);
       for (const [index, arg] of args.entries()) {
