@@ -21,7 +21,7 @@ export const BackupRequest = z.strictObject({
    */
   keepReplicaApplying: withDefault(z.boolean(), false),
   /** Online engine: the tool's stream is stored in parts of at most this many raw bytes. */
-  partSize: withDefault(ByteSize, 64 * 1024 ** 2),
+  partSize: withDefault(ByteSize, 1024 ** 3),
   /** Default: `YYYY-MM-DD.HHMMSS.<host>` (UTC) at the start. */
   name: optional(BackupName),
   /** innodb_fast_shutdown=0 before copying: for restores onto another major version. */

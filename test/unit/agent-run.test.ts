@@ -105,7 +105,7 @@ describe('stepback run request decoding', () => {
         engine: 'physical',
         compression: 'zstd',
         concurrency: 4,
-        partSize: 64 * 1024 ** 2,
+        partSize: 1024 ** 3,
         keepReplicaApplying: false,
         slowShutdown: false,
         allowPrimary: false,

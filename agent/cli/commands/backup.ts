@@ -38,7 +38,7 @@ export const backupCommand: OperationCommand<'backup'> = {
       .option(
         '--part-size <size>',
         'online: store the stream in parts of at most this many raw bytes',
-        '64MiB',
+        '1GiB',
       )
       .option('--compression <codec>', 'zstd, gzip or none', 'zstd')
       .option('--name <name>', 'backup name (default: YYYY-MM-DD.HHMMSS.<host>, UTC)')

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { finished as finishedWriting, PassThrough, Writable as WritableStream } from 'node:stream';
+import { PassThrough, Writable as WritableStream } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { HashMismatchError, messageOf, VerificationError } from '../../../core/errors.ts';
 import type { Compression, OnlinePart } from '../../../core/manifest.ts';
@@ -9,9 +9,6 @@ import { waitForDrain } from '../../../core/stream/drain.ts';
 import { VerifyingStream } from '../../../core/stream/verify.ts';
 
 const BLOCK = 1024 * 1024;
-
-/** Parts compressing at once: one filling, one finishing its queued input (two cores). */
-const COMPRESSING = 2;
 
 /** `stream.0003.zst`: part numbers sort in stream order. */
 export function partName(part: number, compression: Compression): string {
@@ -45,8 +42,6 @@ export class PartWriter extends WritableStream {
   readonly #handle: BackupHandle;
   readonly #options: PartWriterOptions;
   readonly #finishing = new Set<Promise<OnlinePart>>();
-  /** Closed parts whose compressor has not consumed all its input yet. */
-  readonly #compressing = new Set<Promise<void>>();
   readonly #parts: OnlinePart[] = [];
   #current: OpenPart | undefined;
   #next = 0;
@@ -102,22 +97,17 @@ export class PartWriter extends WritableStream {
       const take = Math.min(this.#options.partSize - part.raw, chunk.length - at);
       part.raw += take;
       this.#options.onBytes(take);
-      // No wait for the compressor to drain: the part's input queues (at most `partSize`) so the
-      // next part can start compressing beside it. A failed upload destroys it: `stored` says why.
-      if (part.compressor.destroyed) await part.stored;
-      part.compressor.write(chunk.subarray(at, at + take));
+      const more = part.compressor.write(chunk.subarray(at, at + take));
       at += take;
+      // A failed upload rejects `stored`; waiting on it too keeps a dead part from hanging the stream.
+      if (!more) await Promise.race([waitForDrain(part.compressor), part.stored]);
       if (part.raw === this.#options.partSize) await this.#closeCurrent();
     }
   }
 
   async #open(): Promise<OpenPart> {
-    // Bounded: a part still uploading holds at most the storage's own buffers, and at most one
-    // closed part may still be compressing its queued input (beside the new one, on another core of
-    // the thread pool): the raw bytes held stay under twice the part size.
-    while (this.#finishing.size >= this.#options.concurrency || this.#compressing.size >= COMPRESSING - 1) {
-      await Promise.race([...this.#finishing, ...this.#compressing]);
-    }
+    // Bounded: a part still uploading holds at most the storage's own buffers.
+    while (this.#finishing.size >= this.#options.concurrency) await Promise.race(this.#finishing);
     const index = this.#next++;
     const name = partName(index, this.#options.compression);
     const compressor = createCompressor(this.#options.compression, this.#options.level, {
@@ -151,12 +141,6 @@ export class PartWriter extends WritableStream {
     const part = this.#current;
     if (!part) return;
     this.#current = undefined;
-    const consumed: Promise<void> = new Promise<void>((resolve) => {
-      // A failure is reported through `stored`; here it only ends the wait.
-      finishedWriting(part.compressor, { readable: false }, () => resolve());
-    });
-    this.#compressing.add(consumed);
-    consumed.then(() => this.#compressing.delete(consumed));
     part.compressor.end();
     const finishing = part.stored.then((stored) => {
       this.#parts.push(stored);
