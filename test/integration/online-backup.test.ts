@@ -320,6 +320,41 @@ describe('stepback backup --engine online', () => {
       await unchanged();
     });
 
+    it('names an uncompressed corrupted part even when its bytes broke the extractor first', async () => {
+      // No decompressor to trip over the flipped byte: it reaches mbstream before the part's hash
+      // is checked at its end.
+      const made = await runStepback([
+        'backup',
+        '--defaults-file',
+        primary.cnf,
+        '--storage',
+        `file://${storageRoot}`,
+        '--dir',
+        'shop/corrupt-raw',
+        '--engine',
+        'online',
+        '--part-size',
+        '4MiB',
+        '--compression',
+        'none',
+        '--json',
+      ]);
+      expect(made.code, made.stderr).toBe(0);
+      const name = String((made.json as { name: string }).name);
+      const manifest = (await readManifest(storage.openBackup('shop/corrupt-raw', name))) as OnlineManifest;
+      const victim = manifest.files[0]!;
+      const file = path.join(storageRoot, 'shop/corrupt-raw', name, victim.name);
+      const bytes = await fs.readFile(file);
+      // The first chunk's header: the extractor refuses it at once.
+      bytes[0] = (bytes[0] ?? 0) ^ 0xff;
+      await fs.writeFile(file, bytes);
+
+      const restored = await runStepback(restoreArgs(`file://${storageRoot}`, 'shop/corrupt-raw'));
+      expect(restored.code, restored.stderr).toBe(5);
+      expect(restored.stderr).toContain(`file ${victim.name} is corrupt`);
+      await unchanged();
+    });
+
     it('leaves the instance untouched when the prepare fails, and names the tool’s last lines', async () => {
       // A stream that extracts but does not prepare: the tool's config file without any data.
       const source = await tempDir('online-crafted');

@@ -1,10 +1,7 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { Writable as WritableStream } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { messageOf, VerificationError } from '../../../core/errors.ts';
+import { PassThrough, Transform, type TransformCallback, Writable as WritableStream } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { HashMismatchError, messageOf, VerificationError } from '../../../core/errors.ts';
 import type { Compression, OnlinePart } from '../../../core/manifest.ts';
 import type { BackupHandle } from '../../../core/storage/types.ts';
 import { compressionSuffix, createCompressor, createDecompressor } from '../../../core/stream/compress.ts';
@@ -161,19 +158,23 @@ export class PartWriter extends WritableStream {
 
 export interface ReadPartsOptions {
   signal: AbortSignal;
-  /** Where verified parts wait for their turn (removed part by part). */
-  spoolDir: string;
-  /** Parts downloading at once, ahead of the one being extracted. */
+  /** Parts whose download has started, the one being extracted included. */
   concurrency: number;
   onBytes: (delta: number) => void;
   onPartDone: () => void;
 }
 
+/** What a part downloading ahead of the one being extracted may hold in memory (twice this at most). */
+const AHEAD_BYTES = 8 * 1024 * 1024;
+
 /**
- * Writes every part, in order, into `output` (not ended) with backpressure. Each part is first
- * downloaded into `spoolDir` and verified (size and SHA-256 of the stored bytes), `concurrency`
- * ahead, so a corrupt part is refused as such (HashMismatchError naming it, exit 5) before any of
- * its bytes reach the extractor; then it is decompressed from there and deleted.
+ * Writes every part, in order, into `output` (not ended) with backpressure: each part streams from
+ * storage through its size and SHA-256 check and the decompressor straight into `output`, while the
+ * next parts download ahead into bounded buffers (`concurrency` parts open, each holding at most
+ * twice AHEAD_BYTES). The check ends with the part, so bytes of a corrupt part may already have
+ * reached `output`: the caller extracts into a staging area it removes when this fails. A corrupt
+ * part is always refused as such (HashMismatchError naming it, exit 5), even when the decompressor
+ * or the extractor fails on its bytes first.
  */
 export async function readParts(
   handle: BackupHandle,
@@ -184,50 +185,54 @@ export async function readParts(
 ): Promise<void> {
   const controller = new AbortController();
   const signal = AbortSignal.any([options.signal, controller.signal]);
-  const spooled = (part: OnlinePart) => path.join(options.spoolDir, part.name);
-  const downloads: Promise<void>[] = [];
-  const download = async (part: OnlinePart) => {
-    const source = await handle.readFile(part.name, { signal });
-    await pipeline(source, new VerifyingStream(part), createWriteStream(spooled(part), { mode: 0o600 }), {
-      signal,
-    });
-  };
-  const startDownload = (index: number) => {
+  const opened: (Promise<Readable> | undefined)[] = [];
+  const open = (index: number) => {
     const part = parts[index];
-    if (!part) return;
-    const started = download(part);
-    started.catch(() => {});
-    downloads[index] = started;
+    if (!part || opened[index]) return;
+    const ahead = handle.readFile(part.name, { signal }).then((source) => {
+      const buffer = new PassThrough({ highWaterMark: AHEAD_BYTES });
+      source.on('error', (error) => buffer.destroy(error));
+      buffer.on('close', () => source.destroy());
+      source.pipe(buffer);
+      return buffer;
+    });
+    ahead.catch(() => {});
+    opened[index] = ahead;
   };
-  await fs.mkdir(options.spoolDir, { recursive: true, mode: 0o700 });
   try {
-    for (let index = 0; index < Math.min(options.concurrency, parts.length); index++) startDownload(index);
     for (const [index, part] of parts.entries()) {
-      await downloads[index];
-      await extractPart(part, spooled(part), compression, output, options);
-      await fs.rm(spooled(part), { force: true });
-      startDownload(index + options.concurrency);
+      for (let next = index; next < index + Math.max(1, options.concurrency); next++) open(next);
+      const source = await opened[index]!;
+      opened[index] = undefined;
+      await extractPart(part, source, compression, output, options);
       options.onPartDone();
     }
   } catch (error) {
     controller.abort(error);
-    await Promise.allSettled(downloads);
+    await Promise.allSettled(opened.map((ahead) => ahead?.then((stream) => stream.destroy())));
     throw error;
   }
 }
 
-/** Decompresses one verified part into `output`; a part that does not decompress is named as corrupt. */
+/**
+ * Verifies and decompresses one part from `source` into `output`. A part that fails its check is
+ * named as corrupt; when the decompressor or `output` fails first, the rest of the part is still
+ * read through the check, so a corrupt part is reported as such rather than as what its bytes broke.
+ */
 async function extractPart(
   part: OnlinePart,
-  file: string,
+  source: Readable,
   compression: Compression,
   output: Writable,
   options: ReadPartsOptions,
 ): Promise<void> {
+  const verifier = new VerifyingStream(part);
+  const blocks = new Blocks();
   const decompressor = createDecompressor(compression, { chunkSize: 1024 * 1024 });
-  const input = createReadStream(file, { highWaterMark: 1024 * 1024 });
-  input.on('error', (error) => decompressor.destroy(error));
-  input.pipe(decompressor);
+  source.on('error', (error) => verifier.destroy(error));
+  verifier.on('error', (error) => blocks.destroy(error));
+  blocks.on('error', (error) => decompressor.destroy(error));
+  source.pipe(verifier).pipe(blocks).pipe(decompressor);
   let raw = 0;
   try {
     for await (const chunk of decompressor as AsyncIterable<Buffer>) {
@@ -236,7 +241,10 @@ async function extractPart(
       if (!output.write(chunk)) await waitForDrain(output);
     }
   } catch (error) {
-    if (options.signal.aborted || output.errored || output.destroyed || input.errored) throw error;
+    if (error instanceof HashMismatchError || options.signal.aborted) throw error;
+    const corrupt = await checkRest(verifier);
+    if (corrupt) throw corrupt;
+    if (source.errored || output.errored || output.destroyed) throw error;
     throw new VerificationError(
       `part ${part.name} is corrupt: it does not decompress (${messageOf(error)})`,
       {
@@ -244,11 +252,51 @@ async function extractPart(
       },
     );
   } finally {
-    input.destroy();
+    source.destroy();
   }
   if (raw !== part.rawSize) {
     throw new VerificationError(
       `part ${part.name} decompressed to ${raw} bytes, the manifest says ${part.rawSize}`,
     );
+  }
+}
+
+/**
+ * Gathers the 64 KiB reads of storage into blocks of BLOCK bytes: the decompressor makes one
+ * thread-pool round trip per write, and fewer, bigger ones cost less (as when compressing).
+ */
+class Blocks extends Transform {
+  #pending: Buffer[] = [];
+  #bytes = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#pending.push(chunk);
+    this.#bytes += chunk.length;
+    if (this.#bytes >= BLOCK) this.#pushPending();
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.#bytes > 0) this.#pushPending();
+    callback();
+  }
+
+  #pushPending(): void {
+    this.push(this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending));
+    this.#pending = [];
+    this.#bytes = 0;
+  }
+}
+
+/** Reads what is left of a part through its check (discarding it); the HashMismatchError, if any. */
+async function checkRest(verifier: VerifyingStream): Promise<HashMismatchError | undefined> {
+  if (verifier.errored) return verifier.errored instanceof HashMismatchError ? verifier.errored : undefined;
+  verifier.unpipe();
+  verifier.resume();
+  try {
+    await finished(verifier);
+    return undefined;
+  } catch (error) {
+    return error instanceof HashMismatchError ? error : undefined;
   }
 }

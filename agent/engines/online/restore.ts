@@ -26,13 +26,13 @@ import { exitOf, findBackupTools, LastLines, releaseOf, runTool, toolFailed } fr
 import { readParts } from './parts.ts';
 
 /**
- * Restores an online backup: every part downloaded and verified (a few ahead), then decompressed
- * into `mbstream -x` (a MySQL clone: `tar -x`) in the staging area beside the datadir, `mariabackup
- * --prepare` there (a clone was shut down cleanly: nothing to prepare), the prepared
- * entries sorted into the instance's directories, then the same journalled swap, start, position
- * and replication as the physical restore (and the same recovery when it is interrupted). Until the
- * swap the instance keeps running untouched: a corrupt part or a failed prepare only removes the
- * staging area.
+ * Restores an online backup: every part streamed from storage through its SHA-256 check and the
+ * decompressor into `mbstream -x` (a MySQL clone: `tar -x`) in the staging area beside the datadir,
+ * the next parts downloading ahead; `mariabackup --prepare` there (a clone was shut down cleanly:
+ * nothing to prepare), the prepared entries sorted into the instance's directories, then the same
+ * journalled swap, start, position and replication as the physical restore (and the same recovery
+ * when it is interrupted). Until the swap the instance keeps running untouched: a corrupt part (named when its last byte is checked,
+ * after its other bytes were extracted) or a failed prepare only removes the staging area.
  */
 export const onlineRestoreEngine: RestoreEngine<OnlineManifest> = {
   name: 'online',
@@ -122,8 +122,7 @@ async function extract(
   const target = path.join(root, 'prepared');
   await fs.mkdir(target, { recursive: true, mode: 0o700 });
   const concurrency = Math.max(1, Math.min(params.concurrency, manifest.files.length));
-  const biggestPart = Math.max(...manifest.files.map((part) => part.storedSize));
-  const needed = manifest.bytes.raw + concurrency * biggestPart;
+  const needed = manifest.bytes.raw;
   const available = await freeBytes(root);
   if (available !== undefined && needed > available) {
     throw new DiskFullError(
@@ -152,7 +151,6 @@ async function extract(
   try {
     await readParts(params.handle, manifest.files, manifest.compression, child.stdin, {
       signal: params.signal,
-      spoolDir: path.join(root, 'parts'),
       concurrency,
       onBytes: progress.addBytes,
       onPartDone: progress.itemDone,
