@@ -4,7 +4,7 @@ import type { SnapshotResult } from '../../agent/operations/snapshot.ts';
 import type { PrivateInstance } from '../../local/private-instance.ts';
 import { runStepback } from '../support/cli.ts';
 import { tableChecksums } from '../support/data.ts';
-import { createMysqlInstance, mysqldWrapper } from '../support/mysql.ts';
+import { createMysqlInstance, gtidExecuted, mysqldWrapper } from '../support/mysql.ts';
 import { tempDir } from '../support/root.ts';
 import { createLedger, startLedgerWriter, unbalancedAccounts } from '../support/writer.ts';
 
@@ -26,12 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([source?.dispose(), target?.dispose()]);
 });
-
-const gtidExecuted = async (instance: PrivateInstance) =>
-  String((await instance.query<[{ set: string }]>('SELECT @@GLOBAL.gtid_executed AS `set`'))[0].set).replace(
-    /\n/g,
-    '',
-  );
 
 async function writesGoOn(writer: { commits: number }, more: number): Promise<void> {
   const target = writer.commits + more;

@@ -4,18 +4,12 @@ import { FileBackupStorage } from '../../core/storage/file.ts';
 import type { PrivateInstance } from '../../local/private-instance.ts';
 import { runStepback } from '../support/cli.ts';
 import { tableChecksums } from '../support/data.ts';
-import { createMysqlInstance, mysqldWrapper } from '../support/mysql.ts';
+import { createMysqlInstance, gtidExecuted, mysqldWrapper } from '../support/mysql.ts';
 import { tempDir } from '../support/root.ts';
 
 let source: PrivateInstance;
 let target: PrivateInstance;
 let storageRoot: string;
-
-const gtidExecuted = async (instance: PrivateInstance) =>
-  String((await instance.query<[{ set: string }]>('SELECT @@GLOBAL.gtid_executed AS `set`'))[0].set).replace(
-    /\n/g,
-    '',
-  );
 
 beforeAll(async () => {
   [source, target] = await Promise.all([

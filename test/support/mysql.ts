@@ -29,6 +29,12 @@ export function mysqlBinaries(): Promise<ServerBinaries> {
   return binariesPromise;
 }
 
+/** The instance's `@@gtid_executed`, without the line breaks MySQL puts between server UUIDs. */
+export async function gtidExecuted(instance: PrivateInstance): Promise<string> {
+  const [row] = await instance.query<[{ set: string }]>('SELECT @@GLOBAL.gtid_executed AS `set`');
+  return String(row.set).replace(/\n/g, '');
+}
+
 export interface MysqlInstanceOptions {
   name: string;
   serverId?: number;
