@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import {
   agentTask,
   ERROR_PATH,
+  endWithSummary,
   invoke,
   type MachineParts,
   notifyAndFail,
@@ -198,17 +199,11 @@ export class BackupStateMachine extends Construct {
       { shards: sfn.JsonPath.listAt('$.shards'), unresolved: sfn.JsonPath.listAt('$.resolved.unresolved') },
       '$.summary',
     );
-    const succeeded = new sfn.Succeed(this, 'BackedUp', { outputPath: '$.summary' });
-    const shardsFailed = new sfn.Pass(this, 'ShardsFailed', {
-      parameters: {
-        Error: sfn.JsonPath.stringAt('$.summary.error'),
-        Cause: sfn.JsonPath.stringAt('$.summary.cause'),
-      },
-      resultPath: ERROR_PATH,
-    });
-    const allOk = new sfn.Choice(this, 'AllShardsBackedUp')
-      .when(sfn.Condition.booleanEquals('$.summary.ok', true), succeeded)
-      .otherwise(shardsFailed.next(failure));
+    const allOk = endWithSummary(
+      this,
+      { succeeded: 'BackedUp', failed: 'ShardsFailed', choice: 'AllShardsBackedUp' },
+      failure,
+    );
     const inBatches = new sfn.Choice(this, 'InBatches')
       .when(
         sfn.Condition.booleanEquals('$.resolved.batched', true),

@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import {
   agentTask,
   ERROR_PATH,
+  endWithSummary,
   invoke,
   type MachineParts,
   notifyAndFail,
@@ -78,17 +79,11 @@ export class BinlogArchiveStateMachine extends Construct {
       { shards: sfn.JsonPath.listAt('$.shards'), unresolved: sfn.JsonPath.listAt('$.resolved.unresolved') },
       '$.summary',
     );
-    const succeeded = new sfn.Succeed(this, 'Archived', { outputPath: '$.summary' });
-    const shardsFailed = new sfn.Pass(this, 'ShardsFailed', {
-      parameters: {
-        Error: sfn.JsonPath.stringAt('$.summary.error'),
-        Cause: sfn.JsonPath.stringAt('$.summary.cause'),
-      },
-      resultPath: ERROR_PATH,
-    });
-    const allOk = new sfn.Choice(this, 'AllShardsArchived')
-      .when(sfn.Condition.booleanEquals('$.summary.ok', true), succeeded)
-      .otherwise(shardsFailed.next(failure));
+    const allOk = endWithSummary(
+      this,
+      { succeeded: 'Archived', failed: 'ShardsFailed', choice: 'AllShardsArchived' },
+      failure,
+    );
     for (const step of [validate, resolve, shards, summarize])
       step.addCatch(failure, { resultPath: ERROR_PATH });
     this.stateMachine = standardMachine(this, 'StateMachine', {

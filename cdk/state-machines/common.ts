@@ -80,6 +80,28 @@ export function validateInput(scope: Construct, parts: MachineParts, machine: st
   );
 }
 
+/**
+ * The end of a machine that works item by item (shards, drills): succeed with `$.summary` when every
+ * item did, else fail with the summary's error and cause, which name each failed item.
+ */
+export function endWithSummary(
+  scope: Construct,
+  ids: { succeeded: string; failed: string; choice: string },
+  failure: sfn.IChainable,
+): sfn.Choice {
+  const succeeded = new sfn.Succeed(scope, ids.succeeded, { outputPath: '$.summary' });
+  const failed = new sfn.Pass(scope, ids.failed, {
+    parameters: {
+      Error: sfn.JsonPath.stringAt('$.summary.error'),
+      Cause: sfn.JsonPath.stringAt('$.summary.cause'),
+    },
+    resultPath: ERROR_PATH,
+  });
+  return new sfn.Choice(scope, ids.choice)
+    .when(sfn.Condition.booleanEquals('$.summary.ok', true), succeeded)
+    .otherwise(failed.next(failure));
+}
+
 export interface AgentTaskOptions {
   /** JSONPath of the host (EC2 instance id). */
   readonly hostPath: string;

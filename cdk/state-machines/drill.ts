@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import {
   agentTask,
   ERROR_PATH,
+  endWithSummary,
   invoke,
   type MachineParts,
   notifyAndFail,
@@ -86,17 +87,11 @@ export class DrillStateMachine extends Construct {
       { maxAgeDays: sfn.JsonPath.numberAt('$.maxAgeDays'), drills: sfn.JsonPath.listAt('$.drills') },
       '$.summary',
     );
-    const succeeded = new sfn.Succeed(this, 'Drilled', { outputPath: '$.summary' });
-    const drillsFailed = new sfn.Pass(this, 'DrillsFailed', {
-      parameters: {
-        Error: sfn.JsonPath.stringAt('$.summary.error'),
-        Cause: sfn.JsonPath.stringAt('$.summary.cause'),
-      },
-      resultPath: ERROR_PATH,
-    });
-    const allPassed = new sfn.Choice(this, 'AllDrillsPassed')
-      .when(sfn.Condition.booleanEquals('$.summary.ok', true), succeeded)
-      .otherwise(drillsFailed.next(failure));
+    const allPassed = endWithSummary(
+      this,
+      { succeeded: 'Drilled', failed: 'DrillsFailed', choice: 'AllDrillsPassed' },
+      failure,
+    );
 
     for (const step of [validate, plan, drills, age]) step.addCatch(failure, { resultPath: ERROR_PATH });
     this.stateMachine = standardMachine(this, 'StateMachine', {
