@@ -101,7 +101,11 @@ const ListOptions = StorageOptions.extend({ dir: BackupDir, snapshots: z.boolean
 );
 
 export function registerBackups(program: Command, action: ActionRunner): Command {
-  const backups = program.command('backups').description('list, validate and prune the backups of a shard');
+  const backups = program
+    .command('backups')
+    .description(
+      'list, validate and prune the backups of a shard, and report which shards are proven by a drill',
+    );
   const list = addStorageOptions(
     backups
       .command('list')
