@@ -52,6 +52,11 @@ export async function diffDatabases(options: DiffOptions): Promise<DiffOutcome> 
   const open = async (target: ConnectionTarget) => {
     options.signal?.throwIfAborted();
     const connection = await openDiffConnection(target);
+    if (options.signal?.aborted) {
+      // Opened after the interruption dropped the others: nothing will close it later.
+      connection.destroy();
+      options.signal.throwIfAborted();
+    }
     opened.push(connection);
     return connection;
   };
@@ -61,7 +66,15 @@ export async function diffDatabases(options: DiffOptions): Promise<DiffOutcome> 
     for (const connection of opened) connection.destroy();
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
+  // mysql2 may leave a query on a destroyed connection unsettled: an interruption rejects at once
+  // instead of waiting for it (the work left behind ends with its connections).
+  let rejectAborted: (reason: unknown) => void = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    rejectAborted = () => reject(options.signal?.reason);
+  });
+  aborted.catch(() => {});
+  options.signal?.addEventListener('abort', rejectAborted, { once: true });
+  const work = (async (): Promise<DiffOutcome> => {
     const openPair = async () => {
       // Both attempts settle before a failure is thrown, so no connection opens after cleanup.
       const [l, r] = await Promise.allSettled([open(options.left), open(options.right)]);
@@ -124,13 +137,19 @@ export async function diffDatabases(options: DiffOptions): Promise<DiffOutcome> 
       for (const key of Object.keys(total) as Array<keyof DiffCounts>)
         total[key] = (total[key] ?? 0) + (table[key] ?? 0);
     }
-    succeeded = true;
     return { result: { tables, total }, notes, subset: Boolean(options.subset) };
+  })();
+  work.catch(() => {});
+  try {
+    const outcome = await Promise.race([work, aborted]);
+    succeeded = true;
+    return outcome;
   } catch (error) {
     options.signal?.throwIfAborted();
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
+    options.signal?.removeEventListener('abort', rejectAborted);
     // A failed run may leave queries streaming: drop those connections rather than wait.
     await Promise.all(
       opened.map((connection) =>
